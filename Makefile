@@ -1,0 +1,57 @@
+# Backchannel — `make run` to try it, `make test` to check it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_WORKERS ?= 3
+
+.PHONY: help venv run demo test lint format browser bench bench-full clean
+
+help:
+	@echo "make run        start the server (SQLite + in-memory broker) and print links"
+	@echo "make test       set up and run lint + the whole test suite"
+	@echo "make lint       ruff check, ruff format --check, mypy app"
+	@echo "make bench      quick benchmark (< 3 min); make bench-full for all scenarios"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	@$(VENV)/bin/backchannel migrate
+	@BACKCHANNEL_PUBLIC_URL=$${BACKCHANNEL_PUBLIC_URL:-http://$(HOST):$(PORT)} $(VENV)/bin/backchannel demo
+	@echo "  create your own session: http://$(HOST):$(PORT)/"
+	@BACKCHANNEL_PUBLIC_URL=$${BACKCHANNEL_PUBLIC_URL:-http://$(HOST):$(PORT)} $(VENV)/bin/backchannel serve --host $(HOST) --port $(PORT) --no-migrate
+
+lint: venv
+	$(VENV)/bin/ruff check app tests bench alembic
+	$(VENV)/bin/ruff format --check app tests bench alembic
+	$(VENV)/bin/mypy app
+
+format: venv
+	$(VENV)/bin/ruff format app tests bench alembic
+	$(VENV)/bin/ruff check --fix app tests bench alembic
+
+browser: venv
+	@bash scripts/ensure-chromium.sh
+
+# pytest exit code 5 means "no tests ran": that is a failure, not a pass.
+test: venv lint browser
+	@set +e; $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q -rfEs $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+bench: venv
+	$(PY) -m bench.run --quick
+
+bench-full: venv
+	$(PY) -m bench.run --full
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info backchannel.db*

@@ -1,0 +1,1 @@
+"""HTTP routes only: parse, call the service layer, shape the reply."""

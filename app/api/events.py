@@ -1,0 +1,141 @@
+"""The event log over HTTP: append (for buttons and scripts), list, CSV, status, presets."""
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from app.deps import ParticipantDep, ServicesDep, require_role
+from app.errors import InvalidInput, NotFound, RateLimited
+from app.export import events_csv
+from app.log import Appended, Author, append_event, get_event, last_seq, read_events
+from app.models import Participant
+from app.models.event import event_public
+from app.models.kinds import visible_to
+from app.ratelimit import Buckets
+from app.services import Services
+from app.sessions import get_session
+from app.status import message_status
+
+router = APIRouter(prefix="/api/v1/sessions/{session_id}", tags=["events"])
+
+
+def _buckets(services: Services) -> Buckets:
+    buckets: Buckets | None = getattr(services, "_http_buckets", None)
+    if buckets is None:
+        buckets = Buckets(services.settings.rate_per_s, services.settings.rate_burst)
+        services._http_buckets = buckets  # type: ignore[attr-defined]
+    return buckets
+
+
+def _rate_limit(services: Services, me: Participant) -> None:
+    wait = _buckets(services).take(me.id)
+    if wait:
+        raise RateLimited("too many requests; slow down", retry_after_s=wait)
+
+
+def _reply(appended: Appended) -> JSONResponse:
+    return JSONResponse(event_public(appended.event), status_code=201 if appended.created else 200)
+
+
+async def _append(
+    services: Services, me: Participant, kind: Any, body: Any, event_id: Any
+) -> Appended:
+    return await append_event(
+        services.db,
+        me.session_id,
+        Author(me.id, me.role, me.name),
+        kind,
+        body,
+        event_id,
+        after_commit=services.hub.publish,
+    )
+
+
+@router.post("/events", status_code=201)
+async def post_event(
+    session_id: str,
+    request: Request,
+    me: ParticipantDep,
+    services: ServicesDep,
+    payload: Any = Body(..., examples=[{"kind": "prompt.time", "body": {"text": "5 min left"}}]),
+) -> JSONResponse:
+    """Append one event: 201 with the event, 200 with the original on a repeat, 409 on conflict."""
+    if not isinstance(payload, dict):
+        raise InvalidInput("the request body must be a JSON object {id?, kind, body}")
+    unknown = set(payload) - {"id", "kind", "body"}
+    if unknown:
+        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
+    event_id = request.headers.get("idempotency-key") or payload.get("id")
+    if "kind" not in payload:
+        raise InvalidInput("kind is required")
+    _rate_limit(services, me)
+    return _reply(await _append(services, me, payload["kind"], payload.get("body"), event_id))
+
+
+@router.get("/events")
+async def list_events(
+    session_id: str,
+    me: ParticipantDep,
+    services: ServicesDep,
+    after: int = Query(0, ge=0),
+    limit: int = Query(500, ge=1, le=5000),
+    format: str = Query("json", pattern="^(json|csv)$"),
+) -> Response:
+    """Visible events with ``seq > after``; ``format=csv`` for spreadsheets."""
+    if format == "csv":
+        events = await read_events(services.db, session_id, after=after, role=me.role)
+        return Response(
+            events_csv(events),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="backchannel-{session_id}.csv"'},
+        )
+    events = await read_events(services.db, session_id, after=after, limit=limit, role=me.role)
+    return JSONResponse(
+        {
+            "events": [event_public(e) for e in events],
+            "last_seq": await last_seq(services.db, session_id),
+        }
+    )
+
+
+@router.get("/events/{seq}/status")
+async def event_status(
+    session_id: str, seq: int, me: ParticipantDep, services: ServicesDep
+) -> dict[str, Any]:
+    """``{seq, delivered, seen, ack}`` for a button's feedback light."""
+    require_role(me, "producer", "observer")
+    event = await get_event(services.db, session_id, seq)
+    if event is None or not visible_to(me.role, event.kind):
+        raise NotFound(f"no event {seq} in this session")
+    return await message_status(services.db, event)
+
+
+@router.post("/presets/{preset_id}/send", status_code=201)
+async def send_preset(
+    session_id: str,
+    preset_id: str,
+    request: Request,
+    me: ParticipantDep,
+    services: ServicesDep,
+) -> JSONResponse:
+    """Fire a playbook preset (a Stream Deck button); ``Idempotency-Key`` makes retries safe."""
+    require_role(me, "producer")
+    session = await get_session(services.db, session_id)
+    preset = next((p for p in session.presets if p["preset_id"] == preset_id), None)
+    if preset is None:
+        raise NotFound(f"no preset {preset_id!r} in this session")
+    event_id = request.headers.get("idempotency-key")
+    if event_id is None:
+        raw = await request.body()
+        if raw.strip():
+            import json
+
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                raise InvalidInput("the request body is not valid JSON") from None
+            if isinstance(data, dict):
+                event_id = data.get("id")
+    _rate_limit(services, me)
+    return _reply(await _append(services, me, preset["kind"], preset["body"], event_id))

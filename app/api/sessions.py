@@ -1,0 +1,129 @@
+"""Sessions, participants and presets over HTTP."""
+
+import hmac
+from typing import Any
+
+from fastapi import APIRouter, Body, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.deps import ParticipantDep, ServicesDep, bearer_token, require_role
+from app.errors import Unauthorized
+from app.export import build_export, report_for
+from app.models.participant import ParticipantCreate
+from app.models.session import SessionCreate, SessionUpdate
+from app.presets import DEFAULT_PRESETS, validate_presets
+from app.qr import qr_svg
+from app.services import session_view
+from app.sessions import (
+    add_participant,
+    create_session,
+    delete_session,
+    get_session,
+    link_for,
+    participant_public,
+    set_presets,
+    update_session,
+)
+
+router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
+
+
+@router.post("", status_code=201)
+async def create(data: SessionCreate, request: Request, services: ServicesDep) -> dict[str, Any]:
+    """Create a session with one producer, one facilitator and one observer link."""
+    key = services.settings.organizer_key
+    if key:
+        given = request.headers.get("authorization", "").partition(" ")[2].strip()
+        if not hmac.compare_digest(given.encode(), key.encode()):
+            raise Unauthorized("creating a session needs Authorization: Bearer <organizer key>")
+    created = await create_session(services.db, data, DEFAULT_PRESETS)
+    base = services.settings.public_base
+    tokens = {role: item.token for role, item in created.issued.items()}
+    links = {role: link_for(base, role, token) for role, token in tokens.items()}
+    view = await session_view(services, created.session.id)
+    return {
+        "session": view["session"],
+        "state": view["state"],
+        "participants": [participant_public(i.participant) for i in created.issued.values()],
+        "links": links,
+        "tokens": tokens,
+        "qr": {"facilitator": qr_svg(links["facilitator"])},
+    }
+
+
+@router.get("/{session_id}")
+async def read(session_id: str, me: ParticipantDep, services: ServicesDep) -> dict[str, Any]:
+    view = await session_view(services, session_id)
+    view["you"] = participant_public(me)
+    return view
+
+
+@router.patch("/{session_id}")
+async def change(
+    session_id: str, data: SessionUpdate, me: ParticipantDep, services: ServicesDep
+) -> dict[str, Any]:
+    require_role(me, "producer")
+    await update_session(services.db, session_id, data)
+    view = await session_view(services, session_id)
+    await services.hub.publish_control(session_id, {"type": "session", "changed": True})
+    return view
+
+
+@router.delete("/{session_id}", status_code=204)
+async def erase(session_id: str, me: ParticipantDep, services: ServicesDep) -> Response:
+    """Erase the session, its participants and its log; open sockets close with 4404."""
+    require_role(me, "producer")
+    await delete_session(services.db, session_id)
+    await services.hub.publish_control(session_id, {"type": "deleted"})
+    return Response(status_code=204)
+
+
+@router.post("/{session_id}/participants", status_code=201)
+async def add(
+    session_id: str, data: ParticipantCreate, me: ParticipantDep, services: ServicesDep
+) -> dict[str, Any]:
+    require_role(me, "producer")
+    issued = await add_participant(services.db, session_id, data)
+    link = link_for(services.settings.public_base, data.role, issued.token)
+    return {
+        "participant": participant_public(issued.participant),
+        "link": link,
+        "token": issued.token,
+    }
+
+
+@router.get("/{session_id}/presets")
+async def presets(session_id: str, me: ParticipantDep, services: ServicesDep) -> dict[str, Any]:
+    session = await get_session(services.db, session_id)
+    return {"presets": session.presets}
+
+
+@router.put("/{session_id}/presets")
+async def replace_presets(
+    session_id: str,
+    me: ParticipantDep,
+    services: ServicesDep,
+    payload: Any = Body(..., examples=[{"presets": DEFAULT_PRESETS[:2]}]),
+) -> dict[str, Any]:
+    """Replace the playbook; accepts ``{"presets": [...]}`` or the bare list."""
+    require_role(me, "producer")
+    raw = payload.get("presets") if isinstance(payload, dict) else payload
+    clean = validate_presets(raw)
+    session = await set_presets(services.db, session_id, clean)
+    return {"presets": session.presets}
+
+
+@router.get("/{session_id}/report")
+async def report(session_id: str, me: ParticipantDep, services: ServicesDep) -> dict[str, Any]:
+    return await report_for(services.db, session_id, role=me.role)
+
+
+@router.get("/{session_id}/export")
+async def export(session_id: str, me: ParticipantDep, services: ServicesDep) -> JSONResponse:
+    require_role(me, "producer", "observer")
+    data = await build_export(services.db, session_id)
+    filename = f"backchannel-{session_id}.json"
+    return JSONResponse(data, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+__all__ = ["bearer_token", "router"]

@@ -1,0 +1,41 @@
+"""Settings, read from the environment (prefix ``BACKCHANNEL_``)."""
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BACKCHANNEL_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./backchannel.db"
+    broker_url: str = "memory://"
+    public_url: str = "http://127.0.0.1:8000"
+    organizer_key: str | None = None
+    # Extra origins (comma separated) allowed to open WebSockets besides the page's own host.
+    allowed_origins: str = ""
+    # Rate limit per connection / per token: sustained sends per second and burst size.
+    rate_per_s: float = 20.0
+    rate_burst: int = 40
+    # Seconds a client has to send `hello`.
+    hello_timeout_s: float = 10.0
+    # Frames queued for one slow socket before it is closed (it resumes on reconnect).
+    send_queue_max: int = 1000
+    # Seconds between presence heartbeats (multi-process presence, Redis broker).
+    presence_ttl_s: float = 15.0
+    # Run the agenda/escalation scheduler in this process.
+    scheduler: bool = True
+    log_level: str = "info"
+
+    @property
+    def public_base(self) -> str:
+        return self.public_url.rstrip("/")
+
+    @property
+    def extra_origins(self) -> set[str]:
+        return {o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()}
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,61 @@
+"""create_app(): the FastAPI app; the lifespan opens the database and broker and closes them."""
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.api import errors as api_errors
+from app.api import events, health, pages, sessions
+from app.config import Settings, get_settings
+from app.db import Database
+from app.realtime import ws
+from app.realtime.broker import from_url
+from app.realtime.hub import Hub
+from app.services import PresenceTracker, Services
+
+log = logging.getLogger("app")
+
+
+def _presence(hub: Hub, settings: Settings) -> PresenceTracker:
+    from app.realtime.presence import LocalPresence
+
+    return LocalPresence(hub)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        broker = from_url(settings.broker_url)
+        await broker.connect()
+        hub = Hub(db, broker, queue_max=settings.send_queue_max)
+        presence = _presence(hub, settings)
+        services = Services(settings=settings, db=db, broker=broker, hub=hub, presence=presence)
+        app.state.services = services
+        await presence.start()
+        try:
+            yield
+        finally:
+            await hub.close_all()
+            await presence.stop()
+            await broker.disconnect()
+            await db.close()
+
+    app = FastAPI(
+        title="Backchannel",
+        version=__version__,
+        summary="A private, logged line between a virtual-classroom producer and facilitator.",
+        lifespan=lifespan,
+    )
+    api_errors.install(app)
+    app.include_router(health.router)
+    app.include_router(sessions.router)
+    app.include_router(events.router)
+    app.include_router(ws.router)
+    pages.install(app)
+    return app

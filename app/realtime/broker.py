@@ -1,0 +1,52 @@
+"""The publish/subscribe interface between server processes, picked by URL scheme.
+
+A broker moves opaque text messages on named channels. It knows nothing of sessions or
+events. Delivery is best effort: a backend that may have dropped messages (a Redis
+reconnect) calls the subscriber with ``None`` so it can catch up from the log.
+"""
+
+import abc
+from collections.abc import Callable
+
+# Called with each message on the channel, or with None after a possible loss.
+Callback = Callable[[str | None], None]
+
+
+class Broker(abc.ABC):
+    #: True when every subscriber lives in this process (the in-memory broker).
+    single_process: bool = False
+
+    async def connect(self) -> None:  # noqa: B027 - optional hook
+        """Open connections; called once at start."""
+
+    async def disconnect(self) -> None:  # noqa: B027 - optional hook
+        """Close connections; called once at shutdown."""
+
+    @abc.abstractmethod
+    async def publish(self, channel: str, message: str) -> None:
+        """Send ``message`` to every subscriber of ``channel`` (in every process)."""
+
+    @abc.abstractmethod
+    async def subscribe(self, channel: str, callback: Callback) -> None:
+        """Start calling ``callback`` for messages on ``channel``."""
+
+    @abc.abstractmethod
+    async def unsubscribe(self, channel: str, callback: Callback) -> None:
+        """Stop calling ``callback``; the channel is dropped with its last subscriber."""
+
+    async def ping(self) -> None:  # noqa: B027 - optional hook
+        """Raise if the broker cannot be reached (readiness check)."""
+
+
+def from_url(url: str) -> Broker:
+    """``memory://`` or ``redis://host:port/db`` (``rediss://`` for TLS)."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "memory":
+        from app.realtime.memory import MemoryBroker
+
+        return MemoryBroker()
+    if scheme in ("redis", "rediss", "unix"):
+        from app.realtime.redis import RedisBroker
+
+        return RedisBroker(url)
+    raise ValueError(f"unsupported broker URL scheme {scheme!r} (use memory:// or redis://)")

@@ -1,0 +1,233 @@
+"""The ``/ws`` endpoint: hello, replay-then-live, sends, pings, errors."""
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from app.clock import iso, now_ms
+from app.errors import AppError, RateLimited, Unauthorized, Unavailable
+from app.log import Author, append_event
+from app.models import Participant
+from app.ratelimit import TokenBucket
+from app.realtime.hub import Connection, Hub
+from app.realtime.protocol import (
+    CLOSE_FORBIDDEN_ORIGIN,
+    CLOSE_HELLO_TIMEOUT,
+    CLOSE_TOO_BIG,
+    CLOSE_UNAUTHORIZED,
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
+    AlreadyHello,
+    BinaryFrame,
+    HelloRequired,
+    UnknownType,
+    dumps,
+    error_frame,
+    parse_frame,
+    parse_hello,
+    parse_send,
+)
+from app.services import Services, session_view
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+class _Fatal(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+def origin_allowed(ws: WebSocket, services: Services) -> bool:
+    """Browsers send Origin; it must be this server's own (or a configured one).
+
+    Non-browser clients (scripts, Stream Deck bridges) send none and rely on the token alone.
+    """
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    host = ws.headers.get("host", "")
+    allowed = {f"http://{host}", f"https://{host}", services.settings.public_base}
+    return origin in allowed or origin in services.settings.extra_origins
+
+
+async def _receive_text(ws: WebSocket) -> str | None:
+    """Next text frame; None for a binary one. Raises WebSocketDisconnect when closed."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None:
+        if len(message.get("bytes") or b"") > MAX_FRAME_BYTES:
+            raise _Fatal(CLOSE_TOO_BIG, "frame too big")
+        return None
+    if len(text) > MAX_FRAME_BYTES and len(text.encode()) > MAX_FRAME_BYTES:
+        raise _Fatal(CLOSE_TOO_BIG, "frame too big")
+    return text
+
+
+async def _await_hello(ws: WebSocket, services: Services) -> tuple[Participant, int]:
+    """Answer frames with errors until a valid hello arrives (within the deadline)."""
+    while True:
+        text = await _receive_text(ws)
+        try:
+            if text is None:
+                raise BinaryFrame("binary frames are not part of the protocol; send JSON text")
+            obj = parse_frame(text)
+            if obj["type"] != "hello":
+                raise HelloRequired("the first frame must be hello")
+            hello = parse_hello(obj)
+        except AppError as err:
+            await ws.send_text(error_frame(err))
+            continue
+        try:
+            participant = await services.participant_for_token(hello.token)
+        except Unauthorized as err:
+            raise _Fatal(CLOSE_UNAUTHORIZED, err.message) from None
+        return participant, hello.since
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(ws: WebSocket) -> None:
+    services: Services = ws.app.state.services
+    await ws.accept()
+    if not origin_allowed(ws, services):
+        await ws.close(CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
+        return
+    try:
+        participant, since = await asyncio.wait_for(
+            _await_hello(ws, services), timeout=services.settings.hello_timeout_s
+        )
+    except TimeoutError:
+        await _close(ws, CLOSE_HELLO_TIMEOUT, "no hello in time")
+        return
+    except _Fatal as fatal:
+        await _close(ws, fatal.code, fatal.reason)
+        return
+    except WebSocketDisconnect:
+        return
+    await _serve(ws, services, participant, since)
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await ws.close(code, reason)
+
+
+async def _serve(ws: WebSocket, services: Services, participant: Participant, since: int) -> None:
+    hub: Hub = services.hub
+    conn = Connection(ws, participant, services.settings.send_queue_max)
+    try:
+        view = await session_view(services, participant.session_id)
+    except AppError:
+        await _close(ws, 4404, "session not found")
+        return
+    conn.send(
+        dumps(
+            {
+                "type": "welcome",
+                "protocol": PROTOCOL_VERSION,
+                "session": view["session"],
+                "you": {
+                    "participant_id": participant.id,
+                    "role": participant.role,
+                    "name": participant.name,
+                },
+                "state": view["state"],
+                "last_seq": view["session"]["last_seq"],
+                "server_time": iso(now_ms()),
+            }
+        )
+    )
+    conn.start()
+    attached = False
+    try:
+        await hub.attach(conn, since)
+        attached = True
+        await services.presence.joined(participant)
+        await _read_loop(ws, services, conn, participant)
+    except _Fatal as fatal:
+        conn.close(fatal.code)
+    except WebSocketDisconnect:
+        pass
+    except Exception:
+        log.exception("socket for %s failed", participant.session_id)
+        conn.close(1011)
+    finally:
+        await conn.stop()
+        if attached:
+            await hub.detach(conn)
+            with contextlib.suppress(Exception):
+                await services.presence.left(participant)
+
+
+async def _read_loop(
+    ws: WebSocket, services: Services, conn: Connection, participant: Participant
+) -> None:
+    author = Author(participant.id, participant.role, participant.name)
+    bucket = TokenBucket(services.settings.rate_per_s, services.settings.rate_burst)
+    receiver = asyncio.ensure_future(_receive_text(ws))
+    closed = asyncio.ensure_future(conn.closed.wait())
+    try:
+        while True:
+            done, _ = await asyncio.wait({receiver, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if closed in done:
+                return
+            text = receiver.result()
+            receiver = asyncio.ensure_future(_receive_text(ws))
+            conn.send(await _handle(services, conn, author, bucket, text))
+    finally:
+        receiver.cancel()
+        closed.cancel()
+        with contextlib.suppress(BaseException):
+            await receiver
+
+
+async def _handle(
+    services: Services, conn: Connection, author: Author, bucket: TokenBucket, text: str | None
+) -> str:
+    """One frame in, one reply out (an error frame for anything recoverable)."""
+    frame_id: Any = None
+    try:
+        if text is None:
+            raise BinaryFrame("binary frames are not part of the protocol; send JSON text")
+        obj = parse_frame(text)
+        frame_id = obj.get("id")
+        kind = obj["type"]
+        if kind == "ping":
+            return dumps({"type": "pong", "t": obj.get("t"), "server_time": iso(now_ms())})
+        if kind == "hello":
+            raise AlreadyHello("hello was already received on this connection")
+        if kind != "send":
+            raise UnknownType(f"unknown frame type {kind!r}")
+        send = parse_send(obj)
+        wait = bucket.take()
+        if wait:
+            raise RateLimited("too many sends; slow down", retry_after_s=wait)
+        appended = await append_event(
+            services.db,
+            conn.session_id,
+            author,
+            send.kind,
+            send.body,
+            send.id,
+            after_commit=services.hub.publish,
+        )
+        ev = appended.event
+        reply: dict[str, Any] = {"type": "sent", "id": ev.id, "seq": ev.seq}
+        if not appended.created:
+            reply["repeat"] = True
+        return dumps(reply)
+    except AppError as err:
+        return error_frame(err, frame_id)
+    except Exception:
+        # The store is down or failing: the client keeps its message and retries the same id.
+        log.exception("send failed for %s", conn.session_id)
+        return error_frame(
+            Unavailable("could not store the message; retry with the same id"), frame_id
+        )

@@ -1,0 +1,207 @@
+"""Sessions and participants: create, look up by token, change, delete. No HTTP here."""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlmodel import col
+
+from app.clock import iso, now_ms
+from app.db import Database
+from app.errors import Forbidden, NotFound, Unauthorized
+from app.models import Event, Participant, Session
+from app.models.participant import ParticipantCreate
+from app.models.session import SessionCreate, SessionPublic, SessionSettings, SessionUpdate
+
+_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+
+def new_token() -> str:
+    """A bearer token: 192 random bits, URL-safe."""
+    return secrets.token_urlsafe(24)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _short_id(n: int = 10) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(n))
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A participant together with its token, which exists only in this reply."""
+
+    participant: Participant
+    token: str
+
+
+@dataclass(frozen=True)
+class Created:
+    session: Session
+    issued: dict[str, Issued]  # by role
+
+
+def session_public(s: Session) -> dict[str, Any]:
+    return SessionPublic(
+        id=s.id,
+        title=s.title,
+        planned_start=s.planned_start,
+        agenda=s.agenda,
+        roster=s.roster,
+        settings=effective_settings(s),
+        status=s.status,
+        created_at=iso(s.created_ms),
+        started_at=iso(s.started_ms),
+        ended_at=iso(s.ended_ms),
+        last_seq=s.last_seq,
+    ).model_dump()
+
+
+def effective_settings(s: Session) -> dict[str, Any]:
+    return SessionSettings.model_validate(s.settings or {}).model_dump()
+
+
+def participant_public(p: Participant) -> dict[str, Any]:
+    return {"participant_id": p.id, "role": p.role, "name": p.name}
+
+
+def link_for(public_base: str, role: str, token: str) -> str:
+    page = "facilitator" if role == "facilitator" else "producer"
+    return f"{public_base}/{page}#t={token}"
+
+
+def _new_participant(session_id: str, role: str, name: str) -> Issued:
+    token = new_token()
+    p = Participant(
+        id="p_" + _short_id(10),
+        session_id=session_id,
+        role=role,
+        name=name,
+        token_hash=hash_token(token),
+        created_ms=now_ms(),
+    )
+    return Issued(p, token)
+
+
+async def create_session(
+    db: Database, data: SessionCreate, default_presets: list[dict[str, Any]]
+) -> Created:
+    presets = default_presets
+    if data.copy_presets_from:
+        presets = await _presets_to_copy(db, data.copy_presets_from, data.copy_presets_token)
+    s = Session(
+        id=_short_id(10),
+        title=data.title,
+        planned_start=data.planned_start,
+        agenda=[seg.model_dump() for seg in data.agenda],
+        roster=list(data.roster),
+        settings=data.settings.model_dump(),
+        presets=presets,
+        status="planned",
+        created_ms=now_ms(),
+    )
+    issued = {
+        "producer": _new_participant(s.id, "producer", data.producer_name),
+        "facilitator": _new_participant(s.id, "facilitator", data.facilitator_name),
+        "observer": _new_participant(s.id, "observer", data.observer_name),
+    }
+    async with db.session() as dbs, dbs.begin():
+        dbs.add(s)
+        await dbs.flush()
+        for item in issued.values():
+            dbs.add(item.participant)
+    return Created(s, issued)
+
+
+async def _presets_to_copy(
+    db: Database, session_id: str, token: str | None
+) -> list[dict[str, Any]]:
+    """Copying a playbook needs a producer or observer token of the source session."""
+    if not token:
+        raise Unauthorized("copy_presets_token is needed to copy another session's presets")
+    who = await participant_for_token(db, token)
+    if who.session_id != session_id or who.role not in ("producer", "observer"):
+        raise Forbidden("that token may not read the presets of that session")
+    s = await get_session(db, session_id)
+    return list(s.presets)
+
+
+async def participant_for_token(db: Database, token: str) -> Participant:
+    if not token or len(token) > 200:
+        raise Unauthorized("missing or invalid token")
+    async with db.session() as s:
+        p = (
+            await s.execute(
+                select(Participant).where(col(Participant.token_hash) == hash_token(token))
+            )
+        ).scalar_one_or_none()
+    if p is None:
+        raise Unauthorized("missing or invalid token")
+    return p
+
+
+async def get_session(db: Database, session_id: str) -> Session:
+    async with db.session() as s:
+        row = await s.get(Session, session_id)
+    if row is None:
+        raise NotFound("no such session")
+    return row
+
+
+async def list_participants(db: Database, session_id: str) -> list[Participant]:
+    async with db.session() as s:
+        rows = await s.execute(
+            select(Participant)
+            .where(col(Participant.session_id) == session_id)
+            .order_by(col(Participant.created_ms))
+        )
+        return list(rows.scalars())
+
+
+async def add_participant(db: Database, session_id: str, data: ParticipantCreate) -> Issued:
+    await get_session(db, session_id)
+    issued = _new_participant(session_id, data.role, data.name)
+    async with db.session() as s, s.begin():
+        s.add(issued.participant)
+    return issued
+
+
+async def update_session(db: Database, session_id: str, data: SessionUpdate) -> Session:
+    async with db.session() as s, s.begin():
+        row = await s.get(Session, session_id, with_for_update=not db.is_sqlite)
+        if row is None:
+            raise NotFound("no such session")
+        if data.title is not None:
+            row.title = data.title.strip()
+        if "planned_start" in data.model_fields_set:
+            row.planned_start = data.planned_start
+        if data.agenda is not None:
+            row.agenda = [seg.model_dump() for seg in data.agenda]
+        if data.roster is not None:
+            row.roster = list(data.roster)
+        if data.settings is not None:
+            row.settings = data.settings.model_dump()
+    return row
+
+
+async def set_presets(db: Database, session_id: str, presets: list[dict[str, Any]]) -> Session:
+    async with db.session() as s, s.begin():
+        row = await s.get(Session, session_id)
+        if row is None:
+            raise NotFound("no such session")
+        row.presets = presets
+    return row
+
+
+async def delete_session(db: Database, session_id: str) -> None:
+    async with db.write_lock(session_id), db.session() as s, s.begin():
+        # Explicit deletes: SQLite only cascades with foreign_keys on, so do not rely on it.
+        await s.execute(delete(Event).where(col(Event.session_id) == session_id))
+        await s.execute(delete(Participant).where(col(Participant.session_id) == session_id))
+        result = await s.execute(delete(Session).where(col(Session.id) == session_id))
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise NotFound("no such session")

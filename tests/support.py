@@ -1,0 +1,266 @@
+"""Test support: a real server in a subprocess, and small HTTP/WebSocket clients for it."""
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def required(service: str) -> bool:
+    """Is ``service`` listed in BACKCHANNEL_TEST_REQUIRE (CI sets it: skips become failures)?"""
+    wanted = os.environ.get("BACKCHANNEL_TEST_REQUIRE", "")
+    return service in {s.strip() for s in wanted.split(",")}
+
+
+def skip_or_fail(service: str, reason: str) -> None:
+    if required(service):
+        pytest.fail(f"{service} is required here (BACKCHANNEL_TEST_REQUIRE) but {reason}")
+    pytest.skip(f"{service} not available: {reason}")
+
+
+class Server:
+    """``backchannel serve`` on a free port, as a child process."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        database_url: str | None = None,
+        broker_url: str = "memory://",
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'test.db'}"
+        self.broker_url = broker_url
+        self.extra_env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "BACKCHANNEL_DATABASE_URL": self.database_url,
+                "BACKCHANNEL_BROKER_URL": self.broker_url,
+                "BACKCHANNEL_PUBLIC_URL": self.url,
+                "BACKCHANNEL_LOG_LEVEL": "warning",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 30) -> "Server":
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=self.workdir,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, no flushing — a crash."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class Api:
+    """Tiny async HTTP client for the /api/v1 endpoints."""
+
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=15)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def create_session(self, **fields: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"title": "Test class"}
+        body.update(fields)
+        r = await self.http.post("/api/v1/sessions", json=body)
+        assert r.status_code == 201, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+    def auth(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    async def events(self, session_id: str, token: str, after: int = 0) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        while True:
+            r = await self.http.get(
+                f"/api/v1/sessions/{session_id}/events",
+                params={"after": after, "limit": 5000},
+                headers=self.auth(token),
+            )
+            assert r.status_code == 200, r.text
+            page = r.json()["events"]
+            out.extend(page)
+            if len(page) < 5000:
+                return out
+            after = page[-1]["seq"]
+
+
+class Client:
+    """A protocol-speaking WebSocket client that records every event it receives."""
+
+    def __init__(self, ws_url: str, token: str) -> None:
+        self.ws_url = ws_url
+        self.token = token
+        self.ws: Any = None
+        self.welcome: dict[str, Any] = {}
+        self.events: list[dict[str, Any]] = []
+        self.frames: list[dict[str, Any]] = []
+        self.sent: dict[str, int] = {}
+        self._waiters: list[tuple[Any, asyncio.Future[dict[str, Any]]]] = []
+        self._reader: asyncio.Task[None] | None = None
+        self.close_code: int | None = None
+
+    @property
+    def last_seq(self) -> int:
+        return self.events[-1]["seq"] if self.events else 0
+
+    async def connect(self, since: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        self.ws = await websockets.connect(self.ws_url, max_size=2**22, **kwargs)
+        await self.ws.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "token": self.token,
+                    "since": self.last_seq if since is None else since,
+                }
+            )
+        )
+        self.welcome = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+        assert self.welcome["type"] == "welcome", self.welcome
+        self._reader = asyncio.create_task(self._read())
+        return self.welcome
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                frame = json.loads(raw)
+                self.frames.append(frame)
+                if frame["type"] == "event":
+                    self.events.append(frame["event"])
+                elif frame["type"] == "sent":
+                    self.sent[frame["id"]] = frame["seq"]
+                for match, fut in list(self._waiters):
+                    if not fut.done() and match(frame):
+                        fut.set_result(frame)
+        except websockets.ConnectionClosed as exc:
+            self.close_code = exc.rcvd.code if exc.rcvd else None
+        finally:
+            for _, fut in self._waiters:
+                if not fut.done():
+                    fut.set_exception(ConnectionError(f"closed ({self.close_code})"))
+
+    async def wait_for(self, match: Any, timeout: float = 10) -> dict[str, Any]:
+        for frame in self.frames:
+            if match(frame):
+                return frame
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters.append((match, fut))
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._waiters.remove((match, fut))
+
+    async def send(
+        self, kind: str, body: dict[str, Any] | None = None, id: str | None = None
+    ) -> dict[str, Any]:
+        """Send and wait for the reply to this id (``sent`` or ``error``)."""
+        event_id = id or str(uuid.uuid4())
+        n = len(self.frames)
+        await self.ws.send(
+            json.dumps({"type": "send", "id": event_id, "kind": kind, "body": body or {}})
+        )
+        return await self.wait_for(
+            lambda f: (
+                f.get("id") == event_id
+                and f["type"] in ("sent", "error")
+                and self.frames.index(f) >= n
+            )
+        )
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.ws.send(data)
+
+    async def wait_seq(self, seq: int, timeout: float = 15) -> None:
+        await self.wait_for(lambda f: f["type"] == "event" and f["event"]["seq"] >= seq, timeout)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self._reader, 5)
+
+    async def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake (a Wi-Fi drop)."""
+        if self.ws is not None:
+            self.ws.transport.abort()
+        if self._reader is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self._reader, 5)
+
+
+def seqs(events: list[dict[str, Any]]) -> list[int]:
+    return [e["seq"] for e in events]
