@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     presence_ttl_s: float = 15.0
     # Run the agenda/escalation scheduler in this process.
     scheduler: bool = True
+    # Seconds between the scheduler's rescans of live sessions (finds work of other processes).
+    scheduler_rescan_s: float = 30.0
+    # Test-only endpoints (POST /api/v1/_test/clock moves server time). NEVER in production.
+    test_hooks: bool = False
     log_level: str = "info"
 
     @property

@@ -38,9 +38,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = Services(settings=settings, db=db, broker=broker, hub=hub, presence=presence)
         app.state.services = services
         await presence.start()
+        if settings.scheduler:
+            from app.scheduler import Scheduler
+
+            services.scheduler = Scheduler(db, broker, hub, rescan_s=settings.scheduler_rescan_s)
+            await services.scheduler.start()
         try:
             yield
         finally:
+            if services.scheduler is not None:
+                await services.scheduler.stop()
             await hub.close_all()
             await presence.stop()
             await broker.disconnect()
@@ -57,5 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions.router)
     app.include_router(events.router)
     app.include_router(ws.router)
+    if settings.test_hooks:
+        from app.api import testing
+
+        app.include_router(testing.router)
     pages.install(app)
     return app

@@ -1,7 +1,7 @@
 """What a running app holds (settings, database, broker, hub) and the views built from them."""
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.config import Settings
 from app.db import Database
@@ -11,6 +11,9 @@ from app.realtime.broker import Broker
 from app.realtime.hub import Hub
 from app.sessions import get_session, list_participants, participant_for_token, session_public
 from app.state import fold, state_public
+
+if TYPE_CHECKING:
+    from app.scheduler import Scheduler
 
 
 class PresenceTracker(Protocol):
@@ -27,6 +30,7 @@ class Services:
     broker: Broker
     hub: Hub
     presence: PresenceTracker
+    scheduler: "Scheduler | None" = None
 
     async def participant_for_token(self, token: str) -> Participant:
         return await participant_for_token(self.db, token)

@@ -1,0 +1,333 @@
+"""The timekeeper: automatic timing prompts, stop-alert escalation and snooze resurfacing.
+
+One asyncio task per process sleeps until the next due time of any session it watches.
+What is due is always worked out from the log (never from memory alone), and every event
+it writes has an id derived from the log — ``auto:<segment>:<run start seq>:<threshold>``,
+``esc:<alert seq>:<level>``, ``resurface:<ack seq>`` — with a body that depends on nothing
+else, so a restart or a second process writing the same event is an idempotent repeat
+and each prompt and level lands in the log exactly once.
+
+Wake-ups: events published by this process (the hub's ``publish`` is wrapped), messages
+on the broker channels of the sessions it watches (other processes, settings changes),
+and a periodic rescan of live sessions, which also finds sessions that went live in
+another process.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from app.clock import now_ms
+from app.db import Database
+from app.errors import AppError
+from app.log import SYSTEM_AUTHOR, append_event, read_events
+from app.models import Event, Session
+from app.realtime.broker import Broker
+from app.realtime.hub import Hub, channel_name
+from app.sessions import effective_settings
+from app.state import Fold, fold, planned_minutes, segment_title
+
+log = logging.getLogger(__name__)
+
+MAX_LEVEL = 5
+# Kinds that change what is due; the fold reads only these (plus system events it wrote).
+TIMING_KINDS = (
+    "session.start",
+    "session.end",
+    "segment.start",
+    "segment.end",
+    "segment.extend",
+    "alert.stop",
+    "alert.cancel",
+    "alert.escalated",
+    "alert.resurface",
+    "ack",
+    "prompt.time",
+)
+
+
+@dataclass(frozen=True)
+class Due:
+    """One system event to write at ``at_ms``."""
+
+    at_ms: int
+    kind: str
+    body: dict[str, Any]
+    event_id: str
+
+
+def prompt_text(title: str, minutes_left: int) -> str:
+    if minutes_left <= 0:
+        return f"Time is up for {title}"
+    return f"{minutes_left} min left in {title}"
+
+
+def due_events(session: Session, f: Fold) -> list[Due]:
+    """Everything the log says is still to be written, each with the time it is due."""
+    if session.status == "ended" or f.ended_ms is not None:
+        return []
+    settings = effective_settings(session)
+    out: list[Due] = []
+    run = f.current
+    if run is not None and run.ended_ms is None and run.started_ms:
+        planned = planned_minutes(session, run.index)
+        total = planned + run.extended_minutes
+        end_ms = run.planned_end_ms(planned)
+        title = segment_title(session, run.index)[:400]
+        for threshold in settings["auto_prompts"]:
+            # "5 min left" in a 5-minute segment would arrive with its start: skip it.
+            if threshold > 0 and threshold >= total:
+                continue
+            event_id = f"auto:{run.index}:{run.start_seq}:{threshold}"
+            if event_id in f.system_ids:
+                continue
+            body = {
+                "text": prompt_text(title, threshold),
+                "minutes_left": threshold,
+                "segment": run.index,
+            }
+            out.append(Due(end_ms - threshold * 60_000, "prompt.time", body, event_id))
+    step_ms = int(settings["escalate_after_s"]) * 1000
+    for alert in f.alerts.values():
+        if alert.seq in f.snoozes:
+            continue  # paused; it resurfaces below, then escalation starts over
+        prefix = f"esc:{alert.seq}:"
+        if alert.resurfaced_by is not None:
+            prefix += f"{alert.resurfaced_by}:"
+        for level in range(1, MAX_LEVEL + 1):
+            event_id = f"{prefix}{level}"
+            if event_id in f.system_ids:
+                continue
+            body = {"ref": alert.seq, "level": level}
+            out.append(
+                Due(alert.escalate_from_ms + level * step_ms, "alert.escalated", body, event_id)
+            )
+    for snooze in f.snoozes.values():
+        event_id = f"resurface:{snooze.ack_seq}"
+        if event_id not in f.system_ids:
+            body = {"ref": snooze.ref, "ack": snooze.ack_seq}
+            out.append(Due(snooze.until_ms, "alert.resurface", body, event_id))
+    out.sort(key=lambda d: (d.at_ms, d.event_id))
+    return out
+
+
+Publish = Callable[[Event], Awaitable[None]]
+
+
+class Scheduler:
+    def __init__(self, db: Database, broker: Broker, hub: Hub, *, rescan_s: float = 30.0) -> None:
+        self.db = db
+        self.broker = broker
+        self.hub = hub
+        self.rescan_s = rescan_s
+        self.plans: dict[str, list[Due]] = {}  # session id -> what is due, soonest first
+        self._subscribed: dict[str, Callable[[str | None], None]] = {}
+        self._dirty: set[str] = set()
+        self._seen: dict[str, tuple[int, Any]] = {}  # session id -> (last_seq, settings) planned
+        self._given_up: set[tuple[str, str]] = set()  # (session, event id) refused by the log
+        self._rescan = True
+        self._wake = asyncio.Event()
+        self._pokes: list[asyncio.Future[None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._publish: Publish | None = None
+        self.fired = 0  # events this process wrote (tests and logs)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Watch this process's publishes and start the timer task."""
+        original = self.hub.publish
+
+        async def publish(event: Event) -> None:
+            await original(event)
+            self.notice(event.session_id, event.kind)
+
+        self._publish = original
+        self.hub.publish = publish  # type: ignore[method-assign]
+        self._task = asyncio.create_task(self._run(), name="scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        for sid in list(self._subscribed):
+            await self._unwatch(sid)
+        for fut in self._pokes:
+            if not fut.done():
+                fut.cancel()
+
+    # -- wake-ups -----------------------------------------------------------------------
+
+    def notice(self, session_id: str, kind: str) -> None:
+        """An event was published: recompute that session if the kind moves a timer."""
+        if kind in TIMING_KINDS:
+            self._dirty.add(session_id)
+            self._wake.set()
+
+    def _on_broker(self, session_id: str, message: str | None) -> None:
+        if message is None or message.startswith("!"):  # possible loss, or settings changed
+            self._dirty.add(session_id)
+            self._wake.set()
+            return
+        kind = message.split("|", 2)[1] if message.count("|") >= 2 else ""
+        self.notice(session_id, kind)
+
+    async def poke(self) -> None:
+        """Rescan, fire whatever is due now, and return when that pass is over (test hook)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pokes.append(fut)
+        self._rescan = True
+        self._wake.set()
+        await fut
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_rescan = loop.time()
+        while True:
+            pokes, self._pokes = self._pokes, []
+            self._wake.clear()
+            retry = False
+            try:
+                if self._rescan or loop.time() >= next_rescan:
+                    self._rescan = False
+                    next_rescan = loop.time() + self.rescan_s
+                    await self._scan()
+                retry = not await self._pass()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler pass failed")
+                retry = True
+            for fut in pokes:
+                if not fut.done():
+                    fut.set_result(None)
+            timeout = max(0.0, next_rescan - loop.time())
+            soonest = min((p[0].at_ms for p in self.plans.values() if p), default=None)
+            if soonest is not None:
+                timeout = min(timeout, max(0.0, (soonest - now_ms()) / 1000))
+            if self._dirty or self._pokes:
+                timeout = 0.0
+            if retry:  # the database or broker is failing: do not spin
+                timeout = max(timeout, 1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _scan(self) -> None:
+        """Every session that may have timers: not ended, and with something in its log."""
+        async with self.db.session() as s:
+            rows = await s.execute(
+                select(col(Session.id), col(Session.last_seq), col(Session.settings)).where(
+                    col(Session.status) != "ended", col(Session.last_seq) > 0
+                )
+            )
+            found = {sid: (seq, settings) for sid, seq, settings in rows.all()}
+        for sid in list(self.plans):
+            if sid not in found:
+                await self._unwatch(sid)
+        for sid in list(self._seen):
+            if sid not in found:
+                del self._seen[sid]
+        # Watched sessions resync (a broker may drop messages); the others only if changed.
+        self._dirty |= {
+            sid for sid, mark in found.items() if sid in self.plans or self._seen.get(sid) != mark
+        }
+
+    async def _pass(self) -> bool:
+        """Recompute dirty sessions and fire what is due; False if something failed."""
+        ok = True
+        while True:
+            now = now_ms()
+            todo = set(self._dirty)
+            todo.update(sid for sid, plan in self.plans.items() if plan and plan[0].at_ms <= now)
+            if not todo:
+                return ok
+            self._dirty -= todo
+            for sid in sorted(todo):
+                try:
+                    await self._refresh_and_fire(sid)
+                except Exception:
+                    log.exception("scheduler failed for session %s", sid)
+                    ok = False
+            if not ok:
+                return ok
+
+    async def _refresh_and_fire(self, session_id: str) -> None:
+        plan = await self._plan(session_id)
+        now = now_ms()
+        for due in plan:
+            if due.at_ms > now:
+                break
+            await self._fire(session_id, due)
+        if any(d.at_ms <= now for d in plan):
+            self._dirty.add(session_id)  # what is due next depends on what was just written
+
+    async def _plan(self, session_id: str) -> list[Due]:
+        async with self.db.session() as s:
+            session = await s.get(Session, session_id)
+        if session is None:
+            self._seen.pop(session_id, None)
+            await self._unwatch(session_id)
+            return []
+        self._seen[session_id] = (session.last_seq, session.settings)
+        events = await read_events(self.db, session_id, kinds=TIMING_KINDS)
+        plan = [
+            d
+            for d in due_events(session, fold(events))
+            if (session_id, d.event_id) not in self._given_up
+        ]
+        if plan:
+            self.plans[session_id] = plan
+            await self._watch(session_id)
+        else:
+            await self._unwatch(session_id)
+        return plan
+
+    async def _fire(self, session_id: str, due: Due) -> None:
+        try:
+            appended = await append_event(
+                self.db,
+                session_id,
+                SYSTEM_AUTHOR,
+                due.kind,
+                due.body,
+                due.event_id,
+                after_commit=self.hub.publish,
+            )
+        except AppError as exc:
+            # Someone else wrote it differently (renamed segment) or the session is gone.
+            log.warning("scheduler could not write %s in %s: %s", due.event_id, session_id, exc)
+            self._given_up.add((session_id, due.event_id))
+            return
+        if appended.created:
+            self.fired += 1
+
+    async def _watch(self, session_id: str) -> None:
+        if session_id in self._subscribed:
+            return
+
+        def callback(message: str | None) -> None:
+            self._on_broker(session_id, message)
+
+        self._subscribed[session_id] = callback
+        try:
+            await self.broker.subscribe(channel_name(session_id), callback)
+        except Exception:
+            log.exception("scheduler could not subscribe to %s", session_id)
+            self._subscribed.pop(session_id, None)
+
+    async def _unwatch(self, session_id: str) -> None:
+        self.plans.pop(session_id, None)
+        callback = self._subscribed.pop(session_id, None)
+        if callback is not None:
+            with contextlib.suppress(Exception):
+                await self.broker.unsubscribe(channel_name(session_id), callback)
