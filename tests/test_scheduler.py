@@ -1,0 +1,278 @@
+"""The server keeps time: automatic prompts, escalation and resurfacing, exactly once.
+
+Each test runs a real server with the test clock hook on and moves its clock forward
+(``POST /api/v1/_test/clock``) instead of sleeping; the hook answers once the scheduler
+has written whatever that made due.
+"""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import Api, Client, Server
+
+HOOKS = {"BACKCHANNEL_TEST_HOOKS": "1"}
+AGENDA = [
+    {"title": "Welcome", "minutes": 10},
+    {"title": "Practice", "minutes": 20},
+    {"title": "Close", "minutes": 5},
+]
+
+
+@pytest.fixture
+def timed_server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(tmp_path, env=HOOKS).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        assert " 500 " not in srv.log_text(), srv.log_text()[-4000:]
+
+
+@pytest.fixture
+async def tapi(timed_server: Server) -> AsyncIterator[Api]:
+    client = Api(timed_server.url)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def post(api: Api, s: dict[str, Any], role: str, kind: str, body: Any = None) -> Any:
+    r = await api.http.post(
+        f"/api/v1/sessions/{s['session']['id']}/events",
+        json={"kind": kind, "body": body or {}},
+        headers=api.auth(s["tokens"][role]),
+    )
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+async def advance(api: Api, seconds: float) -> None:
+    r = await api.http.post("/api/v1/_test/clock", json={"advance_s": seconds})
+    assert r.status_code == 200, r.text
+
+
+async def system_events(api: Api, s: dict[str, Any]) -> list[dict[str, Any]]:
+    events = await api.events(s["session"]["id"], s["tokens"]["observer"])
+    return [e for e in events if e["author"]["role"] == "system" and e["kind"] != "presence"]
+
+
+def texts(events: list[dict[str, Any]]) -> list[str]:
+    return [e["body"]["text"] for e in events if e["kind"] == "prompt.time"]
+
+
+async def test_thresholds_fire_once_in_order_with_nobody_connected(tapi: Api) -> None:
+    s = await tapi.create_session(agenda=AGENDA)
+    await post(tapi, s, "producer", "session.start")
+    start = await post(tapi, s, "producer", "segment.start", {"index": 0})
+    await advance(tapi, 4 * 60 + 50)
+    assert await system_events(tapi, s) == []
+    await advance(tapi, 15)  # 5 min left
+    assert texts(await system_events(tapi, s)) == ["5 min left in Welcome"]
+    await advance(tapi, 4 * 60)  # 1 min left
+    await advance(tapi, 60)  # time is up
+    await advance(tapi, 10 * 60)  # long over: nothing more
+    got = await system_events(tapi, s)
+    assert texts(got) == [
+        "5 min left in Welcome",
+        "1 min left in Welcome",
+        "Time is up for Welcome",
+    ]
+    assert [e["body"]["minutes_left"] for e in got] == [5, 1, 0]
+    assert {e["body"]["segment"] for e in got} == {0}
+    assert [e["id"] for e in got] == [f"auto:0:{start['seq']}:{t}" for t in (5, 1, 0)]
+    assert all(e["author"]["name"] == "Backchannel" for e in got)
+
+
+async def test_a_connected_facilitator_receives_the_prompts_live(
+    timed_server: Server, tapi: Api, clients: list[Client]
+) -> None:
+    s = await tapi.create_session(agenda=AGENDA)
+    facilitator = Client(timed_server.ws_url, s["tokens"]["facilitator"])
+    clients.append(facilitator)
+    await facilitator.connect()
+    await post(tapi, s, "producer", "segment.start", {"index": 2})  # "Close", 5 min
+    state = (
+        await tapi.http.get(
+            f"/api/v1/sessions/{s['session']['id']}", headers=tapi.auth(s["tokens"]["facilitator"])
+        )
+    ).json()["state"]
+    assert state["segment"]["title"] == "Close"
+    assert state["segment"]["planned_minutes"] == 5
+    await advance(tapi, 4 * 60)
+    frame = await facilitator.wait_for(
+        lambda f: f["type"] == "event" and f["event"]["kind"] == "prompt.time"
+    )
+    # A 5-minute segment gets no "5 min left" at its start: the first prompt is 1 min left.
+    body = {"text": "1 min left in Close", "minutes_left": 1, "segment": 2}
+    assert frame["event"]["body"] == body
+
+
+async def test_an_extend_moves_the_prompts_later(tapi: Api) -> None:
+    s = await tapi.create_session(agenda=AGENDA)
+    await post(tapi, s, "producer", "segment.start", {"index": 1})  # Practice, 20 min
+    await advance(tapi, 14 * 60)
+    await post(tapi, s, "producer", "segment.extend", {"index": 1, "minutes": 5})
+    await advance(tapi, 2 * 60)  # 16 min in: would have been 4 min left
+    assert await system_events(tapi, s) == []
+    await advance(tapi, 4 * 60 + 5)  # 20 min in: 5 min left of 25
+    assert texts(await system_events(tapi, s)) == ["5 min left in Practice"]
+    await post(tapi, s, "producer", "segment.extend", {"index": 1, "minutes": -2})
+    await advance(tapi, 1)  # 20 min in, 23 planned: 3 left, nothing new
+    assert len(await system_events(tapi, s)) == 1
+    await advance(tapi, 2 * 60)  # 22 min in: 1 min left
+    assert texts(await system_events(tapi, s))[-1] == "1 min left in Practice"
+
+
+async def test_an_ended_segment_fires_nothing_more(tapi: Api) -> None:
+    s = await tapi.create_session(agenda=AGENDA)
+    await post(tapi, s, "producer", "segment.start", {"index": 0})
+    await advance(tapi, 5 * 60 + 1)
+    await post(tapi, s, "producer", "segment.end", {"index": 0})
+    await advance(tapi, 30 * 60)
+    assert texts(await system_events(tapi, s)) == ["5 min left in Welcome"]
+
+
+async def test_starting_the_next_segment_stops_the_previous_ones_prompts(tapi: Api) -> None:
+    s = await tapi.create_session(agenda=AGENDA)
+    await post(tapi, s, "producer", "segment.start", {"index": 0})
+    await advance(tapi, 2 * 60)
+    await post(tapi, s, "producer", "segment.start", {"index": 1})
+    await advance(tapi, 15 * 60 + 1)
+    assert texts(await system_events(tapi, s)) == ["5 min left in Practice"]
+
+
+async def test_the_producer_changes_or_switches_off_the_thresholds(tapi: Api) -> None:
+    s = await tapi.create_session(agenda=AGENDA)
+    sid = s["session"]["id"]
+    producer = tapi.auth(s["tokens"]["producer"])
+    r = await tapi.http.patch(
+        f"/api/v1/sessions/{sid}", json={"settings": {"auto_prompts": [3]}}, headers=producer
+    )
+    assert r.status_code == 200, r.text
+    await post(tapi, s, "producer", "segment.start", {"index": 0})
+    await advance(tapi, 7 * 60 + 1)
+    assert texts(await system_events(tapi, s)) == ["3 min left in Welcome"]
+    r = await tapi.http.patch(
+        f"/api/v1/sessions/{sid}", json={"settings": {"auto_prompts": []}}, headers=producer
+    )
+    assert r.status_code == 200, r.text
+    await advance(tapi, 10 * 60)
+    assert len(await system_events(tapi, s)) == 1
+
+
+async def test_a_restart_in_the_middle_fires_nothing_twice_and_misses_nothing(
+    tmp_path: Path,
+) -> None:
+    srv = Server(tmp_path, env=HOOKS).start()
+    api = Api(srv.url)
+    try:
+        s = await api.create_session(agenda=AGENDA)
+        await post(api, s, "producer", "session.start")
+        await post(api, s, "producer", "segment.start", {"index": 1})  # 20 min
+        await advance(api, 15 * 60 + 1)
+        assert texts(await system_events(api, s)) == ["5 min left in Practice"]
+        alert = await post(api, s, "producer", "alert.stop", {"reason": "problem"})
+        await advance(api, 20)
+        srv.kill()  # a crash: no shutdown handlers
+        srv.start()  # a fresh process: its clock is back to real time
+        await advance(api, 15 * 60 + 21)  # back where we were: nothing new, nothing twice
+        got = await system_events(api, s)
+        assert texts(got) == ["5 min left in Practice"]
+        assert [e["body"]["level"] for e in got if e["kind"] == "alert.escalated"] == [1]
+        await advance(api, 5 * 60)  # the server was "down" past 1 min left and time up
+        got = await system_events(api, s)
+        assert texts(got) == [
+            "5 min left in Practice",
+            "1 min left in Practice",
+            "Time is up for Practice",
+        ]
+        levels = [e["body"] for e in got if e["kind"] == "alert.escalated"]
+        assert levels == [{"ref": alert["seq"], "level": n} for n in range(1, 6)]
+        ids = [e["id"] for e in got]
+        assert len(ids) == len(set(ids))
+    finally:
+        await api.close()
+        srv.stop()
+
+
+async def test_escalation_climbs_each_interval_and_stops_at_ack(tapi: Api) -> None:
+    s = await tapi.create_session(agenda=AGENDA, settings={"escalate_after_s": 30})
+    alert = await post(tapi, s, "producer", "alert.stop", {"reason": "chat"})
+    await advance(tapi, 29)
+    assert await system_events(tapi, s) == []
+    await advance(tapi, 2)
+    await advance(tapi, 30)
+    got = await system_events(tapi, s)
+    assert [e["body"] for e in got] == [
+        {"ref": alert["seq"], "level": 1},
+        {"ref": alert["seq"], "level": 2},
+    ]
+    assert [e["id"] for e in got] == [f"esc:{alert['seq']}:1", f"esc:{alert['seq']}:2"]
+    await post(tapi, s, "facilitator", "ack", {"ref": alert["seq"], "status": "done"})
+    await advance(tapi, 10 * 60)
+    assert len(await system_events(tapi, s)) == 2
+
+
+async def test_escalation_stops_at_cancel_and_is_capped(tapi: Api) -> None:
+    s = await tapi.create_session(agenda=AGENDA)  # default: every 20 s
+    first = await post(tapi, s, "producer", "alert.stop", {"reason": "break"})
+    second = await post(tapi, s, "producer", "alert.stop", {"reason": "problem"})
+    await advance(tapi, 21)
+    await post(tapi, s, "producer", "alert.cancel", {"ref": first["seq"]})
+    await advance(tapi, 30 * 60)  # long past level 5
+    got = await system_events(tapi, s)
+    by_ref = [(e["body"]["ref"], e["body"]["level"]) for e in got]
+    assert by_ref == [(first["seq"], 1), (second["seq"], 1)] + [
+        (second["seq"], n) for n in range(2, 6)
+    ]
+
+
+async def test_a_snoozed_alert_resurfaces_after_its_minutes_and_escalates_again(
+    tapi: Api,
+) -> None:
+    s = await tapi.create_session(agenda=AGENDA)
+    alert = await post(tapi, s, "producer", "alert.stop", {"reason": "break"})
+    await advance(tapi, 5)
+    ack = await post(
+        tapi, s, "facilitator", "ack", {"ref": alert["seq"], "status": "snoozed", "minutes": 2}
+    )
+    await advance(tapi, 119)
+    assert await system_events(tapi, s) == []  # no escalation while snoozed
+    await advance(tapi, 2)
+    got = await system_events(tapi, s)
+    assert [(e["kind"], e["body"]) for e in got] == [
+        ("alert.resurface", {"ref": alert["seq"], "ack": ack["seq"]})
+    ]
+    state = (
+        await tapi.http.get(
+            f"/api/v1/sessions/{s['session']['id']}", headers=tapi.auth(s["tokens"]["producer"])
+        )
+    ).json()["state"]
+    assert [(a["seq"], a["snoozed_until"]) for a in state["open_alerts"]] == [(alert["seq"], None)]
+    await advance(tapi, 21)
+    got = await system_events(tapi, s)
+    assert got[-1]["kind"] == "alert.escalated"
+    assert got[-1]["body"] == {"ref": alert["seq"], "level": 1}
+    assert got[-1]["id"] == f"esc:{alert['seq']}:{ack['seq']}:1"
+    await post(tapi, s, "facilitator", "ack", {"ref": alert["seq"], "status": "declined"})
+    await advance(tapi, 5 * 60)
+    assert len(await system_events(tapi, s)) == 2
+
+
+async def test_an_ended_session_stops_all_timers(tapi: Api) -> None:
+    s = await tapi.create_session(agenda=AGENDA)
+    await post(tapi, s, "producer", "session.start")
+    await post(tapi, s, "producer", "segment.start", {"index": 0})
+    await post(tapi, s, "producer", "alert.stop", {"reason": "problem"})
+    await post(tapi, s, "producer", "session.end")
+    await advance(tapi, 60 * 60)
+    assert await system_events(tapi, s) == []
+
+
+async def test_the_clock_hook_is_absent_without_the_test_setting(api: Api) -> None:
+    r = await api.http.post("/api/v1/_test/clock", json={"advance_s": 60})
+    assert r.status_code in (404, 405)
