@@ -5,13 +5,17 @@ Each test runs a real server with the test clock hook on and moves its clock for
 has written whatever that made due.
 """
 
+import asyncio
+import importlib.util
+import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import Api, Client, Server
+from tests.support import Api, Client, Server, skip_or_fail
 
 HOOKS = {"BACKCHANNEL_TEST_HOOKS": "1"}
 AGENDA = [
@@ -276,3 +280,79 @@ async def test_an_ended_session_stops_all_timers(tapi: Api) -> None:
 async def test_the_clock_hook_is_absent_without_the_test_setting(api: Api) -> None:
     r = await api.http.post("/api/v1/_test/clock", json={"advance_s": 60})
     assert r.status_code in (404, 405)
+
+
+# -- several processes on one PostgreSQL database -----------------------------------------
+
+PG_ADMIN = os.environ.get("BACKCHANNEL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def _pg(statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    name = f"bc_sched_{uuid.uuid4().hex[:12]}"
+    try:
+        await _pg(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        skip_or_fail("postgres", f"cannot create a database at {PG_ADMIN}: {exc!r}")
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _broker_url() -> str:
+    """Redis when this checkout has its broker and a server answers; else each its own memory."""
+    if importlib.util.find_spec("app.realtime.redis") is None:
+        return "memory://"
+    import redis
+
+    try:
+        redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=2).ping()
+    except Exception as exc:
+        skip_or_fail("redis", f"cannot reach redis://127.0.0.1:6379: {exc!r}")
+    return "redis://127.0.0.1:6379/0"
+
+
+async def test_two_processes_on_one_postgres_fire_each_prompt_and_level_once(
+    tmp_path: Path, pg_url: str
+) -> None:
+    broker = _broker_url()
+    a = Server(tmp_path, database_url=pg_url, broker_url=broker, env=HOOKS).start()
+    b = Server(tmp_path, database_url=pg_url, broker_url=broker, env=HOOKS)
+    api_a, api_b = Api(a.url), Api(b.url)
+    try:
+        b.start()
+        s = await api_a.create_session(agenda=AGENDA, settings={"escalate_after_s": 10})
+        await post(api_a, s, "producer", "session.start")
+        await post(api_b, s, "producer", "segment.start", {"index": 0})
+        alert = await post(api_a, s, "producer", "alert.stop", {"reason": "problem"})
+        # Both clocks move together in small steps, so both schedulers race for each event.
+        for step in [60, 4 * 60, 60, 3 * 60, 60, 60, 60]:
+            await asyncio.gather(advance(api_a, step), advance(api_b, step))
+        got = await system_events(api_b, s)
+        assert texts(got) == [
+            "5 min left in Welcome",
+            "1 min left in Welcome",
+            "Time is up for Welcome",
+        ]
+        levels = [e["body"]["level"] for e in got if e["kind"] == "alert.escalated"]
+        assert levels == [1, 2, 3, 4, 5]
+        assert all(e["body"]["ref"] == alert["seq"] for e in got if e["kind"] == "alert.escalated")
+        events = await api_a.events(s["session"]["id"], s["tokens"]["observer"])
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    finally:
+        await api_a.close()
+        await api_b.close()
+        a.stop()
+        b.stop()
