@@ -20,6 +20,12 @@ log = logging.getLogger("app")
 
 
 def _presence(hub: Hub, settings: Settings) -> PresenceTracker:
+    if not hub.broker.single_process:
+        # Several processes share the sockets: count them in Redis, with expiry.
+        from app.realtime.redis import RedisBroker, RedisPresence
+
+        if isinstance(hub.broker, RedisBroker):
+            return RedisPresence(hub, hub.broker.client, settings.presence_ttl_s)
     from app.realtime.presence import LocalPresence
 
     return LocalPresence(hub)

@@ -57,6 +57,7 @@ class Server:
         self.extra_env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"server-{self.port}.log"
+        self.extra_args: list[str] = []  # more `backchannel serve` options, e.g. --workers
 
     @property
     def url(self) -> str:
@@ -82,7 +83,10 @@ class Server:
     def start(self, timeout: float = 30) -> "Server":
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                *(sys.executable, "-m", "app", "serve", "--host", "127.0.0.1"),
+                *("--port", str(self.port), *self.extra_args),
+            ],
             cwd=self.workdir,
             env=self.env(),
             stdout=log,
@@ -264,3 +268,98 @@ class Client:
 
 def seqs(events: list[dict[str, Any]]) -> list[int]:
     return [e["seq"] for e in events]
+
+
+# -- scale-out services: a PostgreSQL database and Redis servers of the test's own --------
+
+PG_ADMIN_DSN = os.environ.get("BACKCHANNEL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+SHARED_REDIS = os.environ.get("BACKCHANNEL_TEST_REDIS", "redis://127.0.0.1:6379")
+
+
+async def _pg_admin(statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def postgres_database() -> Any:
+    """A fresh, empty PostgreSQL database for one test (dropped after): yields its URL."""
+    name = f"bc_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        skip_or_fail("postgres", f"cannot create a database at {PG_ADMIN_DSN}: {exc!r}")
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def shared_redis_url() -> str:
+    """The shared Redis, on a database index of its own per xdist worker.
+
+    (Pub/sub channels ignore the index, but they are named after random session ids.)
+    """
+    import redis
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = 1 + int("".join(c for c in worker if c.isdigit()) or 0) % 15
+    url = f"{SHARED_REDIS}/{index}"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        skip_or_fail("redis", f"cannot reach {SHARED_REDIS}: {exc!r}")
+    return url
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free port (no persistence), to stop and restart."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / f"redis-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10) -> "RedisServer":
+        import shutil
+
+        import redis
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            skip_or_fail("redis", "no redis-server binary to start a private server")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self.proc = subprocess.Popen(
+            [
+                str(binary),
+                *("--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.workdir)),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_connect_timeout=0.5).ping():
+                    return self
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start:\n{self.log_path.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None

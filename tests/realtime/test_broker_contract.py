@@ -1,0 +1,154 @@
+"""The same contract for every broker backend: memory:// and redis:// (the shared Redis)."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from app.realtime.broker import Broker, from_url
+from tests.support import shared_redis_url
+
+
+def _url(scheme: str) -> str:
+    return "memory://" if scheme == "memory" else shared_redis_url()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_broker(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Any]]:
+    """Brokers on one URL: with Redis each stands for a separate server process."""
+    url = _url(request.param)
+    made: list[Broker] = []
+
+    async def make() -> Broker:
+        broker = from_url(url)
+        await broker.connect()
+        made.append(broker)
+        return broker
+
+    yield make
+    for broker in made:
+        await broker.disconnect()
+
+
+class Inbox:
+    """A subscriber callback that records what it heard."""
+
+    def __init__(self) -> None:
+        self.got: list[str | None] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, message: str | None) -> None:
+        self.got.append(message)
+        self.changed.set()
+
+    async def wait_count(self, n: int, timeout: float = 5) -> list[str | None]:
+        async with asyncio.timeout(timeout):
+            while len(self.got) < n:
+                self.changed.clear()
+                await self.changed.wait()
+        return self.got
+
+
+def _channel() -> str:
+    return f"bc:test:{uuid.uuid4().hex}"
+
+
+async def test_every_subscriber_gets_every_message_in_publish_order(make_broker: Any) -> None:
+    broker = await make_broker()
+    channel = _channel()
+    first, second = Inbox(), Inbox()
+    await broker.subscribe(channel, first)
+    await broker.subscribe(channel, second)
+    sent = [f"{i}|prompt.time|{{}}" for i in range(1, 51)]
+    for message in sent:
+        await broker.publish(channel, message)
+    assert await first.wait_count(50) == sent
+    assert await second.wait_count(50) == sent
+
+
+async def test_a_message_reaches_only_its_own_channel(make_broker: Any) -> None:
+    broker = await make_broker()
+    one, other = _channel(), _channel()
+    got_one, got_other = Inbox(), Inbox()
+    await broker.subscribe(one, got_one)
+    await broker.subscribe(other, got_other)
+    await broker.publish(one, "for one")
+    await broker.publish(other, "for other")
+    assert await got_one.wait_count(1) == ["for one"]
+    assert await got_other.wait_count(1) == ["for other"]
+    await asyncio.sleep(0.1)
+    assert got_one.got == ["for one"] and got_other.got == ["for other"]
+
+
+async def test_unsubscribed_callbacks_hear_nothing_more_and_the_others_keep_hearing(
+    make_broker: Any,
+) -> None:
+    broker = await make_broker()
+    channel = _channel()
+    stays, goes = Inbox(), Inbox()
+    await broker.subscribe(channel, stays)
+    await broker.subscribe(channel, goes)
+    await broker.publish(channel, "before")
+    await goes.wait_count(1)
+    await broker.unsubscribe(channel, goes)
+    await broker.publish(channel, "after")
+    assert await stays.wait_count(2) == ["before", "after"]
+    await asyncio.sleep(0.1)
+    assert goes.got == ["before"]
+    await broker.unsubscribe(channel, stays)
+    await broker.unsubscribe(channel, stays)  # twice is harmless
+    await broker.publish(channel, "nobody")
+    await asyncio.sleep(0.1)
+    assert stays.got == ["before", "after"]
+
+
+async def test_a_failing_subscriber_does_not_starve_the_others(make_broker: Any) -> None:
+    broker = await make_broker()
+    channel = _channel()
+
+    def broken(message: str | None) -> None:
+        raise RuntimeError("subscriber bug")
+
+    healthy = Inbox()
+    await broker.subscribe(channel, broken)
+    await broker.subscribe(channel, healthy)
+    await broker.publish(channel, "one")
+    await broker.publish(channel, "two")
+    assert await healthy.wait_count(2) == ["one", "two"]
+
+
+async def test_publishing_to_a_channel_nobody_hears_is_fine_and_ping_answers(
+    make_broker: Any,
+) -> None:
+    broker = await make_broker()
+    await broker.publish(_channel(), "into the void")
+    await broker.ping()
+
+
+async def test_messages_cross_processes_unless_the_broker_is_single_process(
+    make_broker: Any,
+) -> None:
+    a, b = await make_broker(), await make_broker()
+    channel = _channel()
+    on_b = Inbox()
+    await b.subscribe(channel, on_b)
+    # subscribe() returns once the subscription is live: a publish right after arrives.
+    for i in range(20):
+        await a.publish(channel, f"m{i}")
+    if a.single_process:
+        await asyncio.sleep(0.1)
+        assert on_b.got == []
+    else:
+        assert await on_b.wait_count(20) == [f"m{i}" for i in range(20)]
+
+
+async def test_text_survives_the_round_trip_unchanged(make_broker: Any) -> None:
+    broker = await make_broker()
+    channel = _channel()
+    inbox = Inbox()
+    await broker.subscribe(channel, inbox)
+    message = '7|note|{"text":"Ünïcode ✓ | pipes | and \\"quotes\\"","n":1}'
+    await broker.publish(channel, message)
+    assert await inbox.wait_count(1) == [message]
