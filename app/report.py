@@ -1,12 +1,25 @@
-"""The debrief report, computed from the log alone (so the export and the endpoint agree)."""
+"""The debrief report, computed from the log alone (so the export and the endpoint agree).
 
-import math
+Definitions (all times in seconds, minutes where the name says so):
+
+- a segment's ``actual_minutes`` is the time it ran, all its runs together, up to its
+  ``segment.end``, the start of another segment, or the end of the session (for a session
+  still live: the last event); ``overrun_minutes`` is actual minus planned minus extensions.
+- a message's ``seen_after_s`` is the time to its first ``seen`` (or first ``ack``, which
+  implies it); ``ack_after_s`` the time to its first ``ack`` of any status (the answer);
+  ``ack_status`` the status of its last ``ack``. Cancelled alerts are not "unacknowledged".
+- ``p50`` is the median.
+- offline periods are those of participants while the session ran (a participant still
+  offline at its end counts until the end).
+"""
+
+import statistics
 from collections import Counter, defaultdict
 from typing import Any
 
 from app.clock import iso
 from app.models import Event, Participant, Session
-from app.state import fold, planned_minutes
+from app.state import fold, planned_minutes, segment_title
 
 TRACKED = ("prompt.time", "flag.learner", "alert.stop")
 
@@ -18,8 +31,7 @@ def _secs(ms: int) -> float:
 def _p50(values: list[float]) -> float | None:
     if not values:
         return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(len(ordered) / 2) - 1)]
+    return round(statistics.median(values), 3)
 
 
 def build_report(
@@ -32,8 +44,8 @@ def build_report(
         "counts": dict(sorted(Counter(e.kind for e in events).items())),
         **_messages(events),
         "learners": _learners(events),
-        "offline": _offline(participants, events, end_ms),
-        "notes": _notes(events),
+        "offline": _offline(participants, events, f.started_ms, end_ms),
+        "notes": _notes(session, events),
     }
 
 
@@ -43,26 +55,20 @@ def _segments(session: Session, f: Any, end_ms: int | None) -> list[dict[str, An
         run = f.runs.get(index)
         planned = planned_minutes(session, index)
         extended = run.extended_minutes if run else 0
-        actual = None
-        started = ended = None
-        if run is not None and run.started_ms:
-            started = run.started_ms
-            ended = run.ended_ms
-            stop = ended if ended is not None else end_ms
-            if stop is not None:
-                actual = round((stop - started) / 60_000, 2)
+        spent = run.spent_ms(end_ms) if run is not None else None
+        started = run.started_ms if run is not None and run.started_ms else None
         out.append(
             {
                 "index": index,
                 "title": seg["title"],
                 "planned_minutes": planned,
                 "extended_minutes": extended,
-                "actual_minutes": actual,
+                "actual_minutes": None if spent is None else round(spent / 60_000, 2),
                 "overrun_minutes": None
-                if actual is None
-                else round(actual - planned - extended, 2),
+                if spent is None
+                else round(spent / 60_000 - planned - extended, 2),
                 "started_at": iso(started),
-                "ended_at": iso(ended),
+                "ended_at": iso(run.ended_ms if run is not None else None),
             }
         )
     return out
@@ -71,7 +77,8 @@ def _segments(session: Session, f: Any, end_ms: int | None) -> list[dict[str, An
 def _messages(events: list[Event]) -> dict[str, Any]:
     tracked = {e.seq: e for e in events if e.kind in TRACKED}
     seen: dict[int, int] = {}
-    ack: dict[int, Event] = {}
+    ack: dict[int, Event] = {}  # the first answer
+    last_ack: dict[int, Event] = {}
     escalations: dict[int, int] = {}
     for e in events:
         ref = e.body.get("ref") if isinstance(e.body, dict) else None
@@ -81,6 +88,7 @@ def _messages(events: list[Event]) -> dict[str, Any]:
             seen.setdefault(ref, e.at_ms)
         elif e.kind == "ack":
             ack.setdefault(ref, e)
+            last_ack[ref] = e
             seen.setdefault(ref, e.at_ms)  # an answer implies it was seen
         elif e.kind == "alert.escalated":
             escalations[ref] = max(escalations.get(ref, 0), e.body["level"])
@@ -99,7 +107,7 @@ def _messages(events: list[Event]) -> dict[str, Any]:
             "text": e.body.get("text"),
             "seen_after_s": seen_after,
             "ack_after_s": ack_after,
-            "ack_status": a.body["status"] if a is not None else None,
+            "ack_status": last_ack[seq].body["status"] if a is not None else None,
         }
         if e.kind == "alert.stop":
             row["escalation_level"] = escalations.get(seq, 0)
@@ -135,7 +143,10 @@ def _learners(events: list[Event]) -> dict[str, dict[str, int]]:
 
 
 def _offline(
-    participants: list[Participant], events: list[Event], end_ms: int | None
+    participants: list[Participant],
+    events: list[Event],
+    start_ms: int | None,
+    end_ms: int | None,
 ) -> list[dict[str, Any]]:
     people = {p.id: p for p in participants}
     went: dict[str, int] = {}
@@ -152,7 +163,14 @@ def _offline(
     for pid, start in went.items():
         periods.append((pid, start, None))
     out = []
-    for pid, start, stop in sorted(periods, key=lambda p: p[1]):
+    for pid, start, stop in sorted(periods, key=lambda p: (p[1], p[0])):
+        if start_ms is None or (end_ms is not None and start >= end_ms):
+            continue  # before the session started or after it ended: not a drop-out
+        if stop is not None and stop <= start_ms:
+            continue
+        start = max(start, start_ms)
+        if stop is not None and end_ms is not None:
+            stop = min(stop, end_ms)
         p = people.get(pid)
         until = stop if stop is not None else end_ms
         out.append(
@@ -168,7 +186,8 @@ def _offline(
     return out
 
 
-def _notes(events: list[Event]) -> list[dict[str, Any]]:
+def _notes(session: Session, events: list[Event]) -> list[dict[str, Any]]:
+    """Producer and observer notes in order, each with the segment it was written in."""
     out = []
     segment: int | None = None
     for e in events:
@@ -182,6 +201,7 @@ def _notes(events: list[Event]) -> list[dict[str, Any]]:
                     "seq": e.seq,
                     "at": iso(e.at_ms),
                     "segment": segment,
+                    "segment_title": None if segment is None else segment_title(session, segment),
                     "text": e.body["text"],
                     "tags": e.body.get("tags", []),
                     "author": {

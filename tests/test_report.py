@@ -1,0 +1,276 @@
+"""The debrief report, checked against a scripted 3-segment session with known timings.
+
+The script moves the server's clock (test hook) between steps, so every figure is known
+in advance; real time between steps adds a few milliseconds, hence the tolerances.
+"""
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.clock import parse_iso
+from tests.support import Api, Client, Server
+
+HOOKS = {"BACKCHANNEL_TEST_HOOKS": "1"}
+AGENDA = [
+    {"title": "Welcome", "minutes": 10},
+    {"title": "Practice", "minutes": 20},
+    {"title": "Close", "minutes": 5},
+]
+SECONDS = pytest.approx  # for readability below
+
+
+class Script:
+    """Drives one session along a timeline of seconds since its start."""
+
+    def __init__(self, api: Api, server: Server, session: dict[str, Any]) -> None:
+        self.api = api
+        self.server = server
+        self.s = session
+        self.sid = session["session"]["id"]
+        self.now = 0.0
+
+    async def at(self, t: float) -> None:
+        assert t >= self.now
+        if t > self.now:
+            r = await self.api.http.post("/api/v1/_test/clock", json={"advance_s": t - self.now})
+            assert r.status_code == 200, r.text
+            self.now = t
+
+    async def send(self, role: str, kind: str, body: Any = None) -> int:
+        r = await self.api.http.post(
+            f"/api/v1/sessions/{self.sid}/events",
+            json={"kind": kind, "body": body or {}},
+            headers=self.api.auth(self.s["tokens"][role]),
+        )
+        assert r.status_code == 201, r.text
+        return int(r.json()["seq"])
+
+    async def events(self) -> list[dict[str, Any]]:
+        return await self.api.events(self.sid, self.s["tokens"]["observer"])
+
+    async def wait_presence(self, status: str, count: int) -> None:
+        for _ in range(200):
+            got = [
+                e
+                for e in await self.events()
+                if e["kind"] == "presence" and e["body"]["status"] == status
+            ]
+            if len(got) >= count:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no {count} presence {status} events")
+
+    async def get(self, path: str, role: str = "producer") -> Any:
+        r = await self.api.http.get(
+            f"/api/v1/sessions/{self.sid}{path}", headers=self.api.auth(self.s["tokens"][role])
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@pytest.fixture
+def timed_server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(tmp_path, env=HOOKS).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        assert " 500 " not in srv.log_text(), srv.log_text()[-4000:]
+
+
+@pytest.fixture
+async def scripted(timed_server: Server) -> AsyncIterator[tuple[Script, dict[str, int]]]:
+    """The scripted class; yields the script and the seqs of its messages."""
+    api = Api(timed_server.url)
+    s = await api.create_session(title="Scripted", agenda=AGENDA, roster=["Maria", "Ahmed"])
+    script = Script(api, timed_server, s)
+    facilitator = Client(timed_server.ws_url, s["tokens"]["facilitator"])
+    seq: dict[str, int] = {}
+    try:
+        await facilitator.connect()
+        await script.wait_presence("online", 1)
+        await script.send("producer", "session.start")
+        await script.send("producer", "segment.start", {"index": 0})
+        await script.at(30)
+        seq["slow"] = await script.send("producer", "prompt.time", {"text": "Slow down"})
+        await script.at(40)
+        await script.send("facilitator", "seen", {"ref": seq["slow"]})
+        await script.at(45)
+        await script.send("facilitator", "ack", {"ref": seq["slow"], "status": "done"})
+        await script.at(60)
+        seq["maria"] = await script.send(
+            "producer", "flag.learner", {"learner": "Maria", "flag": "quiet"}
+        )
+        await script.send("observer", "note", {"text": "Intro ran long", "tags": ["timing"]})
+        await script.at(75)
+        await script.send("facilitator", "seen", {"ref": seq["maria"]})
+        await script.at(300)  # "5 min left in Welcome"
+        await script.at(305)
+        auto = [e for e in await script.events() if e["id"].startswith("auto:0:")]
+        assert len(auto) == 1
+        seq["auto5"] = auto[0]["seq"]
+        await script.send("facilitator", "seen", {"ref": seq["auto5"]})
+        await script.at(320)
+        await script.send("facilitator", "ack", {"ref": seq["auto5"], "status": "done"})
+        await script.at(540)  # 1 min left
+        await script.at(600)  # time is up
+        await script.at(660)
+        await script.send("producer", "segment.end", {"index": 0})
+        await script.send("producer", "segment.start", {"index": 1})
+        await script.at(720)
+        seq["stop1"] = await script.send("producer", "alert.stop", {"reason": "chat"})
+        await script.at(725)
+        await script.send("facilitator", "seen", {"ref": seq["stop1"]})
+        await script.at(740)  # escalated to level 1
+        await script.at(750)
+        await script.send("facilitator", "ack", {"ref": seq["stop1"], "status": "done"})
+        await script.at(780)
+        await facilitator.close()  # the facilitator's Wi-Fi goes for two minutes
+        await script.wait_presence("offline", 1)
+        await script.at(900)
+        facilitator = Client(timed_server.ws_url, s["tokens"]["facilitator"])
+        await facilitator.connect()
+        await script.wait_presence("online", 2)
+        await script.send("producer", "segment.extend", {"index": 1, "minutes": 5})
+        await script.at(1860)  # "5 min left in Practice" (of 25)
+        await script.at(1980)  # 22 of 25 minutes
+        await script.send("producer", "segment.end", {"index": 1})
+        await script.send("producer", "segment.start", {"index": 2})
+        await script.at(2000)
+        seq["stop2"] = await script.send("producer", "alert.stop", {"reason": "break"})
+        await script.at(2010)
+        await script.send("producer", "alert.cancel", {"ref": seq["stop2"]})
+        await script.at(2040)
+        seq["stop3"] = await script.send("producer", "alert.stop", {"reason": "problem"})
+        for t in (2060, 2080, 2100, 2120, 2140):  # stop3 escalates every 20 s up to level 5
+            await script.at(t)
+        await script.at(2220)  # 1 min left in Close
+        await script.at(2280)  # time is up
+        await script.at(2340)
+        await script.send("producer", "session.end")
+        await facilitator.close()  # after the end: not an offline period
+        await script.wait_presence("offline", 2)
+        yield script, seq
+    finally:
+        await facilitator.close()
+        await api.close()
+
+
+def by_seq(report: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {m["seq"]: m for m in report["messages"]}
+
+
+async def test_segments_show_planned_extended_actual_and_overrun(
+    scripted: tuple[Script, dict[str, int]],
+) -> None:
+    script, _ = scripted
+    report = await script.get("/report")
+    got = [
+        (s["title"], s["planned_minutes"], s["extended_minutes"], s["actual_minutes"])
+        for s in report["segments"]
+    ]
+    assert got == [
+        ("Welcome", 10, 0, SECONDS(11, abs=0.02)),
+        ("Practice", 20, 5, SECONDS(22, abs=0.02)),
+        ("Close", 5, 0, SECONDS(6, abs=0.02)),
+    ]
+    overruns = [s["overrun_minutes"] for s in report["segments"]]
+    assert overruns == [SECONDS(1, abs=0.02), SECONDS(-3, abs=0.02), SECONDS(1, abs=0.02)]
+
+
+async def test_automatic_prompts_and_escalations_happened_exactly_as_scripted(
+    scripted: tuple[Script, dict[str, int]],
+) -> None:
+    script, seq = scripted
+    system = [e for e in await script.events() if e["author"]["role"] == "system"]
+    start = parse_iso(next(e["at"] for e in await script.events() if e["kind"] == "session.start"))
+    prompts = [
+        (e["body"]["text"], (parse_iso(e["at"]) - start) / 1000)
+        for e in system
+        if e["kind"] == "prompt.time"
+    ]
+    assert prompts == [
+        ("5 min left in Welcome", SECONDS(300, abs=0.5)),
+        ("1 min left in Welcome", SECONDS(540, abs=0.5)),
+        ("Time is up for Welcome", SECONDS(600, abs=0.5)),
+        ("5 min left in Practice", SECONDS(1860, abs=0.5)),
+        ("1 min left in Close", SECONDS(2220, abs=0.5)),
+        ("Time is up for Close", SECONDS(2280, abs=0.5)),
+    ]
+    levels = [
+        (e["body"]["ref"], e["body"]["level"]) for e in system if e["kind"] == "alert.escalated"
+    ]
+    assert levels == [(seq["stop1"], 1)] + [(seq["stop3"], n) for n in range(1, 6)]
+
+
+async def test_messages_show_time_to_seen_and_ack(scripted: tuple[Script, dict[str, int]]) -> None:
+    script, seq = scripted
+    m = by_seq(await script.get("/report"))
+    approx = SECONDS
+    assert m[seq["slow"]]["seen_after_s"] == approx(10, abs=0.5)
+    assert m[seq["slow"]]["ack_after_s"] == approx(15, abs=0.5)
+    assert m[seq["slow"]]["ack_status"] == "done"
+    assert m[seq["maria"]]["seen_after_s"] == approx(15, abs=0.5)
+    assert m[seq["maria"]]["ack_after_s"] is None
+    assert m[seq["auto5"]]["seen_after_s"] == approx(5, abs=0.5)
+    assert m[seq["auto5"]]["ack_after_s"] == approx(20, abs=0.5)
+    assert m[seq["stop1"]]["seen_after_s"] == approx(5, abs=0.5)
+    assert m[seq["stop1"]]["ack_after_s"] == approx(30, abs=0.5)
+    assert m[seq["stop1"]]["escalation_level"] == 1
+    assert m[seq["stop2"]]["cancelled"] is True
+    assert m[seq["stop3"]]["escalation_level"] == 5
+    assert m[seq["stop3"]]["ack_status"] is None
+
+
+async def test_latency_per_kind_has_median_max_and_unacknowledged(
+    scripted: tuple[Script, dict[str, int]],
+) -> None:
+    script, _ = scripted
+    latency = (await script.get("/report"))["latency"]
+    prompts = latency["prompt.time"]
+    assert prompts["count"] == 7
+    assert prompts["seen_p50_s"] == SECONDS(7.5, abs=0.5)  # median of 10 and 5
+    assert prompts["seen_max_s"] == SECONDS(10, abs=0.5)
+    assert prompts["ack_p50_s"] == SECONDS(17.5, abs=0.5)  # median of 15 and 20
+    assert prompts["ack_max_s"] == SECONDS(20, abs=0.5)
+    assert prompts["unacknowledged"] == 5
+    flags = latency["flag.learner"]
+    assert (flags["count"], flags["ack_p50_s"], flags["unacknowledged"]) == (1, None, 1)
+    alerts = latency["alert.stop"]
+    assert alerts["count"] == 3
+    assert alerts["ack_max_s"] == SECONDS(30, abs=0.5)
+    assert alerts["unacknowledged"] == 1  # stop2 was cancelled, stop3 never answered
+
+
+async def test_counts_learners_offline_and_notes(scripted: tuple[Script, dict[str, int]]) -> None:
+    script, _ = scripted
+    report = await script.get("/report")
+    events = await script.events()
+    assert report["counts"] == dict(Counter(e["kind"] for e in events))
+    assert report["learners"] == {"Maria": {"quiet": 1}}
+    offline = report["offline"]
+    assert [(o["role"], o["seconds"]) for o in offline] == [("facilitator", SECONDS(120, abs=1))]
+    notes = report["notes"]
+    assert [(n["segment"], n["segment_title"], n["text"]) for n in notes] == [
+        (0, "Welcome", "Intro ran long")
+    ]
+
+
+async def test_the_export_report_is_the_endpoints_and_stable(
+    scripted: tuple[Script, dict[str, int]],
+) -> None:
+    script, _ = scripted
+    first = await script.get("/report")
+    export = await script.get("/export")
+    assert export["report"] == first
+    await script.at(script.now + 3600)  # later reads of an ended session do not drift
+    assert await script.get("/report") == first
+    facilitator = await script.get("/report", role="facilitator")
+    assert facilitator["notes"] == []
+    assert "note" not in facilitator["counts"]
+    assert facilitator["segments"] == first["segments"]
