@@ -85,6 +85,8 @@ async def _await_hello(ws: WebSocket, services: Services) -> tuple[Participant, 
         except AppError as err:
             await ws.send_text(error_frame(err))
             continue
+        if not isinstance(hello.token, str):
+            raise _Fatal(CLOSE_UNAUTHORIZED, "hello needs a token")
         try:
             participant = await services.participant_for_token(hello.token)
         except Unauthorized as err:

@@ -1,0 +1,202 @@
+"""WebSocket protocol v1: kinds, visibility, ordering, resume, idempotency, receipts."""
+
+import asyncio
+import sqlite3
+from typing import Any
+
+from tests.support import Api, Client, Server, seqs
+
+PRODUCER_KINDS: list[tuple[str, dict[str, Any]]] = [
+    ("prompt.time", {"text": "5 min left", "minutes_left": 5, "segment": 0}),
+    ("flag.learner", {"learner": "Maria", "flag": "quiet", "text": "quiet for 20 min"}),
+    ("alert.stop", {"reason": "chat", "text": "question in chat"}),
+    ("note", {"text": "designers: exercise 2 runs long", "tags": ["timing"]}),
+    ("session.start", {}),
+    ("segment.start", {"index": 0}),
+    ("segment.extend", {"index": 0, "minutes": 3}),
+    ("segment.end", {"index": 0}),
+    ("session.end", {}),
+]
+
+
+async def _connect(server: Server, token: str, clients: list[Client], since: int = 0) -> Client:
+    c = Client(server.ws_url, token)
+    clients.append(c)
+    await c.connect(since=since)
+    return c
+
+
+async def test_welcome_describes_session_participant_and_state(
+    server: Server, session: dict[str, Any], clients: list[Client]
+) -> None:
+    c = await _connect(server, session["tokens"]["facilitator"], clients)
+    w = c.welcome
+    assert w["protocol"] == 1
+    assert w["session"]["id"] == session["session"]["id"]
+    assert w["session"]["agenda"][1] == {"title": "Practice", "minutes": 20}
+    assert w["you"]["role"] == "facilitator"
+    assert set(w["state"]) >= {"segment", "open_alerts", "online", "last_seq"}
+    assert w["server_time"].endswith("Z")
+    assert w["last_seq"] == 0
+
+
+async def test_each_role_receives_exactly_the_kinds_it_may_see(
+    server: Server, session: dict[str, Any], clients: list[Client]
+) -> None:
+    t = session["tokens"]
+    producer = await _connect(server, t["producer"], clients)
+    facilitator = await _connect(server, t["facilitator"], clients)
+    observer = await _connect(server, t["observer"], clients)
+    sent = {}
+    for kind, body in PRODUCER_KINDS:
+        reply = await producer.send(kind, body)
+        assert reply["type"] == "sent", reply
+        sent[kind] = reply["seq"]
+    alert = sent["alert.stop"]
+    for kind, body in [
+        ("seen", {"ref": alert}),
+        ("ack", {"ref": alert, "status": "done", "text": "on it"}),
+        ("reply", {"text": "OK", "ref": sent["prompt.time"]}),
+        ("request", {"action": "poll", "text": "launch poll 2"}),
+    ]:
+        reply = await facilitator.send(kind, body)
+        assert reply["type"] == "sent", reply
+        sent[kind] = reply["seq"]
+    note_reply = await observer.send("note", {"text": "observer note"})
+    assert note_reply["type"] == "sent"
+    last = note_reply["seq"]
+    for c in (producer, facilitator, observer):
+        await c.wait_seq(last if c is not facilitator else sent["request"])
+    await asyncio.sleep(0.3)  # anything wrongly delivered would have arrived by now
+
+    everything = [e["kind"] for e in producer.events]
+    assert [e["kind"] for e in observer.events] == everything
+    assert "note" in everything
+    assert [e["kind"] for e in facilitator.events] == [k for k in everything if k != "note"]
+    for c in (producer, facilitator, observer):
+        assert seqs(c.events) == sorted(set(seqs(c.events))), "in order, once each"
+
+
+async def test_sent_arrives_only_after_the_event_is_committed(
+    server: Server, session: dict[str, Any], clients: list[Client]
+) -> None:
+    producer = await _connect(server, session["tokens"]["producer"], clients)
+    db_path = server.database_url.split("///", 1)[1]
+    for i in range(5):
+        reply = await producer.send("prompt.time", {"text": f"prompt {i}"}, id=f"commit-{i}")
+        # Read the file with a separate connection, as a crash-recovery reader would.
+        with sqlite3.connect(db_path) as conn:
+            row = conn.execute(
+                "SELECT seq, kind FROM events WHERE session_id = ? AND id = ?",
+                (session["session"]["id"], f"commit-{i}"),
+            ).fetchone()
+        assert row == (reply["seq"], "prompt.time")
+
+
+async def test_a_client_that_reconnects_with_since_gets_every_missed_event_once_in_order(
+    server: Server, session: dict[str, Any], clients: list[Client]
+) -> None:
+    t = session["tokens"]
+    producer = await _connect(server, t["producer"], clients)
+    facilitator = await _connect(server, t["facilitator"], clients)
+    stop = asyncio.Event()
+    sent_seqs: list[int] = []
+
+    async def keep_sending() -> None:
+        i = 0
+        while not stop.is_set() and i < 80:
+            reply = await producer.send("prompt.time", {"text": f"n{i}"})
+            assert reply["type"] == "sent", reply
+            sent_seqs.append(reply["seq"])
+            i += 1
+            await asyncio.sleep(0.055)  # under the 20/s rate limit
+
+    sender = asyncio.create_task(keep_sending())
+    received: list[dict[str, Any]] = []
+    for _ in range(4):
+        await asyncio.sleep(0.6)
+        await facilitator.abort()  # a dropped Wi-Fi: no close handshake
+        received.extend(facilitator.events)
+        since = facilitator.last_seq
+        facilitator = Client(server.ws_url, t["facilitator"])
+        clients.append(facilitator)
+        await facilitator.connect(since=since)
+    await sender
+    stop.set()
+    await facilitator.wait_seq(sent_seqs[-1])
+    received.extend(facilitator.events)
+    prompts = [e["seq"] for e in received if e["kind"] == "prompt.time"]
+    assert prompts == sent_seqs, "every prompt exactly once, in order, across four reconnects"
+    all_seqs = seqs(received)
+    assert all_seqs == sorted(all_seqs) and len(all_seqs) == len(set(all_seqs))
+
+
+async def test_resending_an_id_returns_the_same_seq_and_logs_nothing_new(
+    server: Server, api: Api, session: dict[str, Any], clients: list[Client]
+) -> None:
+    t = session["tokens"]
+    producer = await _connect(server, t["producer"], clients)
+    first = await producer.send("alert.stop", {"reason": "break"}, id="stop-1")
+    again = await producer.send("alert.stop", {"reason": "break"}, id="stop-1")
+    assert again["type"] == "sent" and again["seq"] == first["seq"]
+    # after a reconnect, too
+    await producer.close()
+    producer = await _connect(server, t["producer"], clients, since=first["seq"])
+    third = await producer.send("alert.stop", {"reason": "break"}, id="stop-1")
+    assert third["seq"] == first["seq"]
+    conflict = await producer.send("alert.stop", {"reason": "chat"}, id="stop-1")
+    assert conflict["type"] == "error" and conflict["code"] == "idempotency_conflict"
+    logged = await api.events(session["session"]["id"], t["producer"])
+    assert [e["id"] for e in logged].count("stop-1") == 1
+
+
+async def test_ping_answers_pong_with_the_same_token_and_server_time(
+    server: Server, session: dict[str, Any], clients: list[Client]
+) -> None:
+    c = await _connect(server, session["tokens"]["observer"], clients)
+    await c.send_raw('{"type":"ping","t":{"n":42}}')
+    pong = await c.wait_for(lambda f: f["type"] == "pong")
+    assert pong["t"] == {"n": 42}
+    assert pong["server_time"].endswith("Z")
+
+
+async def test_presence_is_logged_when_a_participant_comes_and_goes(
+    server: Server, api: Api, session: dict[str, Any], clients: list[Client]
+) -> None:
+    t = session["tokens"]
+    producer = await _connect(server, t["producer"], clients)
+    facilitator = await _connect(server, t["facilitator"], clients)
+    fid = facilitator.welcome["you"]["participant_id"]
+    await producer.wait_for(
+        lambda f: (
+            f["type"] == "event"
+            and f["event"]["kind"] == "presence"
+            and f["event"]["body"]["participant_id"] == fid
+        )
+    )
+    await facilitator.close()
+    offline = await producer.wait_for(
+        lambda f: (
+            f["type"] == "event"
+            and f["event"]["kind"] == "presence"
+            and f["event"]["body"] == {"participant_id": fid, "status": "offline"}
+        )
+    )
+    assert offline["event"]["author"]["role"] == "system"
+    view = (
+        await api.http.get(
+            f"/api/v1/sessions/{session['session']['id']}", headers=api.auth(t["producer"])
+        )
+    ).json()
+    assert fid not in [p["participant_id"] for p in view["state"]["online"]]
+
+
+async def test_every_connection_of_the_sender_sees_its_own_messages(
+    server: Server, session: dict[str, Any], clients: list[Client]
+) -> None:
+    t = session["tokens"]
+    tab1 = await _connect(server, t["producer"], clients)
+    tab2 = await _connect(server, t["producer"], clients)
+    reply = await tab1.send("flag.learner", {"learner": "Ahmed", "flag": "hand"})
+    await tab2.wait_seq(reply["seq"])
+    assert any(e["seq"] == reply["seq"] and e["kind"] == "flag.learner" for e in tab2.events)
