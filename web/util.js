@@ -1,0 +1,280 @@
+// Small helpers shared by the pages: tokens from the fragment, DOM building, times, icons.
+
+/** The token from `#t=…`, moved out of the visible URL into sessionStorage (per path). */
+export function takeToken() {
+  const key = "bc.token:" + location.pathname;
+  const params = new URLSearchParams(location.hash.slice(1));
+  const fromHash = params.get("t");
+  if (fromHash) {
+    sessionStorage.setItem(key, fromHash);
+    const sid = params.get("s");
+    if (sid) sessionStorage.setItem("bc.sid:" + location.pathname, sid);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(key);
+}
+
+export function storedSessionId() {
+  return sessionStorage.getItem("bc.sid:" + location.pathname);
+}
+
+/** el("div", {class: "x", onclick: f}, "text", child) — text children become text nodes. */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on") && typeof value === "function") {
+      node.addEventListener(name.slice(2), value);
+    } else if (name === "class") {
+      node.className = value;
+    } else if (name === "dataset") {
+      Object.assign(node.dataset, value);
+    } else if (value === true) {
+      node.setAttribute(name, "");
+    } else {
+      node.setAttribute(name, String(value));
+    }
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(node, child);
+    else if (child instanceof Node) node.appendChild(child);
+    else node.appendChild(document.createTextNode(String(child)));
+  }
+}
+
+export function clear(node) {
+  while (node.firstChild) node.removeChild(node.firstChild);
+  return node;
+}
+
+export const $ = (sel, root = document) => root.querySelector(sel);
+
+export function clockTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+/** 125 -> "2:05", -65 -> "−1:05". */
+export function mmss(seconds) {
+  const neg = seconds < 0;
+  const s = Math.abs(Math.round(seconds));
+  const text = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  return neg ? "−" + text : text;
+}
+
+export function ago(iso, nowMs) {
+  const s = Math.max(0, Math.round((nowMs - Date.parse(iso)) / 1000));
+  if (s < 5) return "just now";
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  return clockTime(iso);
+}
+
+export function initials(name) {
+  return (
+    String(name)
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((w) => w[0].toUpperCase() + ".")
+      .join("") || "?"
+  );
+}
+
+export const FLAG_TEXT = {
+  quiet: "quiet",
+  question: "has a question",
+  hand: "hand raised",
+  tech: "tech trouble",
+  left: "left the room",
+  joined: "joined",
+  chat: "question in chat",
+};
+
+export const STOP_TEXT = {
+  problem: "Stop: address a problem",
+  chat: "Stop: respond to chat",
+  break: "Stop: take a break",
+  other: "Stop, please",
+};
+
+export const REQUEST_TEXT = {
+  breakout: "Open breakouts",
+  poll: "Launch the poll",
+  whiteboard: "Open the whiteboard",
+  break: "Take a break",
+  chat: "Check the chat",
+  tech: "Tech help",
+  other: "Request",
+};
+
+/** Kind -> label and icon name, so colour is never the only cue. */
+export const KIND_META = {
+  "prompt.time": { label: "Time", icon: "clock", tone: "time" },
+  "flag.learner": { label: "Learner", icon: "person", tone: "learner" },
+  "alert.stop": { label: "Stop", icon: "stop", tone: "stop" },
+  "alert.cancel": { label: "Cancelled", icon: "x", tone: "muted" },
+  "alert.escalated": { label: "Escalated", icon: "stop", tone: "stop" },
+  "alert.resurface": { label: "Back", icon: "clock", tone: "muted" },
+  reply: { label: "Reply", icon: "bubble", tone: "reply" },
+  request: { label: "Request", icon: "hand", tone: "request" },
+  ack: { label: "Answer", icon: "check", tone: "reply" },
+  seen: { label: "Seen", icon: "eye", tone: "muted" },
+  note: { label: "Note", icon: "pen", tone: "note" },
+  presence: { label: "Presence", icon: "dot", tone: "muted" },
+  "segment.start": { label: "Segment", icon: "flag", tone: "muted" },
+  "segment.end": { label: "Segment", icon: "flag", tone: "muted" },
+  "segment.extend": { label: "Segment", icon: "flag", tone: "muted" },
+  "session.start": { label: "Session", icon: "flag", tone: "muted" },
+  "session.end": { label: "Session", icon: "flag", tone: "muted" },
+};
+
+/** One line of human text for any event (untrusted parts stay plain strings). */
+export function describe(ev, { initialsOnly = false } = {}) {
+  const b = ev.body || {};
+  const who = (name) => (initialsOnly ? initials(name) : name);
+  switch (ev.kind) {
+    case "prompt.time":
+      return b.text;
+    case "flag.learner":
+      return `${who(b.learner)}: ${FLAG_TEXT[b.flag] || b.flag}${b.text ? " — " + b.text : ""}`;
+    case "alert.stop":
+      return (STOP_TEXT[b.reason] || "Stop") + (b.text ? " — " + b.text : "");
+    case "alert.cancel":
+      return `Alert #${b.ref} withdrawn`;
+    case "alert.escalated":
+      return `Alert #${b.ref} still open (level ${b.level})`;
+    case "alert.resurface":
+      return `Snoozed message #${b.ref} is back`;
+    case "note":
+      return b.text + (b.tags && b.tags.length ? ` [${b.tags.join(", ")}]` : "");
+    case "seen":
+      return `Seen #${b.ref}`;
+    case "ack": {
+      const what = { done: "Done", snoozed: `Snoozed ${b.minutes || 1} min`, declined: "Declined" };
+      return `${what[b.status] || b.status} #${b.ref}${b.text ? " — " + b.text : ""}`;
+    }
+    case "reply":
+      return b.text;
+    case "request":
+      return (REQUEST_TEXT[b.action] || b.action) + (b.text ? " — " + b.text : "");
+    case "presence":
+      return `${b.participant_id} ${b.status}`;
+    case "segment.start":
+      return `Segment ${b.index + 1} started`;
+    case "segment.end":
+      return `Segment ${b.index + 1} ended`;
+    case "segment.extend":
+      return `Segment ${b.index + 1} ${b.minutes >= 0 ? "+" : ""}${b.minutes} min`;
+    case "session.start":
+      return "Session started";
+    case "session.end":
+      return "Session ended";
+    default:
+      return ev.kind;
+  }
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const ICONS = {
+  clock: ["M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18z", "M12 7v5l3 2"],
+  person: ["M12 4a4 4 0 1 0 0 8a4 4 0 1 0 0-8z", "M4 21c1-4 4-6 8-6s7 2 8 6"],
+  stop: ["M8 2h8l6 6v8l-6 6H8l-6-6V8z", "M12 7v6", "M12 16.5v.5"],
+  bubble: ["M4 5h16v10H9l-5 4z"],
+  hand: ["M8 12V5a1.5 1.5 0 0 1 3 0v5V3.5a1.5 1.5 0 0 1 3 0V10V5a1.5 1.5 0 0 1 3 0v9c0 4-3 7-6 7c-3 0-4-2-6-5l-2-3a1.5 1.5 0 0 1 2.5-1.5z"],
+  check: ["M4 12l5 5L20 6"],
+  x: ["M5 5l14 14", "M19 5L5 19"],
+  eye: ["M2 12s4-7 10-7s10 7 10 7s-4 7-10 7S2 12 2 12z", "M12 9a3 3 0 1 0 0 6a3 3 0 1 0 0-6z"],
+  pen: ["M4 20l4-1L19 8l-3-3L5 16z"],
+  dot: ["M12 8a4 4 0 1 0 0 8a4 4 0 1 0 0-8z"],
+  flag: ["M5 21V4", "M5 4h12l-2 4l2 4H5"],
+};
+
+export function icon(name, cls = "icon") {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", cls);
+  svg.setAttribute("aria-hidden", "true");
+  for (const d of ICONS[name] || ICONS.dot) {
+    const path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", d);
+    svg.appendChild(path);
+  }
+  return svg;
+}
+
+/** A short beep through WebAudio (no audio files); `pattern` is a list of [hz, ms]. */
+let audioCtx = null;
+export function beep(pattern = [[880, 120]]) {
+  try {
+    audioCtx = audioCtx || new AudioContext();
+    let t = audioCtx.currentTime;
+    for (const [hz, ms] of pattern) {
+      const osc = audioCtx.createOscillator();
+      const gain = audioCtx.createGain();
+      osc.frequency.value = hz;
+      gain.gain.setValueAtTime(0.0001, t);
+      gain.gain.exponentialRampToValueAtTime(0.2, t + 0.01);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + ms / 1000);
+      osc.connect(gain).connect(audioCtx.destination);
+      osc.start(t);
+      osc.stop(t + ms / 1000 + 0.02);
+      t += ms / 1000 + 0.05;
+    }
+  } catch {
+    // Sound is a nicety; a browser without WebAudio just stays quiet.
+  }
+}
+
+/** Authorised JSON fetch; throws Error(message) with `.code` from the API's error shape. */
+export async function api(path, token, options = {}) {
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  if (token) headers.Authorization = "Bearer " + token;
+  if (options.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    options = { ...options, body: JSON.stringify(options.json) };
+  }
+  const res = await fetch(path, { ...options, headers, cache: "no-store" });
+  const data = await res.json().catch(() => null);
+  if (!res.ok) {
+    const err = new Error((data && data.error && data.error.message) || `HTTP ${res.status}`);
+    err.code = data && data.error && data.error.code;
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+/** The segment currently running, updated by one segment event (mirrors app/state.py). */
+export function nextSegment(seg, ev, agenda, extensions) {
+  const b = ev.body || {};
+  if (ev.kind === "segment.extend") {
+    extensions[b.index] = (extensions[b.index] || 0) + b.minutes;
+    if (seg && seg.index === b.index) return withEnd({ ...seg, extended_minutes: extensions[b.index] });
+    return seg;
+  }
+  if (ev.kind === "segment.start") {
+    const planned = agenda[b.index] ? Number(agenda[b.index].minutes) : 0;
+    return withEnd({
+      index: b.index,
+      title: agenda[b.index] ? agenda[b.index].title : "",
+      planned_minutes: planned,
+      extended_minutes: extensions[b.index] || 0,
+      started_at: ev.at,
+    });
+  }
+  if (ev.kind === "segment.end" && seg && seg.index === b.index) return null;
+  if (ev.kind === "session.end") return null;
+  return seg;
+}
+
+function withEnd(seg) {
+  const total = seg.planned_minutes + seg.extended_minutes;
+  return { ...seg, planned_end: new Date(Date.parse(seg.started_at) + total * 60000).toISOString() };
+}
