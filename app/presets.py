@@ -2,8 +2,16 @@
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
+from app.errors import AppError, InvalidInput
 from app.models.kinds import PRODUCER, validate_body
 
 PRESETS_MAX = 60
@@ -28,8 +36,6 @@ class Preset(BaseModel):
 
 def validate_presets(raw: Any) -> list[dict[str, Any]]:
     """Each preset must be a message a producer could send; ids and keys unique."""
-    from app.errors import InvalidInput
-
     if not isinstance(raw, list):
         raise InvalidInput("presets must be a JSON array")
     if len(raw) > PRESETS_MAX:
@@ -40,9 +46,12 @@ def validate_presets(raw: Any) -> list[dict[str, Any]]:
     for i, item in enumerate(raw):
         try:
             p = Preset.model_validate(item)
-        except ValueError as exc:
-            raise InvalidInput(f"preset {i}: {exc}") from None
-        p.body = validate_body(p.kind, p.body, PRODUCER)
+        except ValidationError as exc:
+            raise InvalidInput(f"preset {i}: {_describe(exc)}") from None
+        try:
+            p.body = validate_body(p.kind, p.body, PRODUCER)
+        except AppError as exc:  # not a message a producer may send: bad input, not a 403
+            raise InvalidInput(f"preset {i} ({p.preset_id}): {exc.message}") from None
         if p.preset_id in ids:
             raise InvalidInput(f"preset {i}: preset_id {p.preset_id!r} is used twice")
         if p.key is not None:
@@ -52,6 +61,14 @@ def validate_presets(raw: Any) -> list[dict[str, Any]]:
         ids.add(p.preset_id)
         out.append(p.model_dump(exclude_none=True))
     return out
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors(include_url=False, include_input=False)[:3]:
+        loc = ".".join(str(p) for p in e["loc"]) or "preset"
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
 
 
 def _p(preset_id: str, label: str, kind: str, body: dict[str, Any], key: str) -> dict[str, Any]:

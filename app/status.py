@@ -11,7 +11,10 @@ from app.sessions import list_participants
 
 async def message_status(db: Database, event: Event) -> dict[str, Any]:
     later = await read_events(
-        db, event.session_id, after=event.seq, kinds=("seen", "ack", "presence", "alert.escalated")
+        db,
+        event.session_id,
+        after=event.seq,
+        kinds=("seen", "ack", "presence", "alert.escalated", "alert.resurface"),
     )
     earlier_presence = await read_events(db, event.session_id, kinds=("presence",))
     facilitators = {
@@ -28,6 +31,7 @@ async def message_status(db: Database, event: Event) -> dict[str, Any]:
                 online.discard(e.body["participant_id"])
     delivered_at = event.at_ms if online else None
     seen = ack = None
+    resurfaced_at = None
     level = 0
     for e in later:
         if e.kind == "presence":
@@ -42,6 +46,11 @@ async def message_status(db: Database, event: Event) -> dict[str, Any]:
             continue
         if e.kind == "alert.escalated":
             level = max(level, e.body["level"])
+        elif e.kind == "alert.resurface":
+            # A snooze ran out: the message is back and waits for an answer again.
+            if ack is not None and ack["seq"] == e.body["ack"]:
+                ack = None
+                resurfaced_at = e.at_ms
         elif e.kind == "seen" and seen is None:
             seen = {"at": iso(e.at_ms), "by": e.author_name}
         elif e.kind == "ack":
@@ -65,4 +74,5 @@ async def message_status(db: Database, event: Event) -> dict[str, Any]:
         "seen": seen,
         "ack": ack,
         "escalation_level": level,
+        "resurfaced_at": iso(resurfaced_at),
     }
