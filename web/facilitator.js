@@ -7,6 +7,7 @@ import {
 
 const CARD_KINDS = new Set(["prompt.time", "flag.learner", "alert.stop"]);
 const TONE_PREF = { "prompt.time": "time", "flag.learner": "learner", "alert.stop": "stop" };
+const REQUEST_SHORT = { breakout: "Breakouts", poll: "Poll", whiteboard: "Whiteboard", break: "Break", chat: "Chat", tech: "Tech help" };
 const QUICK = ["OK", "1 more minute", "Thanks", "Need a moment"];
 const mode = new URLSearchParams(location.search).get("mode");
 const token = takeToken();
@@ -211,10 +212,9 @@ function answerButtons(card, big = false) {
 
 function buildControls() {
   const req = $("#requests");
-  for (const [action, label] of Object.entries(REQUEST_TEXT)) {
-    if (action === "other") continue;
-    const btn = el("button", { type: "button", dataset: { action } }, icon("hand"), " ", label);
-    btn.addEventListener("click", () => send("request", { action }, label));
+  for (const [action, label] of Object.entries(REQUEST_SHORT)) {
+    const btn = el("button", { type: "button", dataset: { action }, "aria-label": `Ask the producer: ${REQUEST_TEXT[action]}` }, icon("hand"), label);
+    btn.addEventListener("click", () => send("request", { action }, REQUEST_TEXT[action]));
     req.append(btn);
   }
   const quick = $("#quick");
@@ -333,6 +333,7 @@ function renderTakeover(stops, shown) {
   box.classList.toggle("escalated", card.level > 0);
   const reason = STOP_TEXT[card.ev.body.reason] || "Stop";
   box.append(
+    ...[
     el("span", { class: "tag tone-stop" }, icon("stop"), "Stop alert"),
     el("div", { class: "big", id: "takeover-text" }, reason),
     card.ev.body.text ? el("div", { class: "card-text" }, el("span", { class: "text" }, card.ev.body.text)) : null,
@@ -340,6 +341,7 @@ function renderTakeover(stops, shown) {
       card.level ? el("span", { class: "level" }, ` · still waiting (level ${card.level})`) : null,
       stops.length > 1 ? ` · ${stops.length - 1} more after this` : null),
     el("div", { class: "actions" }, answerButtons(card, true)),
+    ].filter(Boolean),
   );
   box.classList.remove("hidden");
   if (!wasOpen) box.querySelector("button.ok").focus({ preventScroll: true });

@@ -58,7 +58,8 @@ export const $ = (sel, root = document) => root.querySelector(sel);
 export function clockTime(iso) {
   if (!iso) return "";
   const d = new Date(iso);
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const two = (n) => String(n).padStart(2, "0");
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
 
 /** 125 -> "2:05", -65 -> "−1:05". */

@@ -206,3 +206,25 @@ def test_a_bad_key_closes_the_connection_for_good(pages: Pages) -> None:
     page = pages.open("/facilitator#t=not-a-real-token-at-all")
     page.locator("#conn[data-state='closed']").wait_for()
     assert "not valid" in page.locator("#fatal").inner_text()
+
+
+def test_every_page_fits_a_360_pixel_phone_without_sideways_scrolling(pages: Pages) -> None:
+    data = create_session(pages.server, title="A rather long session title " * 6)
+    paths = links(data)
+    phone = {"viewport": {"width": 360, "height": 640}, "is_mobile": True, "has_touch": True}
+    producer = pages.open(paths["producer"], **phone)
+    producer.locator("[data-preset='five-min']").wait_for()
+    producer.locator("[data-preset='five-min']").tap()
+    producer.locator("#messages li.msg[data-seq]").wait_for()
+    no_horizontal_scroll(producer)
+    facilitator = pages.open(paths["facilitator"], **phone)
+    facilitator.locator("article.card").wait_for()
+    no_horizontal_scroll(facilitator)
+    debrief = pages.open(paths["debrief"], **phone)
+    debrief.locator("#timeline li[data-kind='prompt.time']").wait_for()
+    no_horizontal_scroll(debrief)
+    create = pages.open("/", **phone)
+    create.fill("#title", "Phone-made session")
+    create.click("#create-btn")
+    create.locator("#result").wait_for()
+    no_horizontal_scroll(create)

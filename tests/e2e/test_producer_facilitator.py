@@ -52,6 +52,8 @@ def test_a_stop_alert_takes_over_the_overlay_until_acknowledged(pages: Pages) ->
     # It covers the whole overlay (fixed, full viewport) and stays while unanswered.
     box = takeover.bounding_box()
     assert box is not None and box["width"] >= 400 and box["height"] >= 790
+    assert takeover.inner_text().split("\n")[:2] == ["STOP ALERT", "Stop: take a break"]
+    assert "null" not in takeover.inner_text() and "undefined" not in takeover.inner_text()
     facilitator.wait_for_timeout(1200)
     assert takeover.is_visible()
     # A new prompt does not push the alert away.

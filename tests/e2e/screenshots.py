@@ -1,0 +1,128 @@
+"""Screenshots of every page at desktop (1280x800) and phone (360x640) width.
+
+    .venv/bin/python -m tests.e2e.screenshots [OUTDIR]   (default docs/screenshots)
+
+Starts its own server on a temporary SQLite file, plays a short class, and saves PNGs.
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import sync_playwright
+
+from tests.e2e.conftest import ARGS, CHROMIUM, create_session, links
+from tests.support import ROOT, Server
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 360, "height": 640}
+
+
+def shoot(page: Any, out: Path, name: str) -> None:
+    page.evaluate("document.activeElement && document.activeElement.blur(); scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(out / f"{name}.png"))
+    print("saved", out / f"{name}.png")
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp)).start()
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+                run(browser, server, out)
+                browser.close()
+        finally:
+            server.stop()
+
+
+def run(browser: Any, server: Server, out: Path) -> None:
+    def page_at(viewport: dict[str, int], path: str, **kw: Any) -> Any:
+        ctx = browser.new_context(viewport=viewport, **kw)
+        p = ctx.new_page()
+        p.goto(server.url + path)
+        return p
+
+    for size, vp in (("desktop", DESKTOP), ("phone", PHONE)):
+        create = page_at(vp, "/")
+        create.fill("#title", "Coaching skills — cohort 4")
+        create.fill("#roster", "Maria Lopez\nAhmed Khan\nLi Wei\nSam O'Neill")
+        shoot(create, out, f"create-{size}")
+        create.click("#create-btn")
+        create.locator("#result").wait_for()
+        create.wait_for_function("document.querySelector('#qr').naturalWidth > 0")
+        shoot(create, out, f"create-links-{size}")
+        create.context.close()
+
+    data = create_session(
+        server,
+        title="Coaching skills — cohort 4",
+        agenda=[
+            {"title": "Welcome and check-in", "minutes": 10},
+            {"title": "Feedback practice", "minutes": 25},
+            {"title": "Wrap-up", "minutes": 10},
+        ],
+        roster=["Maria Lopez", "Ahmed Khan", "Li Wei", "Sam O'Neill"],
+    )
+    paths = links(data)
+    producer = page_at(DESKTOP, paths["producer"])
+    facilitator = page_at({"width": 420, "height": 800}, paths["facilitator"])
+    producer.locator("#conn", has_text="Online").wait_for()
+    facilitator.locator("#conn", has_text="Live").wait_for()
+    producer.locator("#seg-next").click()
+    producer.locator(".seg.current").wait_for()
+    producer.keyboard.press("1")
+    facilitator.locator("article.card", has_text="10 min left").get_by_role(
+        "button", name="Acknowledge"
+    ).click()
+    producer.locator("#roster button", has_text="Maria Lopez").click()
+    producer.keyboard.press("c")
+    producer.locator("#note").fill("Check-in ran long: the icebreaker question was unclear")
+    producer.locator("#note-form button").click()
+    facilitator.locator("#requests button[data-action='poll']").click()
+    producer.keyboard.press("2")
+    producer.locator("#incoming .item").wait_for()
+    producer.locator("#messages li.msg[data-status='seen']").first.wait_for()
+    shoot(producer, out, "producer-desktop")
+    producer.keyboard.press("?")
+    shoot(producer, out, "producer-help-desktop")
+    producer.keyboard.press("Escape")
+
+    phone_fac = page_at(PHONE, paths["facilitator"], is_mobile=True, has_touch=True)
+    phone_fac.locator("article.card").first.wait_for()
+    shoot(phone_fac, out, "facilitator-phone")
+    desk_fac = page_at(DESKTOP, paths["facilitator"])
+    desk_fac.locator("article.card").first.wait_for()
+    shoot(desk_fac, out, "facilitator-desktop")
+    compact = page_at(
+        {"width": 1280, "height": 90},
+        paths["facilitator"].replace("/facilitator#", "/facilitator?mode=compact#"),
+    )
+    compact.locator("article.card").first.wait_for()
+    shoot(compact, out, "facilitator-compact")
+
+    phone_prod = page_at(PHONE, paths["producer"], is_mobile=True, has_touch=True)
+    phone_prod.locator("#conn", has_text="Online").wait_for()
+    phone_prod.locator("[data-preset='five-min']").wait_for()
+    shoot(phone_prod, out, "producer-phone")
+
+    producer.keyboard.press("b")
+    phone_fac.locator("#takeover").filter(has_text="take a break").wait_for()
+    desk_fac.locator("#takeover").filter(has_text="take a break").wait_for()
+    shoot(phone_fac, out, "facilitator-stop-phone")
+    shoot(desk_fac, out, "facilitator-stop-desktop")
+    phone_fac.locator("#takeover button.ok").click()
+    producer.keyboard.press("]")
+    producer.locator(".seg.current", has_text="Feedback").wait_for()
+
+    for size, vp in (("desktop", DESKTOP), ("phone", PHONE)):
+        debrief = page_at(vp, paths["debrief"])
+        debrief.locator("#timeline li").first.wait_for()
+        shoot(debrief, out, f"debrief-{size}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")
