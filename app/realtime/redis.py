@@ -343,8 +343,8 @@ class RedisPresence:
             if sid not in self._checked:
                 self._checked.add(sid)
                 await self._check_logged_online(sid)
-        except Exception:
-            log.warning("presence: join of %s not recorded", participant.id, exc_info=True)
+        except Exception as exc:  # presence is best effort: never fail the socket for it
+            log.warning("presence: join of %s not recorded (%r)", participant.id, exc)
 
     async def left(self, participant: Participant) -> None:
         if self.hub.count_local(participant, -1) != 0:
@@ -353,8 +353,8 @@ class RedisPresence:
         try:
             await self.redis.zrem(_members_key(sid), self._member(participant.id))
             await self.reconcile(sid, participant.id)
-        except Exception:
-            log.warning("presence: leave of %s not recorded", participant.id, exc_info=True)
+        except Exception as exc:
+            log.warning("presence: leave of %s not recorded (%r)", participant.id, exc)
 
     # -- the heartbeat and the sweep -----------------------------------------------------
 
