@@ -286,19 +286,32 @@ async def _pg_admin(statement: str) -> None:
         await conn.close()
 
 
+def _run_sync(coro: Any) -> None:
+    """asyncio.run, also from inside a running loop (on a thread of its own)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
 @contextlib.contextmanager
 def postgres_database() -> Any:
     """A fresh, empty PostgreSQL database for one test (dropped after): yields its URL."""
     name = f"bc_test_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+        _run_sync(_pg_admin(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
         skip_or_fail("postgres", f"cannot create a database at {PG_ADMIN_DSN}: {exc!r}")
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     try:
         yield f"{base}/{name}"
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _run_sync(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def shared_redis_url() -> str:
