@@ -50,6 +50,8 @@ TIMING_KINDS = (
     "ack",
     "prompt.time",
 )
+# Kinds whose arrival can change what is due (a prompt from the producer cannot).
+WAKE_KINDS = frozenset(TIMING_KINDS) - {"prompt.time"}
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ class Scheduler:
 
     def notice(self, session_id: str, kind: str) -> None:
         """An event was published: recompute that session if the kind moves a timer."""
-        if kind in TIMING_KINDS:
+        if kind in WAKE_KINDS:
             self._dirty.add(session_id)
             self._wake.set()
 
@@ -186,7 +188,7 @@ class Scheduler:
         self._pokes.append(fut)
         self._rescan = True
         self._wake.set()
-        await fut
+        await asyncio.wait_for(fut, 30)
 
     # -- the loop -----------------------------------------------------------------------
 

@@ -32,14 +32,34 @@ class Script:
         self.server = server
         self.s = session
         self.sid = session["session"]["id"]
-        self.now = 0.0
+        self.origin_ms: int | None = None
+        self.last_at = 0  # server time of the last event sent
+
+    async def clock(self, advance_s: float = 0) -> int:
+        """Move the server's clock; returns the server's time (ms) after the move."""
+        r = await self.api.http.post("/api/v1/_test/clock", json={"advance_s": advance_s})
+        assert r.status_code == 200, r.text
+        return parse_iso(r.json()["now"])
+
+    async def until(self, ms: int) -> None:
+        """Move the server's clock to ``ms`` (server time), if it is not there yet."""
+        behind = ms - await self.clock()
+        if behind > 0:
+            await self.clock(behind / 1000)
 
     async def at(self, t: float) -> None:
-        assert t >= self.now
-        if t > self.now:
-            r = await self.api.http.post("/api/v1/_test/clock", json={"advance_s": t - self.now})
-            assert r.status_code == 200, r.text
-            self.now = t
+        """Move the server's clock to ``t`` seconds after the script's origin.
+
+        Measured against the server's own clock each time, so the real time the steps take
+        does not pile up.
+        """
+        if self.origin_ms is None:
+            self.origin_ms = await self.clock()
+        await self.until(self.origin_ms + int(t * 1000))
+
+    async def after(self, ref_ms: int, seconds: float) -> None:
+        """Move to ``seconds`` after an event's own timestamp (when a timer is due)."""
+        await self.until(ref_ms + int(seconds * 1000))
 
     async def send(self, role: str, kind: str, body: Any = None) -> int:
         r = await self.api.http.post(
@@ -48,6 +68,7 @@ class Script:
             headers=self.api.auth(self.s["tokens"][role]),
         )
         assert r.status_code == 201, r.text
+        self.last_at = parse_iso(r.json()["at"])
         return int(r.json()["seq"])
 
     async def events(self) -> list[dict[str, Any]]:
@@ -94,8 +115,10 @@ async def scripted(timed_server: Server) -> AsyncIterator[tuple[Script, dict[str
     try:
         await facilitator.connect()
         await script.wait_presence("online", 1)
+        await script.at(0)
         await script.send("producer", "session.start")
         await script.send("producer", "segment.start", {"index": 0})
+        seg0 = script.last_at
         await script.at(30)
         seq["slow"] = await script.send("producer", "prompt.time", {"text": "Slow down"})
         await script.at(40)
@@ -109,7 +132,7 @@ async def scripted(timed_server: Server) -> AsyncIterator[tuple[Script, dict[str
         await script.send("observer", "note", {"text": "Intro ran long", "tags": ["timing"]})
         await script.at(75)
         await script.send("facilitator", "seen", {"ref": seq["maria"]})
-        await script.at(300)  # "5 min left in Welcome"
+        await script.after(seg0, 300)  # "5 min left in Welcome"
         await script.at(305)
         auto = [e for e in await script.events() if e["id"].startswith("auto:0:")]
         assert len(auto) == 1
@@ -117,16 +140,18 @@ async def scripted(timed_server: Server) -> AsyncIterator[tuple[Script, dict[str
         await script.send("facilitator", "seen", {"ref": seq["auto5"]})
         await script.at(320)
         await script.send("facilitator", "ack", {"ref": seq["auto5"], "status": "done"})
-        await script.at(540)  # 1 min left
-        await script.at(600)  # time is up
+        await script.after(seg0, 540)  # 1 min left
+        await script.after(seg0, 600)  # time is up
         await script.at(660)
         await script.send("producer", "segment.end", {"index": 0})
         await script.send("producer", "segment.start", {"index": 1})
+        seg1 = script.last_at
         await script.at(720)
         seq["stop1"] = await script.send("producer", "alert.stop", {"reason": "chat"})
+        stop1 = script.last_at
         await script.at(725)
         await script.send("facilitator", "seen", {"ref": seq["stop1"]})
-        await script.at(740)  # escalated to level 1
+        await script.after(stop1, 20)  # escalated to level 1
         await script.at(750)
         await script.send("facilitator", "ack", {"ref": seq["stop1"], "status": "done"})
         await script.at(780)
@@ -137,20 +162,22 @@ async def scripted(timed_server: Server) -> AsyncIterator[tuple[Script, dict[str
         await facilitator.connect()
         await script.wait_presence("online", 2)
         await script.send("producer", "segment.extend", {"index": 1, "minutes": 5})
-        await script.at(1860)  # "5 min left in Practice" (of 25)
+        await script.after(seg1, 1200)  # "5 min left in Practice" (of 25)
         await script.at(1980)  # 22 of 25 minutes
         await script.send("producer", "segment.end", {"index": 1})
         await script.send("producer", "segment.start", {"index": 2})
+        seg2 = script.last_at
         await script.at(2000)
         seq["stop2"] = await script.send("producer", "alert.stop", {"reason": "break"})
         await script.at(2010)
         await script.send("producer", "alert.cancel", {"ref": seq["stop2"]})
         await script.at(2040)
         seq["stop3"] = await script.send("producer", "alert.stop", {"reason": "problem"})
-        for t in (2060, 2080, 2100, 2120, 2140):  # stop3 escalates every 20 s up to level 5
-            await script.at(t)
-        await script.at(2220)  # 1 min left in Close
-        await script.at(2280)  # time is up
+        stop3 = script.last_at
+        for n in range(1, 6):  # stop3 escalates every 20 s up to level 5
+            await script.after(stop3, 20 * n)
+        await script.after(seg2, 240)  # 1 min left in Close
+        await script.after(seg2, 300)  # time is up
         await script.at(2340)
         await script.send("producer", "session.end")
         await facilitator.close()  # after the end: not an offline period
@@ -188,20 +215,30 @@ async def test_automatic_prompts_and_escalations_happened_exactly_as_scripted(
 ) -> None:
     script, seq = scripted
     system = [e for e in await script.events() if e["author"]["role"] == "system"]
-    start = parse_iso(next(e["at"] for e in await script.events() if e["kind"] == "session.start"))
+    events = await script.events()
+    starts = {
+        e["body"]["index"]: parse_iso(e["at"]) for e in events if e["kind"] == "segment.start"
+    }
     prompts = [
-        (e["body"]["text"], (parse_iso(e["at"]) - start) / 1000)
+        (e["body"]["text"], (parse_iso(e["at"]) - starts[e["body"]["segment"]]) / 1000)
         for e in system
         if e["kind"] == "prompt.time"
     ]
-    assert prompts == [
+    assert prompts == [  # seconds after the start of their segment
         ("5 min left in Welcome", SECONDS(300, abs=0.5)),
         ("1 min left in Welcome", SECONDS(540, abs=0.5)),
         ("Time is up for Welcome", SECONDS(600, abs=0.5)),
-        ("5 min left in Practice", SECONDS(1860, abs=0.5)),
-        ("1 min left in Close", SECONDS(2220, abs=0.5)),
-        ("Time is up for Close", SECONDS(2280, abs=0.5)),
+        ("5 min left in Practice", SECONDS(1200, abs=0.5)),
+        ("1 min left in Close", SECONDS(240, abs=0.5)),
+        ("Time is up for Close", SECONDS(300, abs=0.5)),
     ]
+    alerts = {e["seq"]: parse_iso(e["at"]) for e in events if e["kind"] == "alert.stop"}
+    escalated = [
+        (parse_iso(e["at"]) - alerts[e["body"]["ref"]]) / 1000
+        for e in system
+        if e["kind"] == "alert.escalated"
+    ]
+    assert escalated == [SECONDS(20 * n, abs=0.5) for n in (1, 1, 2, 3, 4, 5)]
     levels = [
         (e["body"]["ref"], e["body"]["level"]) for e in system if e["kind"] == "alert.escalated"
     ]
@@ -268,7 +305,7 @@ async def test_the_export_report_is_the_endpoints_and_stable(
     first = await script.get("/report")
     export = await script.get("/export")
     assert export["report"] == first
-    await script.at(script.now + 3600)  # later reads of an ended session do not drift
+    await script.clock(3600)  # later reads of an ended session do not drift
     assert await script.get("/report") == first
     facilitator = await script.get("/report", role="facilitator")
     assert facilitator["notes"] == []
