@@ -53,7 +53,11 @@ function start() {
     S.failed.unshift({ ...e.detail, at: new Date().toISOString() });
     schedule();
   });
-  if (S.sid) loadSessionData();
+  if (S.sid) {
+    S.presets = cachedPresets(S.sid);
+    renderPresets();
+    loadSessionData();
+  }
   setInterval(tick, 250);
   wireControls();
 }
@@ -72,6 +76,16 @@ function showConn({ state, reason }) {
   if (reason) fatal(reason);
 }
 
+/** Presets from the last visit, so keys work before the first fetch returns. */
+function cachedPresets(sid) {
+  try {
+    const list = JSON.parse(localStorage.getItem("bc.presets." + sid) || "[]");
+    return Array.isArray(list) ? list : [];
+  } catch {
+    return [];
+  }
+}
+
 async function loadSessionData() {
   try {
     const [view, presets] = await Promise.all([
@@ -79,6 +93,11 @@ async function loadSessionData() {
       api(`/api/v1/sessions/${S.sid}/presets`, token),
     ]);
     S.presets = presets.presets;
+    try {
+      localStorage.setItem("bc.presets." + S.sid, JSON.stringify(S.presets));
+    } catch {
+      // Only a start-up cache.
+    }
     if (!S.welcomed) {
       S.session = view.session;
       S.role = view.you.role;
