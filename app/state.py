@@ -58,7 +58,7 @@ class Fold:
     runs: dict[int, SegmentRun] = field(default_factory=dict)
     alerts: dict[int, OpenAlert] = field(default_factory=dict)
     online: dict[str, int] = field(default_factory=dict)  # participant_id -> since
-    snoozes: dict[int, Snooze] = field(default_factory=dict)  # ref -> pending snooze
+    snoozes: dict[int, Snooze] = field(default_factory=dict)  # alert seq -> pending snooze
     system_ids: set[str] = field(default_factory=set)  # ids of system events already logged
     last_seq: int = 0
 
@@ -114,9 +114,10 @@ class Fold:
         elif k == "ack":
             ref = b["ref"]
             if b["status"] == "snoozed":
-                until = e.at_ms + int(b.get("minutes", 1) * 60_000)
-                self.snoozes[ref] = Snooze(ref, e.seq, until)
+                # Only open stop alerts come back (alert.resurface); other snoozes are answers.
                 if (a := self.alerts.get(ref)) is not None:
+                    until = e.at_ms + int(b.get("minutes", 1) * 60_000)
+                    self.snoozes[ref] = Snooze(ref, e.seq, until)
                     a.snoozed_until_ms = until
             else:
                 self.snoozes.pop(ref, None)

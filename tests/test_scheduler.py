@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from app.clock import parse_iso
 from tests.support import Api, Client, Server, skip_or_fail
 
 HOOKS = {"BACKCHANNEL_TEST_HOOKS": "1"}
@@ -120,6 +121,12 @@ async def test_an_extend_moves_the_prompts_later(tapi: Api) -> None:
     await post(tapi, s, "producer", "segment.start", {"index": 1})  # Practice, 20 min
     await advance(tapi, 14 * 60)
     await post(tapi, s, "producer", "segment.extend", {"index": 1, "minutes": 5})
+    r = await tapi.http.get(
+        f"/api/v1/sessions/{s['session']['id']}", headers=tapi.auth(s["tokens"]["facilitator"])
+    )
+    segment = r.json()["state"]["segment"]
+    planned = parse_iso(segment["planned_end"]) - parse_iso(segment["started_at"])
+    assert (segment["extended_minutes"], planned) == (5, 25 * 60_000)
     await advance(tapi, 2 * 60)  # 16 min in: would have been 4 min left
     assert await system_events(tapi, s) == []
     await advance(tapi, 4 * 60 + 5)  # 20 min in: 5 min left of 25
@@ -265,6 +272,15 @@ async def test_a_snoozed_alert_resurfaces_after_its_minutes_and_escalates_again(
     await post(tapi, s, "facilitator", "ack", {"ref": alert["seq"], "status": "declined"})
     await advance(tapi, 5 * 60)
     assert len(await system_events(tapi, s)) == 2
+
+
+async def test_only_stop_alerts_come_back_after_a_snooze(tapi: Api) -> None:
+    s = await tapi.create_session(agenda=AGENDA)
+    prompt = await post(tapi, s, "producer", "prompt.time", {"text": "Slow down"})
+    body = {"ref": prompt["seq"], "status": "snoozed", "minutes": 1}
+    await post(tapi, s, "facilitator", "ack", body)
+    await advance(tapi, 5 * 60)
+    assert await system_events(tapi, s) == []
 
 
 async def test_an_ended_session_stops_all_timers(tapi: Api) -> None:
