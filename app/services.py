@@ -7,6 +7,7 @@ from app.config import Settings
 from app.db import Database
 from app.log import read_events
 from app.models import Participant
+from app.ratelimit import Buckets
 from app.realtime.broker import Broker
 from app.realtime.hub import Hub
 from app.sessions import get_session, list_participants, participant_for_token, session_public
@@ -31,6 +32,7 @@ class Services:
     hub: Hub
     presence: PresenceTracker
     scheduler: "Scheduler | None" = None
+    http_buckets: Buckets | None = None  # per-participant HTTP rate limits, made on first use
 
     async def participant_for_token(self, token: str) -> Participant:
         return await participant_for_token(self.db, token)

@@ -21,11 +21,9 @@ router = APIRouter(prefix="/api/v1/sessions/{session_id}", tags=["events"])
 
 
 def _buckets(services: Services) -> Buckets:
-    buckets: Buckets | None = getattr(services, "_http_buckets", None)
-    if buckets is None:
-        buckets = Buckets(services.settings.rate_per_s, services.settings.rate_burst)
-        services._http_buckets = buckets  # type: ignore[attr-defined]
-    return buckets
+    if services.http_buckets is None:
+        services.http_buckets = Buckets(services.settings.rate_per_s, services.settings.rate_burst)
+    return services.http_buckets
 
 
 def _rate_limit(services: Services, me: Participant) -> None:
