@@ -132,7 +132,8 @@ class Scheduler:
         self._subscribed: dict[str, Callable[[str | None], None]] = {}
         self._dirty: set[str] = set()
         self._seen: dict[str, tuple[int, Any]] = {}  # session id -> (last_seq, settings) planned
-        self._given_up: set[tuple[str, str]] = set()  # (session, event id) refused by the log
+        # (session, event id) the log already holds or refused: never tried again here.
+        self._settled: set[tuple[str, str]] = set()
         self._rescan = True
         self._wake = asyncio.Event()
         self._pokes: list[asyncio.Future[None]] = []
@@ -239,6 +240,7 @@ class Scheduler:
         for sid in list(self._seen):
             if sid not in found:
                 del self._seen[sid]
+        self._settled = {key for key in self._settled if key[0] in found}
         # Watched sessions resync (a broker may drop messages); the others only if changed.
         self._dirty |= {
             sid for sid, mark in found.items() if sid in self.plans or self._seen.get(sid) != mark
@@ -247,7 +249,7 @@ class Scheduler:
     async def _pass(self) -> bool:
         """Recompute dirty sessions and fire what is due; False if something failed."""
         ok = True
-        while True:
+        for _ in range(1000):  # a bound, so a bug cannot turn this into a busy loop
             now = now_ms()
             todo = set(self._dirty)
             todo.update(sid for sid, plan in self.plans.items() if plan and plan[0].at_ms <= now)
@@ -262,6 +264,8 @@ class Scheduler:
                     ok = False
             if not ok:
                 return ok
+        log.error("scheduler pass did not settle; backing off")
+        return False
 
     async def _refresh_and_fire(self, session_id: str) -> None:
         plan = await self._plan(session_id)
@@ -285,7 +289,7 @@ class Scheduler:
         plan = [
             d
             for d in due_events(session, fold(events))
-            if (session_id, d.event_id) not in self._given_up
+            if (session_id, d.event_id) not in self._settled
         ]
         if plan:
             self.plans[session_id] = plan
@@ -308,10 +312,13 @@ class Scheduler:
         except AppError as exc:
             # Someone else wrote it differently (renamed segment) or the session is gone.
             log.warning("scheduler could not write %s in %s: %s", due.event_id, session_id, exc)
-            self._given_up.add((session_id, due.event_id))
+            self._settled.add((session_id, due.event_id))
             return
         if appended.created:
             self.fired += 1
+        else:
+            # Already logged (another process, or a client that used the same id): done.
+            self._settled.add((session_id, due.event_id))
 
     async def _watch(self, session_id: str) -> None:
         if session_id in self._subscribed:

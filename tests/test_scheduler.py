@@ -283,6 +283,25 @@ async def test_only_stop_alerts_come_back_after_a_snooze(tapi: Api) -> None:
     assert await system_events(tapi, s) == []
 
 
+async def test_an_id_a_client_already_used_is_not_written_again_nor_retried(tapi: Api) -> None:
+    s = await tapi.create_session(agenda=AGENDA)
+    start = await post(tapi, s, "producer", "segment.start", {"index": 0})
+    body = {"text": "5 min left in Welcome", "minutes_left": 5, "segment": 0}
+    r = await tapi.http.post(
+        f"/api/v1/sessions/{s['session']['id']}/events",
+        json={"id": f"auto:0:{start['seq']}:5", "kind": "prompt.time", "body": body},
+        headers=tapi.auth(s["tokens"]["producer"]),
+    )
+    assert r.status_code == 201
+    await advance(tapi, 5 * 60 + 1)  # due now: the log already has it
+    await advance(tapi, 4 * 60)  # the scheduler is not stuck on it
+    events = await tapi.events(s["session"]["id"], s["tokens"]["producer"])
+    assert [e["body"]["text"] for e in events if e["kind"] == "prompt.time"] == [
+        "5 min left in Welcome",
+        "1 min left in Welcome",
+    ]
+
+
 async def test_an_ended_session_stops_all_timers(tapi: Api) -> None:
     s = await tapi.create_session(agenda=AGENDA)
     await post(tapi, s, "producer", "session.start")
