@@ -68,7 +68,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        ws="websockets",
+        ws="websockets-sansio",
         ws_max_size=16 * 1024,
         ws_ping_interval=20,
         ws_ping_timeout=20,

@@ -225,12 +225,12 @@ async def test_automatic_prompts_and_escalations_happened_exactly_as_scripted(
         if e["kind"] == "prompt.time"
     ]
     assert prompts == [  # seconds after the start of their segment
-        ("5 min left in Welcome", SECONDS(300, abs=0.5)),
-        ("1 min left in Welcome", SECONDS(540, abs=0.5)),
-        ("Time is up for Welcome", SECONDS(600, abs=0.5)),
-        ("5 min left in Practice", SECONDS(1200, abs=0.5)),
-        ("1 min left in Close", SECONDS(240, abs=0.5)),
-        ("Time is up for Close", SECONDS(300, abs=0.5)),
+        ("5 min left in Welcome", SECONDS(300, abs=1.0)),
+        ("1 min left in Welcome", SECONDS(540, abs=1.0)),
+        ("Time is up for Welcome", SECONDS(600, abs=1.0)),
+        ("5 min left in Practice", SECONDS(1200, abs=1.0)),
+        ("1 min left in Close", SECONDS(240, abs=1.0)),
+        ("Time is up for Close", SECONDS(300, abs=1.0)),
     ]
     alerts = {e["seq"]: parse_iso(e["at"]) for e in events if e["kind"] == "alert.stop"}
     escalated = [
@@ -238,7 +238,7 @@ async def test_automatic_prompts_and_escalations_happened_exactly_as_scripted(
         for e in system
         if e["kind"] == "alert.escalated"
     ]
-    assert escalated == [SECONDS(20 * n, abs=0.5) for n in (1, 1, 2, 3, 4, 5)]
+    assert escalated == [SECONDS(20 * n, abs=1.0) for n in (1, 1, 2, 3, 4, 5)]
     levels = [
         (e["body"]["ref"], e["body"]["level"]) for e in system if e["kind"] == "alert.escalated"
     ]
@@ -249,15 +249,15 @@ async def test_messages_show_time_to_seen_and_ack(scripted: tuple[Script, dict[s
     script, seq = scripted
     m = by_seq(await script.get("/report"))
     approx = SECONDS
-    assert m[seq["slow"]]["seen_after_s"] == approx(10, abs=0.5)
-    assert m[seq["slow"]]["ack_after_s"] == approx(15, abs=0.5)
+    assert m[seq["slow"]]["seen_after_s"] == approx(10, abs=1.0)
+    assert m[seq["slow"]]["ack_after_s"] == approx(15, abs=1.0)
     assert m[seq["slow"]]["ack_status"] == "done"
-    assert m[seq["maria"]]["seen_after_s"] == approx(15, abs=0.5)
+    assert m[seq["maria"]]["seen_after_s"] == approx(15, abs=1.0)
     assert m[seq["maria"]]["ack_after_s"] is None
-    assert m[seq["auto5"]]["seen_after_s"] == approx(5, abs=0.5)
-    assert m[seq["auto5"]]["ack_after_s"] == approx(20, abs=0.5)
-    assert m[seq["stop1"]]["seen_after_s"] == approx(5, abs=0.5)
-    assert m[seq["stop1"]]["ack_after_s"] == approx(30, abs=0.5)
+    assert m[seq["auto5"]]["seen_after_s"] == approx(5, abs=1.0)
+    assert m[seq["auto5"]]["ack_after_s"] == approx(20, abs=1.0)
+    assert m[seq["stop1"]]["seen_after_s"] == approx(5, abs=1.0)
+    assert m[seq["stop1"]]["ack_after_s"] == approx(30, abs=1.0)
     assert m[seq["stop1"]]["escalation_level"] == 1
     assert m[seq["stop2"]]["cancelled"] is True
     assert m[seq["stop3"]]["escalation_level"] == 5
@@ -271,16 +271,16 @@ async def test_latency_per_kind_has_median_max_and_unacknowledged(
     latency = (await script.get("/report"))["latency"]
     prompts = latency["prompt.time"]
     assert prompts["count"] == 7
-    assert prompts["seen_p50_s"] == SECONDS(7.5, abs=0.5)  # median of 10 and 5
-    assert prompts["seen_max_s"] == SECONDS(10, abs=0.5)
-    assert prompts["ack_p50_s"] == SECONDS(17.5, abs=0.5)  # median of 15 and 20
-    assert prompts["ack_max_s"] == SECONDS(20, abs=0.5)
+    assert prompts["seen_p50_s"] == SECONDS(7.5, abs=1.0)  # median of 10 and 5
+    assert prompts["seen_max_s"] == SECONDS(10, abs=1.0)
+    assert prompts["ack_p50_s"] == SECONDS(17.5, abs=1.0)  # median of 15 and 20
+    assert prompts["ack_max_s"] == SECONDS(20, abs=1.0)
     assert prompts["unacknowledged"] == 5
     flags = latency["flag.learner"]
     assert (flags["count"], flags["ack_p50_s"], flags["unacknowledged"]) == (1, None, 1)
     alerts = latency["alert.stop"]
     assert alerts["count"] == 3
-    assert alerts["ack_max_s"] == SECONDS(30, abs=0.5)
+    assert alerts["ack_max_s"] == SECONDS(30, abs=1.0)
     assert alerts["unacknowledged"] == 1  # stop2 was cancelled, stop3 never answered
 
 
@@ -291,7 +291,7 @@ async def test_counts_learners_offline_and_notes(scripted: tuple[Script, dict[st
     assert report["counts"] == dict(Counter(e["kind"] for e in events))
     assert report["learners"] == {"Maria": {"quiet": 1}}
     offline = report["offline"]
-    assert [(o["role"], o["seconds"]) for o in offline] == [("facilitator", SECONDS(120, abs=1))]
+    assert [(o["role"], o["seconds"]) for o in offline] == [("facilitator", SECONDS(120, abs=2))]
     notes = report["notes"]
     assert [(n["segment"], n["segment_title"], n["text"]) for n in notes] == [
         (0, "Welcome", "Intro ran long")
