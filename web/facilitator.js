@@ -85,7 +85,7 @@ function start() {
   });
   ch.addEventListener("failed", (e) => toast(`Not sent: ${e.detail.message}`));
   document.addEventListener("visibilitychange", () => schedule());
-  setInterval(tick, 500);
+  setInterval(tickAndWake, 500);
   buildControls();
 }
 
@@ -313,6 +313,7 @@ function render() {
   renderTakeover(stops, shown);
   renderEarlier();
   sendSeen(shown);
+  tick();
 }
 
 function renderTakeover(stops, shown) {
@@ -381,6 +382,10 @@ function tick() {
     cd.classList.remove("over");
     title.textContent = S.status === "ended" ? "Session ended" : S.session ? S.session.title : "Waiting for the session";
   }
+}
+
+function tickAndWake() {
+  tick();
   // Snoozes run out on the clock, not on an event.
   const now = S.ch ? S.ch.now() : Date.now();
   for (const c of S.cards.values()) if (c.state === "snoozed" && c.until && now >= c.until) schedule();

@@ -293,6 +293,12 @@ function wireControls() {
   $("#help-close").addEventListener("click", () => toggleHelp(false));
   $("#help").addEventListener("click", (e) => e.target === $("#help") && toggleHelp(false));
   $("#filter").addEventListener("change", () => schedule());
+  $("#learner").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault();
+      $("#learner").blur(); // the name stays; the next learner key uses it
+    }
+  });
   $("#learner").addEventListener("input", () => {
     S.learner = null;
     renderRoster();
@@ -368,8 +374,14 @@ function onKey(e) {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   const t = e.target;
   const typing = t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+  const helpOpen = !$("#help").classList.contains("hidden");
+  if (helpOpen && e.key === "Tab") {
+    e.preventDefault(); // a modal dialog: focus stays on its one control
+    $("#help-close").focus();
+    return;
+  }
   if (e.key === "Escape") {
-    if (!$("#help").classList.contains("hidden")) toggleHelp(false);
+    if (helpOpen) toggleHelp(false);
     else if (typing) t.blur();
     return;
   }
@@ -460,9 +472,9 @@ function renderPresets() {
   row("]", "Start the next segment");
   row("[", "End the current segment");
   row("=", "Give the current segment 1 more minute");
-  row("L", "Type a learner's name (then press a learner key)");
-  row("M", "Type a free message");
-  row("N", "Write a private note (Ctrl+Enter saves)");
+  row("l", "Type a learner's name, Enter, then a learner key");
+  row("m", "Type a free message (Enter sends)");
+  row("n", "Write a private note (Ctrl+Enter saves)");
   row("?", "Show or hide this help");
   row("Esc", "Close help / leave a text box");
 }
@@ -504,6 +516,7 @@ function render() {
   renderMessages();
   renderLog();
   showConn({ state: S.ch.state });
+  tick();
 }
 
 function renderSegments() {

@@ -22,8 +22,21 @@ PHONE = {"width": 360, "height": 640}
 def shoot(page: Any, out: Path, name: str) -> None:
     page.evaluate("document.activeElement && document.activeElement.blur(); scrollTo(0, 0)")
     page.wait_for_timeout(300)
-    page.screenshot(path=str(out / f"{name}.png"))
-    print("saved", out / f"{name}.png")
+    path = out / f"{name}.png"
+    page.screenshot(path=str(path))
+    shrink(path)
+    print("saved", path, path.stat().st_size // 1024, "KiB")
+
+
+def shrink(path: Path) -> None:
+    """Palette PNGs are a third of the size and look the same for flat UI (Pillow, if present)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(path) as img:
+        small = img.convert("RGB").quantize(colors=96, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
 
 
 def main(out: Path) -> None:
@@ -110,6 +123,8 @@ def run(browser: Any, server: Server, out: Path) -> None:
     shoot(phone_prod, out, "producer-phone")
 
     producer.keyboard.press("b")
+    compact.locator("#takeover").filter(has_text="take a break").wait_for()
+    shoot(compact, out, "facilitator-compact-stop")
     phone_fac.locator("#takeover").filter(has_text="take a break").wait_for()
     desk_fac.locator("#takeover").filter(has_text="take a break").wait_for()
     shoot(phone_fac, out, "facilitator-stop-phone")
