@@ -75,6 +75,7 @@ class Sock:
         self.seen: set[int] = set()
         self.welcomed = asyncio.Event()
         self.reader: asyncio.Task[None] | None = None
+        self.resumer: asyncio.Future[None] | None = None
 
     async def open(self) -> float:
         """Connect and say hello; return ms until the welcome."""
@@ -123,8 +124,19 @@ class Sock:
         except Exception as exc:  # a dropped socket is only an error when not asked for
             if not self.gen.dropping:
                 self.gen.stats.error(f"read:{type(exc).__name__}")
-        if not self.gen.dropping and not self.gen.finished:
+        if not self.gen.dropping and not self.gen.finished and ws is self.ws:
+            # As a real client would: resume where it was (the loss check covers the gap).
             self.gen.stats.error("closed_by_server")
+            self.resumer = asyncio.ensure_future(self._resume())
+
+    async def _resume(self) -> None:
+        for attempt in range(10):
+            await asyncio.sleep(0.2 * (attempt + 1))
+            try:
+                self.gen.stats.reconnect_ms.append(await self.open())
+                return
+            except Exception as exc:
+                self.gen.stats.error(f"reconnect:{type(exc).__name__}")
 
     def _on(self, kind: str, msg: dict[str, Any]) -> None:
         now = time.perf_counter()

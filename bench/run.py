@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -121,7 +122,34 @@ def make_target(sc: Scenario, workdir: Path) -> Any:
     return Backchannel(workdir, db=sc.db, broker=sc.broker, workers=sc.workers, env=sc.env)
 
 
-def run_scenario(sc: Scenario, workdir: Path) -> dict[str, Any]:
+def _profile(target: Any, sc: Scenario, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy on the server for the load phase (collapsed stacks, for flame graphs)."""
+    if sc.target == "socketio" or target.proc is None:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"{sc.name}-{sc.label.replace(' ', '_').replace('/', '-')}"
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(target.proc.pid),
+            "--duration",
+            str(int(sc.duration_s)),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--output",
+            str(out / f"{name}.txt"),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def run_scenario(sc: Scenario, workdir: Path, profile_dir: Path | None = None) -> dict[str, Any]:
     target = make_target(sc, workdir)
     t0 = time.monotonic()
     target.start()
@@ -163,12 +191,16 @@ def run_scenario(sc: Scenario, workdir: Path) -> dict[str, Any]:
         time.sleep(1)
         rss_connected = mon.rss()
         mon.start()
+        spy = _profile(target, sc, profile_dir) if profile_dir else None
         for g in gens:
             assert g.stdin is not None
             g.stdin.write("go\n")
             g.stdin.flush()
         results = [_expect(g, "result") for g in gens]
         mon.stop()
+        load_cpu = sum(mon.samples) * 0.5
+        if spy is not None:
+            spy.wait(60)
         rss_end = mon.rss()
     finally:
         for g in gens:
@@ -202,6 +234,9 @@ def run_scenario(sc: Scenario, workdir: Path) -> dict[str, Any]:
         "duplicates": merged["duplicates"],
         "out_of_order": merged["out_of_order"],
         "drain_ms": max(r["drain_ms"] for r in results),
+        "server_cpu_ms_per_msg": round(load_cpu * 1000 / merged["acked"], 3)
+        if merged["acked"]
+        else 0,
         "server_cpu_mean": round(sum(cpu) / len(cpu), 3) if cpu else 0,
         "server_cpu_p95": round(pct(cpu, 95), 3) if cpu else 0,
         "rss_start_mb": round(rss_start / 2**20, 1),
@@ -237,6 +272,11 @@ def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # -- scenarios ------------------------------------------------------------------------------
+
+
+def profile() -> list[Scenario]:
+    """The hot path under a steady load the server keeps up with."""
+    return [Scenario("profile-300", "backchannel", 300, duration_s=20, procs=1, group="p")]
 
 
 def quick() -> list[Scenario]:
@@ -372,14 +412,19 @@ def main() -> None:
     parser.add_argument("--only", help="run only scenarios whose name contains this")
     parser.add_argument("--target", help="run only this target (floor, socketio, backchannel)")
     parser.add_argument("--plots", help="write PNG plots into this directory")
+    parser.add_argument("--profile", help="py-spy the server during each load phase into DIR")
     parser.add_argument("--out", help="results file (default bench/results/<stamp>.json)")
     args = parser.parse_args()
 
     ensure_bench_deps()
     raise_nofile()
+    # A SIGTERM (timeout, Ctrl-C from make) unwinds normally, so servers are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from bench.targets import ensure_socketio
 
     scenarios = full() if args.full else quick()
+    if args.profile and not args.full and not args.only:
+        scenarios = profile()
     if not ensure_socketio():
         print("npm/node not available: skipping the Socket.IO relay", file=sys.stderr)
         scenarios = [s for s in scenarios if s.target != "socketio"]
@@ -397,7 +442,7 @@ def main() -> None:
             t0 = time.monotonic()
             print(f"… {sc.name} {sc.label} ({sc.sessions} sessions)", flush=True)
             try:
-                r = run_scenario(sc, Path(tmp))
+                r = run_scenario(sc, Path(tmp), Path(args.profile) if args.profile else None)
             except Exception as exc:
                 print(f"   failed: {exc}", flush=True)
                 continue
