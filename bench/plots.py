@@ -1,0 +1,228 @@
+"""PNG plots of benchmark results (matplotlib, Agg backend: no display needed).
+
+``draw(results, outdir)`` is what ``bench.run --plots DIR`` calls. To redraw from saved runs:
+``python -m bench.plots RESULTS.json [MORE.json …] DIR`` (the runs are merged; a later run's
+scenario replaces an earlier one with the same name and server), and
+``python -m bench.plots --compare BEFORE.json AFTER.json DIR`` for a before/after figure.
+"""
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # after use("Agg"): no display needed
+
+DPI = 80  # small PNGs for the docs (well under 150 KB each)
+COLORS = {
+    "floor": "#7f7f7f",
+    "socketio": "#1f77b4",
+    "backchannel sqlite/memory": "#d62728",
+    "backchannel postgres/memory": "#9467bd",
+    "backchannel sqlite/redis x2": "#ff7f0e",
+    "backchannel postgres/redis x2": "#2ca02c",
+}
+
+
+def _steady_series(results: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
+    rows = [
+        r for r in results if r["label"] == label and r["scenario"]["name"].startswith("steady-")
+    ]
+    return sorted(rows, key=lambda r: r["scenario"]["sessions"])
+
+
+def _labels(results: list[dict[str, Any]]) -> list[str]:
+    seen: list[str] = []
+    for r in results:
+        if r["label"] not in seen:
+            seen.append(r["label"])
+    return seen
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def latency_vs_sessions(results: list[dict[str, Any]], path: Path) -> Path | None:
+    """send→facilitator p50 (dashed) and p99 (solid) against concurrent sessions."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = False
+    for label in _labels(results):
+        rows = _steady_series(results, label)
+        if len(rows) < 2:
+            continue
+        xs = [r["scenario"]["sessions"] for r in rows]
+        color = COLORS.get(label)
+        ax.plot(xs, [r["fac"]["p99"] for r in rows], "o-", color=color, label=f"{label} p99")
+        ax.plot(xs, [r["fac"]["p50"] for r in rows], "o--", color=color, alpha=0.6)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("sessions (3 sockets each, 1 msg / 2 s per producer)")
+    ax.set_ylabel("send → facilitator, ms (p99 solid, p50 dashed)")
+    ax.axhline(25, color="black", lw=0.8, ls=":")
+    ax.text(ax.get_xlim()[0], 25, " 25 ms target", va="bottom", fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Latency vs sessions")
+    return _save(fig, path)
+
+
+def memory_per_socket(results: list[dict[str, Any]], path: Path) -> Path | None:
+    """Server resident memory added per connected socket, against sockets."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = False
+    for label in _labels(results):
+        rows = [r for r in _steady_series(results, label) if r["sockets"] >= 300]
+        if not rows:
+            continue
+        xs = [r["sockets"] for r in rows]
+        ax.plot(xs, [r["kb_per_socket"] for r in rows], "o-", color=COLORS.get(label), label=label)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xscale("log")
+    ax.set_xlabel("connected sockets")
+    ax.set_ylabel("server RSS per socket, KB")
+    ax.axhline(40, color="black", lw=0.8, ls=":")
+    ax.text(ax.get_xlim()[0], 40, " 40 KB target", va="bottom", fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Memory per socket")
+    return _save(fig, path)
+
+
+def cpu_per_message(results: list[dict[str, Any]], path: Path) -> Path | None:
+    """Server CPU per acknowledged message (all server processes), against sessions."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = False
+    for label in _labels(results):
+        rows = _steady_series(results, label)
+        if len(rows) < 2:
+            continue
+        xs = [r["scenario"]["sessions"] for r in rows]
+        ys = [r["server_cpu_ms_per_msg"] for r in rows]
+        ax.plot(xs, ys, "o-", color=COLORS.get(label), label=label)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xscale("log")
+    ax.set_xlabel("sessions")
+    ax.set_ylabel("server CPU ms per message (incl. fan-out to 3 sockets)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Server CPU per message")
+    return _save(fig, path)
+
+
+def scenario_bars(results: list[dict[str, Any]], path: Path) -> Path | None:
+    """p99 per server for the groups with more than one server (1,000 sessions, burst, storm)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault(r["scenario"]["group"] or r["scenario"]["name"], []).append(r)
+    groups = {
+        g: rows
+        for g, rows in groups.items()
+        if len(rows) > 1 and rows[0]["scenario"]["sessions"] >= 1000
+    }
+    if not groups:
+        return None
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups) + 1, 4.2), squeeze=False)
+    for ax, (group, rows) in zip(axes[0], groups.items(), strict=True):
+        names = [r["label"].replace("backchannel ", "bc ") for r in rows]
+        ys = [max(r["fac"]["p99"], 0.01) for r in rows]
+        colors = [COLORS.get(r["label"], "#555555") for r in rows]
+        ax.bar(range(len(rows)), ys, color=colors)
+        ax.set_xticks(range(len(rows)), names, rotation=40, ha="right", fontsize=7)
+        ax.set_yscale("log")
+        ax.set_title(group, fontsize=9)
+        ax.grid(True, axis="y", which="both", alpha=0.3)
+    axes[0][0].set_ylabel("send → facilitator p99, ms")
+    return _save(fig, path)
+
+
+def compare(before: list[dict[str, Any]], after: list[dict[str, Any]], path: Path) -> Path | None:
+    """Backchannel p99 and CPU per message, before vs after, for scenarios in both runs."""
+    keyed = {(r["scenario"]["name"], r["label"]): r for r in before}
+    pairs = [
+        (keyed[(r["scenario"]["name"], r["label"])], r)
+        for r in after
+        if r["scenario"]["target"] == "backchannel" and (r["scenario"]["name"], r["label"]) in keyed
+    ]
+    if not pairs:
+        return None
+    names = [f"{a['scenario']['name']}\n{a['label'].replace('backchannel ', '')}" for a, _ in pairs]
+    xs = list(range(len(pairs)))
+    w = 0.4
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(7, 1.3 * len(pairs) * 2), 4.2))
+    ax1.bar([x - w / 2 for x in xs], [b["fac"]["p99"] for b, _ in pairs], w, label="before")
+    ax1.bar([x + w / 2 for x in xs], [a["fac"]["p99"] for _, a in pairs], w, label="after")
+    ax1.set_yscale("log")
+    ax1.set_ylabel("send → facilitator p99, ms")
+    ax2.bar([x - w / 2 for x in xs], [b["server_cpu_ms_per_msg"] for b, _ in pairs], w)
+    ax2.bar([x + w / 2 for x in xs], [a["server_cpu_ms_per_msg"] for _, a in pairs], w)
+    ax2.set_ylabel("server CPU ms per message")
+    for ax in (ax1, ax2):
+        ax.set_xticks(xs, names, fontsize=7)
+        ax.grid(True, axis="y", which="both", alpha=0.3)
+    ax1.legend(fontsize=8)
+    fig.suptitle("Backchannel before / after the hot-path changes", fontsize=10)
+    return _save(fig, path)
+
+
+def draw(results: list[dict[str, Any]], outdir: Path) -> list[Path]:
+    """Every plot the results allow; returns the files written."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    made = [
+        latency_vs_sessions(results, outdir / "latency_vs_sessions.png"),
+        memory_per_socket(results, outdir / "memory_per_socket.png"),
+        cpu_per_message(results, outdir / "cpu_per_message.png"),
+        scenario_bars(results, outdir / "p99_by_scenario.png"),
+    ]
+    written = [p for p in made if p is not None]
+    for p in written:
+        print(f"plot: {p} ({p.stat().st_size // 1024} KB)")
+    return written
+
+
+def load(paths: list[str]) -> list[dict[str, Any]]:
+    """Results of several runs, merged in order; a later (scenario, server) replaces one."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in paths:
+        for r in json.loads(Path(path).read_text())["results"]:
+            merged[(r["scenario"]["name"], r["label"])] = r
+    return list(merged.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--compare", action="store_true", help="BEFORE.json AFTER.json DIR")
+    parser.add_argument("files", nargs="+", help="results JSON files, then the output directory")
+    args = parser.parse_args()
+    *inputs, outdir = args.files
+    if not inputs:
+        parser.error("give at least one results file and an output directory")
+    out = Path(outdir)
+    if args.compare:
+        if len(inputs) != 2:
+            parser.error("--compare takes BEFORE.json AFTER.json DIR")
+        out.mkdir(parents=True, exist_ok=True)
+        made = compare(load(inputs[:1]), load(inputs[1:]), out / "before_after.png")
+        print(f"plot: {made}" if made else "nothing in common to compare")
+        return
+    draw(load(inputs), out)
+
+
+if __name__ == "__main__":
+    main()
