@@ -16,6 +16,8 @@ import pytest
 from tests.support import Server, skip_or_fail
 
 CHROMIUM = os.environ.get("BACKCHANNEL_CHROMIUM", "/usr/bin/chromium")
+# A message on the producer panel that the server has logged (queued ones have data-seq="").
+LOGGED_MSG = "#messages li.msg[data-seq]:not([data-seq=''])"
 ARGS = [
     "--no-sandbox",
     "--disable-background-networking",

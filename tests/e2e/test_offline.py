@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Pages, create_session, links, logged
+from tests.e2e.conftest import LOGGED_MSG, Pages, create_session, links, logged
 
 pytestmark = pytest.mark.browser
 
@@ -78,7 +78,7 @@ def test_a_message_queued_before_a_reload_is_delivered_once_after_it(pages: Page
     producer.locator("#conn", has_text="Online").wait_for()
     facilitator.locator("article.card", has_text="Please wrap up").wait_for()
     producer.locator("#messages li.msg[data-status='sending']").wait_for(state="detached")
-    producer.locator("#messages li.msg[data-seq]", has_text="Please wrap up").wait_for()
+    producer.locator(LOGGED_MSG, has_text="Please wrap up").wait_for()
 
     # A second reload must not send it again.
     producer.reload()
@@ -112,7 +112,7 @@ def test_a_resent_message_id_is_logged_once(pages: Pages) -> None:
     producer.locator("#conn", has_text="Online").wait_for()
     producer.keyboard.press("2")
     facilitator.locator("article.card", has_text="5 min left").wait_for()
-    producer.locator("#messages li.msg[data-seq]", has_text="5 min left").wait_for()
+    producer.locator(LOGGED_MSG, has_text="5 min left").wait_for()
     producer.locator("#messages li.msg[data-status='sending']").wait_for(state="detached")
     assert not drop_replies["on"]
     events = logged(pages.server, data, ("prompt.time",))

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Pages, create_session, links, logged
+from tests.e2e.conftest import LOGGED_MSG, Pages, create_session, links, logged
 
 pytestmark = pytest.mark.browser
 
@@ -217,7 +217,7 @@ def test_every_page_fits_a_360_pixel_phone_without_sideways_scrolling(pages: Pag
     producer = pages.open(paths["producer"], **phone)
     producer.locator("[data-preset='five-min']").wait_for()
     producer.locator("[data-preset='five-min']").tap()
-    producer.locator("#messages li.msg[data-seq]").wait_for()
+    producer.locator(LOGGED_MSG).wait_for()
     no_horizontal_scroll(producer)
     facilitator = pages.open(paths["facilitator"], **phone)
     facilitator.locator("article.card").wait_for()

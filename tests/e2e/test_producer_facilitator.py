@@ -5,7 +5,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Pages, create_session, links, logged
+from tests.e2e.conftest import LOGGED_MSG, Pages, create_session, links, logged
 
 pytestmark = pytest.mark.browser
 
@@ -127,7 +127,7 @@ def test_every_preset_works_from_its_keyboard_shortcut(pages: Pages) -> None:
 
     for _, key in presets:
         producer.keyboard.press(key)
-    producer.locator("#messages li.msg[data-seq]").nth(12).wait_for()
+    producer.locator(LOGGED_MSG).nth(12).wait_for()
     sent = logged(pages.server, data, ("prompt.time", "flag.learner", "alert.stop"))
     assert len(sent) == 13
     # Keys map to the preset bodies, in the order pressed.
