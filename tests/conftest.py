@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import Api, Client, Server
+from tests.support import TEST_HOOKS, Api, Client, Server
 
 
 @pytest.fixture
@@ -56,3 +56,23 @@ async def clients(server: Server) -> AsyncIterator[list[Client]]:
     yield made
     for c in made:
         await c.close()
+
+
+@pytest.fixture
+def timed_server(tmp_path: Path) -> Iterator[Server]:
+    """A server whose clock the test moves (``POST /api/v1/testing/clock``)."""
+    srv = Server(tmp_path, env=TEST_HOOKS).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        assert " 500 " not in srv.log_text(), srv.log_text()[-4000:]
+
+
+@pytest.fixture
+async def timed_api(timed_server: Server) -> AsyncIterator[Api]:
+    client = Api(timed_server.url)
+    try:
+        yield client
+    finally:
+        await client.close()

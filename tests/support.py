@@ -19,6 +19,9 @@ import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Lets a test move the server's clock (POST /api/v1/testing/clock); never set in production.
+TEST_HOOKS = {"BACKCHANNEL_TEST_HOOKS": "1"}
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -1,8 +1,6 @@
 """The playbook: presets round-trip, are validated, are copied, fire once per key, and report."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,25 +31,6 @@ PLAYBOOK = [
 ]
 
 
-@pytest.fixture
-def timed_server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path, env={"BACKCHANNEL_TEST_HOOKS": "1"}).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        assert " 500 " not in srv.log_text(), srv.log_text()[-4000:]
-
-
-@pytest.fixture
-async def papi(timed_server: Server) -> AsyncIterator[Api]:
-    client = Api(timed_server.url)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
 def url(s: dict[str, Any], path: str = "") -> str:
     return f"/api/v1/sessions/{s['session']['id']}{path}"
 
@@ -67,9 +46,9 @@ async def get_presets(api: Api, s: dict[str, Any], role: str = "producer") -> li
     return presets
 
 
-async def test_a_new_session_has_a_sensible_default_playbook(papi: Api) -> None:
-    s = await papi.create_session()
-    presets = await get_presets(papi, s, role="facilitator")
+async def test_a_new_session_has_a_sensible_default_playbook(timed_api: Api) -> None:
+    s = await timed_api.create_session()
+    presets = await get_presets(timed_api, s, role="facilitator")
     kinds = {p["kind"] for p in presets}
     assert {"prompt.time", "flag.learner", "alert.stop"} <= kinds
     assert len({p["preset_id"] for p in presets}) == len(presets)
@@ -77,18 +56,18 @@ async def test_a_new_session_has_a_sensible_default_playbook(papi: Api) -> None:
     assert len(set(keys)) == len(keys)
 
 
-async def test_presets_round_trip_through_put_and_get(papi: Api) -> None:
-    s = await papi.create_session()
-    r = await put(papi, s, {"presets": PLAYBOOK})
+async def test_presets_round_trip_through_put_and_get(timed_api: Api) -> None:
+    s = await timed_api.create_session()
+    r = await put(timed_api, s, {"presets": PLAYBOOK})
     assert r.status_code == 200, r.text
     expected = [dict(p) for p in PLAYBOOK]
     expected[0]["label"] = "Wrap up"  # labels are trimmed
     assert r.json()["presets"] == expected
-    assert await get_presets(papi, s) == expected
-    assert await get_presets(papi, s, role="observer") == expected
-    r = await put(papi, s, PLAYBOOK[:1])  # the bare list works too
+    assert await get_presets(timed_api, s) == expected
+    assert await get_presets(timed_api, s, role="observer") == expected
+    r = await put(timed_api, s, PLAYBOOK[:1])  # the bare list works too
     assert r.status_code == 200, r.text
-    assert [p["preset_id"] for p in await get_presets(papi, s)] == ["wrap"]
+    assert [p["preset_id"] for p in await get_presets(timed_api, s)] == ["wrap"]
 
 
 @pytest.mark.parametrize(
@@ -110,103 +89,103 @@ async def test_presets_round_trip_through_put_and_get(papi: Api) -> None:
     ],
 )
 async def test_invalid_presets_are_refused_clearly_and_change_nothing(
-    papi: Api, presets: Any, says: str
+    timed_api: Api, presets: Any, says: str
 ) -> None:
-    s = await papi.create_session()
-    before = await get_presets(papi, s)
-    r = await put(papi, s, presets)
+    s = await timed_api.create_session()
+    before = await get_presets(timed_api, s)
+    r = await put(timed_api, s, presets)
     assert r.status_code == 422, r.text
     error = r.json()["error"]
     assert error["code"] == "invalid_input"
     assert says in error["message"]
-    assert await get_presets(papi, s) == before
+    assert await get_presets(timed_api, s) == before
 
 
-async def test_only_the_producer_may_change_the_playbook(papi: Api) -> None:
-    s = await papi.create_session()
+async def test_only_the_producer_may_change_the_playbook(timed_api: Api) -> None:
+    s = await timed_api.create_session()
     for role in ("facilitator", "observer"):
-        r = await put(papi, s, PLAYBOOK, role=role)
+        r = await put(timed_api, s, PLAYBOOK, role=role)
         assert r.status_code == 403, r.text
-    other = await papi.create_session()
-    r = await papi.http.put(
-        url(s, "/presets"), json=PLAYBOOK, headers=papi.auth(other["tokens"]["producer"])
+    other = await timed_api.create_session()
+    r = await timed_api.http.put(
+        url(s, "/presets"), json=PLAYBOOK, headers=timed_api.auth(other["tokens"]["producer"])
     )
     assert r.status_code == 404
 
 
-async def test_a_new_session_copies_the_playbook_of_an_earlier_one(papi: Api) -> None:
-    first = await papi.create_session(title="Monday")
-    assert (await put(papi, first, PLAYBOOK)).status_code == 200
-    playbook = await get_presets(papi, first)
+async def test_a_new_session_copies_the_playbook_of_an_earlier_one(timed_api: Api) -> None:
+    first = await timed_api.create_session(title="Monday")
+    assert (await put(timed_api, first, PLAYBOOK)).status_code == 200
+    playbook = await get_presets(timed_api, first)
     for role in ("producer", "observer"):
-        second = await papi.create_session(
+        second = await timed_api.create_session(
             title="Tuesday",
             copy_presets_from=first["session"]["id"],
             copy_presets_token=first["tokens"][role],
         )
-        assert await get_presets(papi, second) == playbook
+        assert await get_presets(timed_api, second) == playbook
 
 
 @pytest.mark.parametrize("token_of", ["none", "facilitator", "other-session"])
 async def test_copying_a_playbook_needs_a_producer_or_observer_token_of_that_session(
-    papi: Api, token_of: str
+    timed_api: Api, token_of: str
 ) -> None:
-    first = await papi.create_session(title="Monday")
-    other = await papi.create_session(title="Elsewhere")
+    first = await timed_api.create_session(title="Monday")
+    other = await timed_api.create_session(title="Elsewhere")
     body: dict[str, Any] = {"title": "Tuesday", "copy_presets_from": first["session"]["id"]}
     if token_of == "facilitator":
         body["copy_presets_token"] = first["tokens"]["facilitator"]
     elif token_of == "other-session":
         body["copy_presets_token"] = other["tokens"]["producer"]
-    r = await papi.http.post("/api/v1/sessions", json=body)
+    r = await timed_api.http.post("/api/v1/sessions", json=body)
     assert r.status_code == (401 if token_of == "none" else 403), r.text
 
 
-async def test_a_preset_sent_twice_with_one_idempotency_key_is_logged_once(papi: Api) -> None:
-    s = await papi.create_session()
-    assert (await put(papi, s, PLAYBOOK)).status_code == 200
-    headers = {**papi.auth(s["tokens"]["producer"]), "Idempotency-Key": "deck-button-7-0001"}
-    first = await papi.http.post(url(s, "/presets/stop-break/send"), headers=headers)
-    again = await papi.http.post(url(s, "/presets/stop-break/send"), headers=headers)
+async def test_a_preset_sent_twice_with_one_idempotency_key_is_logged_once(timed_api: Api) -> None:
+    s = await timed_api.create_session()
+    assert (await put(timed_api, s, PLAYBOOK)).status_code == 200
+    headers = {**timed_api.auth(s["tokens"]["producer"]), "Idempotency-Key": "deck-button-7-0001"}
+    first = await timed_api.http.post(url(s, "/presets/stop-break/send"), headers=headers)
+    again = await timed_api.http.post(url(s, "/presets/stop-break/send"), headers=headers)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json() == again.json()
     assert first.json()["id"] == "deck-button-7-0001"
     assert first.json()["body"] == {"reason": "break", "text": "Take 5"}
-    events = await papi.events(s["session"]["id"], s["tokens"]["producer"])
+    events = await timed_api.events(s["session"]["id"], s["tokens"]["producer"])
     assert [e["kind"] for e in events].count("alert.stop") == 1
     # Without a key every press is a new message.
-    plain = papi.auth(s["tokens"]["producer"])
+    plain = timed_api.auth(s["tokens"]["producer"])
     for _ in range(2):
-        r = await papi.http.post(url(s, "/presets/wrap/send"), headers=plain)
+        r = await timed_api.http.post(url(s, "/presets/wrap/send"), headers=plain)
         assert r.status_code == 201
-    events = await papi.events(s["session"]["id"], s["tokens"]["producer"])
+    events = await timed_api.events(s["session"]["id"], s["tokens"]["producer"])
     assert [e["kind"] for e in events].count("prompt.time") == 2
 
 
-async def test_sending_a_preset_needs_the_producer_and_an_existing_preset(papi: Api) -> None:
-    s = await papi.create_session()
-    r = await papi.http.post(
-        url(s, "/presets/nope/send"), headers=papi.auth(s["tokens"]["producer"])
+async def test_sending_a_preset_needs_the_producer_and_an_existing_preset(timed_api: Api) -> None:
+    s = await timed_api.create_session()
+    r = await timed_api.http.post(
+        url(s, "/presets/nope/send"), headers=timed_api.auth(s["tokens"]["producer"])
     )
     assert r.status_code == 404
-    r = await papi.http.post(
-        url(s, "/presets/hand/send"), headers=papi.auth(s["tokens"]["facilitator"])
+    r = await timed_api.http.post(
+        url(s, "/presets/hand/send"), headers=timed_api.auth(s["tokens"]["facilitator"])
     )
     assert r.status_code == 403
 
 
 async def test_the_status_endpoint_follows_delivery_seen_ack_and_resurfacing(
-    timed_server: Server, papi: Api, clients: list[Client]
+    timed_server: Server, timed_api: Api, clients: list[Client]
 ) -> None:
-    s = await papi.create_session()
-    assert (await put(papi, s, PLAYBOOK)).status_code == 200
-    producer = papi.auth(s["tokens"]["producer"])
-    sent = await papi.http.post(url(s, "/presets/stop-break/send"), headers=producer)
+    s = await timed_api.create_session()
+    assert (await put(timed_api, s, PLAYBOOK)).status_code == 200
+    producer = timed_api.auth(s["tokens"]["producer"])
+    sent = await timed_api.http.post(url(s, "/presets/stop-break/send"), headers=producer)
     seq = sent.json()["seq"]
 
     async def status(role: str = "producer") -> Any:
-        r = await papi.http.get(
-            url(s, f"/events/{seq}/status"), headers=papi.auth(s["tokens"][role])
+        r = await timed_api.http.get(
+            url(s, f"/events/{seq}/status"), headers=timed_api.auth(s["tokens"][role])
         )
         assert r.status_code == 200, r.text
         return r.json()
@@ -235,16 +214,16 @@ async def test_the_status_endpoint_follows_delivery_seen_ack_and_resurfacing(
     assert reply["type"] == "sent"
     acked = await status()
     assert (acked["ack"]["status"], acked["ack"]["minutes"]) == ("snoozed", 1)
-    r = await papi.http.post("/api/v1/_test/clock", json={"advance_s": 61})
+    r = await timed_api.http.post("/api/v1/_test/clock", json={"advance_s": 61})
     assert r.status_code == 200
     back = await status()
     assert back["ack"] is None  # the snooze ran out: waiting for an answer again
     assert back["resurfaced_at"] is not None
     await facilitator.send("ack", {"ref": seq, "status": "done"})
     assert (await status())["ack"]["status"] == "done"
-    r = await papi.http.get(
-        url(s, f"/events/{seq}/status"), headers=papi.auth(s["tokens"]["facilitator"])
+    r = await timed_api.http.get(
+        url(s, f"/events/{seq}/status"), headers=timed_api.auth(s["tokens"]["facilitator"])
     )
     assert r.status_code == 403
-    r = await papi.http.get(url(s, "/events/9999/status"), headers=producer)
+    r = await timed_api.http.get(url(s, "/events/9999/status"), headers=producer)
     assert r.status_code == 404

@@ -6,8 +6,7 @@ in advance; real time between steps adds a few milliseconds, hence the tolerance
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ import pytest
 from app.clock import parse_iso
 from tests.support import Api, Client, Server
 
-HOOKS = {"BACKCHANNEL_TEST_HOOKS": "1"}
 AGENDA = [
     {"title": "Welcome", "minutes": 10},
     {"title": "Practice", "minutes": 20},
@@ -92,16 +90,6 @@ class Script:
         )
         assert r.status_code == 200, r.text
         return r.json()
-
-
-@pytest.fixture
-def timed_server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path, env=HOOKS).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        assert " 500 " not in srv.log_text(), srv.log_text()[-4000:]
 
 
 @pytest.fixture

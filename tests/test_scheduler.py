@@ -9,40 +9,20 @@ import asyncio
 import importlib.util
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.clock import parse_iso
-from tests.support import Api, Client, Server, skip_or_fail
+from tests.support import TEST_HOOKS, Api, Client, Server, skip_or_fail
 
-HOOKS = {"BACKCHANNEL_TEST_HOOKS": "1"}
 AGENDA = [
     {"title": "Welcome", "minutes": 10},
     {"title": "Practice", "minutes": 20},
     {"title": "Close", "minutes": 5},
 ]
-
-
-@pytest.fixture
-def timed_server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path, env=HOOKS).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        assert " 500 " not in srv.log_text(), srv.log_text()[-4000:]
-
-
-@pytest.fixture
-async def tapi(timed_server: Server) -> AsyncIterator[Api]:
-    client = Api(timed_server.url)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def post(api: Api, s: dict[str, Any], role: str, kind: str, body: Any = None) -> Any:
@@ -69,18 +49,18 @@ def texts(events: list[dict[str, Any]]) -> list[str]:
     return [e["body"]["text"] for e in events if e["kind"] == "prompt.time"]
 
 
-async def test_thresholds_fire_once_in_order_with_nobody_connected(tapi: Api) -> None:
-    s = await tapi.create_session(agenda=AGENDA)
-    await post(tapi, s, "producer", "session.start")
-    start = await post(tapi, s, "producer", "segment.start", {"index": 0})
-    await advance(tapi, 4 * 60 + 50)
-    assert await system_events(tapi, s) == []
-    await advance(tapi, 15)  # 5 min left
-    assert texts(await system_events(tapi, s)) == ["5 min left in Welcome"]
-    await advance(tapi, 4 * 60)  # 1 min left
-    await advance(tapi, 60)  # time is up
-    await advance(tapi, 10 * 60)  # long over: nothing more
-    got = await system_events(tapi, s)
+async def test_thresholds_fire_once_in_order_with_nobody_connected(timed_api: Api) -> None:
+    s = await timed_api.create_session(agenda=AGENDA)
+    await post(timed_api, s, "producer", "session.start")
+    start = await post(timed_api, s, "producer", "segment.start", {"index": 0})
+    await advance(timed_api, 4 * 60 + 50)
+    assert await system_events(timed_api, s) == []
+    await advance(timed_api, 15)  # 5 min left
+    assert texts(await system_events(timed_api, s)) == ["5 min left in Welcome"]
+    await advance(timed_api, 4 * 60)  # 1 min left
+    await advance(timed_api, 60)  # time is up
+    await advance(timed_api, 10 * 60)  # long over: nothing more
+    got = await system_events(timed_api, s)
     assert texts(got) == [
         "5 min left in Welcome",
         "1 min left in Welcome",
@@ -93,21 +73,22 @@ async def test_thresholds_fire_once_in_order_with_nobody_connected(tapi: Api) ->
 
 
 async def test_a_connected_facilitator_receives_the_prompts_live(
-    timed_server: Server, tapi: Api, clients: list[Client]
+    timed_server: Server, timed_api: Api, clients: list[Client]
 ) -> None:
-    s = await tapi.create_session(agenda=AGENDA)
+    s = await timed_api.create_session(agenda=AGENDA)
     facilitator = Client(timed_server.ws_url, s["tokens"]["facilitator"])
     clients.append(facilitator)
     await facilitator.connect()
-    await post(tapi, s, "producer", "segment.start", {"index": 2})  # "Close", 5 min
+    await post(timed_api, s, "producer", "segment.start", {"index": 2})  # "Close", 5 min
     state = (
-        await tapi.http.get(
-            f"/api/v1/sessions/{s['session']['id']}", headers=tapi.auth(s["tokens"]["facilitator"])
+        await timed_api.http.get(
+            f"/api/v1/sessions/{s['session']['id']}",
+            headers=timed_api.auth(s["tokens"]["facilitator"]),
         )
     ).json()["state"]
     assert state["segment"]["title"] == "Close"
     assert state["segment"]["planned_minutes"] == 5
-    await advance(tapi, 4 * 60)
+    await advance(timed_api, 4 * 60)
     frame = await facilitator.wait_for(
         lambda f: f["type"] == "event" and f["event"]["kind"] == "prompt.time"
     )
@@ -116,69 +97,69 @@ async def test_a_connected_facilitator_receives_the_prompts_live(
     assert frame["event"]["body"] == body
 
 
-async def test_an_extend_moves_the_prompts_later(tapi: Api) -> None:
-    s = await tapi.create_session(agenda=AGENDA)
-    await post(tapi, s, "producer", "segment.start", {"index": 1})  # Practice, 20 min
-    await advance(tapi, 14 * 60)
-    await post(tapi, s, "producer", "segment.extend", {"index": 1, "minutes": 5})
-    r = await tapi.http.get(
-        f"/api/v1/sessions/{s['session']['id']}", headers=tapi.auth(s["tokens"]["facilitator"])
+async def test_an_extend_moves_the_prompts_later(timed_api: Api) -> None:
+    s = await timed_api.create_session(agenda=AGENDA)
+    await post(timed_api, s, "producer", "segment.start", {"index": 1})  # Practice, 20 min
+    await advance(timed_api, 14 * 60)
+    await post(timed_api, s, "producer", "segment.extend", {"index": 1, "minutes": 5})
+    r = await timed_api.http.get(
+        f"/api/v1/sessions/{s['session']['id']}", headers=timed_api.auth(s["tokens"]["facilitator"])
     )
     segment = r.json()["state"]["segment"]
     planned = parse_iso(segment["planned_end"]) - parse_iso(segment["started_at"])
     assert (segment["extended_minutes"], planned) == (5, 25 * 60_000)
-    await advance(tapi, 2 * 60)  # 16 min in: would have been 4 min left
-    assert await system_events(tapi, s) == []
-    await advance(tapi, 4 * 60 + 5)  # 20 min in: 5 min left of 25
-    assert texts(await system_events(tapi, s)) == ["5 min left in Practice"]
-    await post(tapi, s, "producer", "segment.extend", {"index": 1, "minutes": -2})
-    await advance(tapi, 1)  # 20 min in, 23 planned: 3 left, nothing new
-    assert len(await system_events(tapi, s)) == 1
-    await advance(tapi, 2 * 60)  # 22 min in: 1 min left
-    assert texts(await system_events(tapi, s))[-1] == "1 min left in Practice"
+    await advance(timed_api, 2 * 60)  # 16 min in: would have been 4 min left
+    assert await system_events(timed_api, s) == []
+    await advance(timed_api, 4 * 60 + 5)  # 20 min in: 5 min left of 25
+    assert texts(await system_events(timed_api, s)) == ["5 min left in Practice"]
+    await post(timed_api, s, "producer", "segment.extend", {"index": 1, "minutes": -2})
+    await advance(timed_api, 1)  # 20 min in, 23 planned: 3 left, nothing new
+    assert len(await system_events(timed_api, s)) == 1
+    await advance(timed_api, 2 * 60)  # 22 min in: 1 min left
+    assert texts(await system_events(timed_api, s))[-1] == "1 min left in Practice"
 
 
-async def test_an_ended_segment_fires_nothing_more(tapi: Api) -> None:
-    s = await tapi.create_session(agenda=AGENDA)
-    await post(tapi, s, "producer", "segment.start", {"index": 0})
-    await advance(tapi, 5 * 60 + 1)
-    await post(tapi, s, "producer", "segment.end", {"index": 0})
-    await advance(tapi, 30 * 60)
-    assert texts(await system_events(tapi, s)) == ["5 min left in Welcome"]
+async def test_an_ended_segment_fires_nothing_more(timed_api: Api) -> None:
+    s = await timed_api.create_session(agenda=AGENDA)
+    await post(timed_api, s, "producer", "segment.start", {"index": 0})
+    await advance(timed_api, 5 * 60 + 1)
+    await post(timed_api, s, "producer", "segment.end", {"index": 0})
+    await advance(timed_api, 30 * 60)
+    assert texts(await system_events(timed_api, s)) == ["5 min left in Welcome"]
 
 
-async def test_starting_the_next_segment_stops_the_previous_ones_prompts(tapi: Api) -> None:
-    s = await tapi.create_session(agenda=AGENDA)
-    await post(tapi, s, "producer", "segment.start", {"index": 0})
-    await advance(tapi, 2 * 60)
-    await post(tapi, s, "producer", "segment.start", {"index": 1})
-    await advance(tapi, 15 * 60 + 1)
-    assert texts(await system_events(tapi, s)) == ["5 min left in Practice"]
+async def test_starting_the_next_segment_stops_the_previous_ones_prompts(timed_api: Api) -> None:
+    s = await timed_api.create_session(agenda=AGENDA)
+    await post(timed_api, s, "producer", "segment.start", {"index": 0})
+    await advance(timed_api, 2 * 60)
+    await post(timed_api, s, "producer", "segment.start", {"index": 1})
+    await advance(timed_api, 15 * 60 + 1)
+    assert texts(await system_events(timed_api, s)) == ["5 min left in Practice"]
 
 
-async def test_the_producer_changes_or_switches_off_the_thresholds(tapi: Api) -> None:
-    s = await tapi.create_session(agenda=AGENDA)
+async def test_the_producer_changes_or_switches_off_the_thresholds(timed_api: Api) -> None:
+    s = await timed_api.create_session(agenda=AGENDA)
     sid = s["session"]["id"]
-    producer = tapi.auth(s["tokens"]["producer"])
-    r = await tapi.http.patch(
+    producer = timed_api.auth(s["tokens"]["producer"])
+    r = await timed_api.http.patch(
         f"/api/v1/sessions/{sid}", json={"settings": {"auto_prompts": [3]}}, headers=producer
     )
     assert r.status_code == 200, r.text
-    await post(tapi, s, "producer", "segment.start", {"index": 0})
-    await advance(tapi, 7 * 60 + 1)
-    assert texts(await system_events(tapi, s)) == ["3 min left in Welcome"]
-    r = await tapi.http.patch(
+    await post(timed_api, s, "producer", "segment.start", {"index": 0})
+    await advance(timed_api, 7 * 60 + 1)
+    assert texts(await system_events(timed_api, s)) == ["3 min left in Welcome"]
+    r = await timed_api.http.patch(
         f"/api/v1/sessions/{sid}", json={"settings": {"auto_prompts": []}}, headers=producer
     )
     assert r.status_code == 200, r.text
-    await advance(tapi, 10 * 60)
-    assert len(await system_events(tapi, s)) == 1
+    await advance(timed_api, 10 * 60)
+    assert len(await system_events(timed_api, s)) == 1
 
 
 async def test_a_restart_in_the_middle_fires_nothing_twice_and_misses_nothing(
     tmp_path: Path,
 ) -> None:
-    srv = Server(tmp_path, env=HOOKS).start()
+    srv = Server(tmp_path, env=TEST_HOOKS).start()
     api = Api(srv.url)
     try:
         # Escalation every 60 s: a slow restart stays well inside one interval.
@@ -211,32 +192,32 @@ async def test_a_restart_in_the_middle_fires_nothing_twice_and_misses_nothing(
         srv.stop()
 
 
-async def test_escalation_climbs_each_interval_and_stops_at_ack(tapi: Api) -> None:
-    s = await tapi.create_session(agenda=AGENDA, settings={"escalate_after_s": 30})
-    alert = await post(tapi, s, "producer", "alert.stop", {"reason": "chat"})
-    await advance(tapi, 25)
-    assert await system_events(tapi, s) == []
-    await advance(tapi, 6)
-    await advance(tapi, 30)
-    got = await system_events(tapi, s)
+async def test_escalation_climbs_each_interval_and_stops_at_ack(timed_api: Api) -> None:
+    s = await timed_api.create_session(agenda=AGENDA, settings={"escalate_after_s": 30})
+    alert = await post(timed_api, s, "producer", "alert.stop", {"reason": "chat"})
+    await advance(timed_api, 25)
+    assert await system_events(timed_api, s) == []
+    await advance(timed_api, 6)
+    await advance(timed_api, 30)
+    got = await system_events(timed_api, s)
     assert [e["body"] for e in got] == [
         {"ref": alert["seq"], "level": 1},
         {"ref": alert["seq"], "level": 2},
     ]
     assert [e["id"] for e in got] == [f"esc:{alert['seq']}:1", f"esc:{alert['seq']}:2"]
-    await post(tapi, s, "facilitator", "ack", {"ref": alert["seq"], "status": "done"})
-    await advance(tapi, 10 * 60)
-    assert len(await system_events(tapi, s)) == 2
+    await post(timed_api, s, "facilitator", "ack", {"ref": alert["seq"], "status": "done"})
+    await advance(timed_api, 10 * 60)
+    assert len(await system_events(timed_api, s)) == 2
 
 
-async def test_escalation_stops_at_cancel_and_is_capped(tapi: Api) -> None:
-    s = await tapi.create_session(agenda=AGENDA)  # default: every 20 s
-    first = await post(tapi, s, "producer", "alert.stop", {"reason": "break"})
-    second = await post(tapi, s, "producer", "alert.stop", {"reason": "problem"})
-    await advance(tapi, 21)
-    await post(tapi, s, "producer", "alert.cancel", {"ref": first["seq"]})
-    await advance(tapi, 30 * 60)  # long past level 5
-    got = await system_events(tapi, s)
+async def test_escalation_stops_at_cancel_and_is_capped(timed_api: Api) -> None:
+    s = await timed_api.create_session(agenda=AGENDA)  # default: every 20 s
+    first = await post(timed_api, s, "producer", "alert.stop", {"reason": "break"})
+    second = await post(timed_api, s, "producer", "alert.stop", {"reason": "problem"})
+    await advance(timed_api, 21)
+    await post(timed_api, s, "producer", "alert.cancel", {"ref": first["seq"]})
+    await advance(timed_api, 30 * 60)  # long past level 5
+    got = await system_events(timed_api, s)
     by_ref = [(e["body"]["ref"], e["body"]["level"]) for e in got]
     assert by_ref == [(first["seq"], 1), (second["seq"], 1)] + [
         (second["seq"], n) for n in range(2, 6)
@@ -244,73 +225,74 @@ async def test_escalation_stops_at_cancel_and_is_capped(tapi: Api) -> None:
 
 
 async def test_a_snoozed_alert_resurfaces_after_its_minutes_and_escalates_again(
-    tapi: Api,
+    timed_api: Api,
 ) -> None:
-    s = await tapi.create_session(agenda=AGENDA)
-    alert = await post(tapi, s, "producer", "alert.stop", {"reason": "break"})
-    await advance(tapi, 5)
+    s = await timed_api.create_session(agenda=AGENDA)
+    alert = await post(timed_api, s, "producer", "alert.stop", {"reason": "break"})
+    await advance(timed_api, 5)
     ack = await post(
-        tapi, s, "facilitator", "ack", {"ref": alert["seq"], "status": "snoozed", "minutes": 2}
+        timed_api, s, "facilitator", "ack", {"ref": alert["seq"], "status": "snoozed", "minutes": 2}
     )
-    await advance(tapi, 110)
-    assert await system_events(tapi, s) == []  # no escalation while snoozed
-    await advance(tapi, 11)
-    got = await system_events(tapi, s)
+    await advance(timed_api, 110)
+    assert await system_events(timed_api, s) == []  # no escalation while snoozed
+    await advance(timed_api, 11)
+    got = await system_events(timed_api, s)
     assert [(e["kind"], e["body"]) for e in got] == [
         ("alert.resurface", {"ref": alert["seq"], "ack": ack["seq"]})
     ]
     state = (
-        await tapi.http.get(
-            f"/api/v1/sessions/{s['session']['id']}", headers=tapi.auth(s["tokens"]["producer"])
+        await timed_api.http.get(
+            f"/api/v1/sessions/{s['session']['id']}",
+            headers=timed_api.auth(s["tokens"]["producer"]),
         )
     ).json()["state"]
     assert [(a["seq"], a["snoozed_until"]) for a in state["open_alerts"]] == [(alert["seq"], None)]
-    await advance(tapi, 21)
-    got = await system_events(tapi, s)
+    await advance(timed_api, 21)
+    got = await system_events(timed_api, s)
     assert got[-1]["kind"] == "alert.escalated"
     assert got[-1]["body"] == {"ref": alert["seq"], "level": 1}
     assert got[-1]["id"] == f"esc:{alert['seq']}:{ack['seq']}:1"
-    await post(tapi, s, "facilitator", "ack", {"ref": alert["seq"], "status": "declined"})
-    await advance(tapi, 5 * 60)
-    assert len(await system_events(tapi, s)) == 2
+    await post(timed_api, s, "facilitator", "ack", {"ref": alert["seq"], "status": "declined"})
+    await advance(timed_api, 5 * 60)
+    assert len(await system_events(timed_api, s)) == 2
 
 
-async def test_only_stop_alerts_come_back_after_a_snooze(tapi: Api) -> None:
-    s = await tapi.create_session(agenda=AGENDA)
-    prompt = await post(tapi, s, "producer", "prompt.time", {"text": "Slow down"})
+async def test_only_stop_alerts_come_back_after_a_snooze(timed_api: Api) -> None:
+    s = await timed_api.create_session(agenda=AGENDA)
+    prompt = await post(timed_api, s, "producer", "prompt.time", {"text": "Slow down"})
     body = {"ref": prompt["seq"], "status": "snoozed", "minutes": 1}
-    await post(tapi, s, "facilitator", "ack", body)
-    await advance(tapi, 5 * 60)
-    assert await system_events(tapi, s) == []
+    await post(timed_api, s, "facilitator", "ack", body)
+    await advance(timed_api, 5 * 60)
+    assert await system_events(timed_api, s) == []
 
 
-async def test_an_id_a_client_already_used_is_not_written_again_nor_retried(tapi: Api) -> None:
-    s = await tapi.create_session(agenda=AGENDA)
-    start = await post(tapi, s, "producer", "segment.start", {"index": 0})
+async def test_an_id_a_client_already_used_is_not_written_again_nor_retried(timed_api: Api) -> None:
+    s = await timed_api.create_session(agenda=AGENDA)
+    start = await post(timed_api, s, "producer", "segment.start", {"index": 0})
     body = {"text": "5 min left in Welcome", "minutes_left": 5, "segment": 0}
-    r = await tapi.http.post(
+    r = await timed_api.http.post(
         f"/api/v1/sessions/{s['session']['id']}/events",
         json={"id": f"auto:0:{start['seq']}:5", "kind": "prompt.time", "body": body},
-        headers=tapi.auth(s["tokens"]["producer"]),
+        headers=timed_api.auth(s["tokens"]["producer"]),
     )
     assert r.status_code == 201
-    await advance(tapi, 5 * 60 + 1)  # due now: the log already has it
-    await advance(tapi, 4 * 60)  # the scheduler is not stuck on it
-    events = await tapi.events(s["session"]["id"], s["tokens"]["producer"])
+    await advance(timed_api, 5 * 60 + 1)  # due now: the log already has it
+    await advance(timed_api, 4 * 60)  # the scheduler is not stuck on it
+    events = await timed_api.events(s["session"]["id"], s["tokens"]["producer"])
     assert [e["body"]["text"] for e in events if e["kind"] == "prompt.time"] == [
         "5 min left in Welcome",
         "1 min left in Welcome",
     ]
 
 
-async def test_an_ended_session_stops_all_timers(tapi: Api) -> None:
-    s = await tapi.create_session(agenda=AGENDA)
-    await post(tapi, s, "producer", "session.start")
-    await post(tapi, s, "producer", "segment.start", {"index": 0})
-    await post(tapi, s, "producer", "alert.stop", {"reason": "problem"})
-    await post(tapi, s, "producer", "session.end")
-    await advance(tapi, 60 * 60)
-    assert await system_events(tapi, s) == []
+async def test_an_ended_session_stops_all_timers(timed_api: Api) -> None:
+    s = await timed_api.create_session(agenda=AGENDA)
+    await post(timed_api, s, "producer", "session.start")
+    await post(timed_api, s, "producer", "segment.start", {"index": 0})
+    await post(timed_api, s, "producer", "alert.stop", {"reason": "problem"})
+    await post(timed_api, s, "producer", "session.end")
+    await advance(timed_api, 60 * 60)
+    assert await system_events(timed_api, s) == []
 
 
 async def test_the_clock_hook_is_absent_without_the_test_setting(api: Api) -> None:
@@ -364,8 +346,8 @@ async def test_two_processes_on_one_postgres_fire_each_prompt_and_level_once(
     tmp_path: Path, pg_url: str
 ) -> None:
     broker = _broker_url()
-    a = Server(tmp_path, database_url=pg_url, broker_url=broker, env=HOOKS).start()
-    b = Server(tmp_path, database_url=pg_url, broker_url=broker, env=HOOKS)
+    a = Server(tmp_path, database_url=pg_url, broker_url=broker, env=TEST_HOOKS).start()
+    b = Server(tmp_path, database_url=pg_url, broker_url=broker, env=TEST_HOOKS)
     api_a, api_b = Api(a.url), Api(b.url)
     try:
         b.start()

@@ -1,6 +1,6 @@
 // Debrief: report figures, planned vs actual agenda, latencies, learners, timeline, export.
 import { Channel } from "./client.js";
-import { $, KIND_META, api, clear, clockTime, describe, el, icon, storedSessionId, takeToken } from "./util.js";
+import { $, KIND_META, api, clear, clockTime, describe, el, fatal, icon, storedSessionId, takeToken } from "./util.js";
 
 const token = takeToken();
 const QUIET_KINDS = new Set(["seen", "presence"]);
@@ -10,12 +10,6 @@ if (!token) {
   fatal("This page needs a link with a key (…/debrief#t=…): open it from the producer panel.");
 } else {
   main();
-}
-
-function fatal(text) {
-  const box = $("#fatal");
-  box.textContent = text;
-  box.classList.remove("hidden");
 }
 
 /** The session id: from the link, or from one welcome on the socket. */

@@ -1,7 +1,7 @@
 // Facilitator heads-up overlay: big cards, stop-alert takeover, one-tap answers and requests.
 import { Channel } from "./client.js";
 import {
-  $, KIND_META, REQUEST_TEXT, STOP_TEXT, beep, clear, clockTime, describe, el, icon, mmss,
+  $, KIND_META, REQUEST_TEXT, STOP_TEXT, beep, clear, clockTime, describe, el, fatal, icon, mmss,
   nextSegment, takeToken,
 } from "./util.js";
 
@@ -31,12 +31,6 @@ if (!token) {
   fatal("This page needs the facilitator link (…/facilitator#t=…) from the producer.");
 } else {
   start();
-}
-
-function fatal(text) {
-  const box = $("#fatal");
-  box.textContent = text;
-  box.classList.remove("hidden");
 }
 
 function loadPrefs() {

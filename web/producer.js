@@ -1,7 +1,7 @@
 // Producer push panel (and the read-only observer view): presets, shortcuts, statuses, log.
 import { Channel } from "./client.js";
 import {
-  $, KIND_META, api, beep, clear, clockTime, describe, el, icon, mmss, nextSegment,
+  $, KIND_META, api, beep, clear, clockTime, describe, el, fatal, icon, mmss, nextSegment,
   storedSessionId, takeToken,
 } from "./util.js";
 
@@ -33,12 +33,6 @@ if (!token) {
   fatal("This page needs a link with a key (…/producer#t=…). Create a session on the start page.");
 } else {
   start();
-}
-
-function fatal(text) {
-  const box = $("#fatal");
-  box.textContent = text;
-  box.classList.remove("hidden");
 }
 
 function start() {

@@ -55,6 +55,13 @@ export function clear(node) {
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
+/** Shows a page-stopping problem (a missing or bad link) in the page's #fatal box. */
+export function fatal(text) {
+  const box = $("#fatal");
+  box.textContent = text;
+  box.classList.remove("hidden");
+}
+
 export function clockTime(iso) {
   if (!iso) return "";
   const d = new Date(iso);

@@ -5,13 +5,10 @@ hands out alternates between process A and process B, so producer, facilitator a
 observer of one session usually sit on different processes.
 """
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
 
 from tests.scale.conftest import Cluster
-from tests.support import Api, Client, Server
+from tests.support import Server
 
 # The tests themselves live with the core; pytest collects them here a second time.
 from tests.test_bad_input import (  # noqa: F401
@@ -62,31 +59,4 @@ def server(cluster: Cluster) -> SpreadServer:
     return SpreadServer(a, b)
 
 
-@pytest.fixture
-async def api(server: SpreadServer) -> AsyncIterator[Api]:
-    client = Api(server.url)
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-async def session(api: Api) -> dict[str, Any]:
-    return await api.create_session(
-        title="Coaching skills",
-        agenda=[
-            {"title": "Welcome", "minutes": 10},
-            {"title": "Practice", "minutes": 20},
-            {"title": "Close", "minutes": 5},
-        ],
-        roster=["Maria", "Ahmed", "Li"],
-    )
-
-
-@pytest.fixture
-async def clients(server: SpreadServer) -> AsyncIterator[list[Client]]:
-    made: list[Client] = []
-    yield made
-    for c in made:
-        await c.close()
+# api, session and clients come from tests/conftest.py and use this server.
