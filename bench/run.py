@@ -112,6 +112,9 @@ class Monitor:
         self._thread.join()
 
 
+APP_ROOT: Path | None = None  # --app-root: serve Backchannel from another checkout
+
+
 def make_target(sc: Scenario, workdir: Path) -> Any:
     from bench.targets import Backchannel, Floor, SocketIO
 
@@ -119,7 +122,9 @@ def make_target(sc: Scenario, workdir: Path) -> Any:
         return Floor(workdir)
     if sc.target == "socketio":
         return SocketIO(workdir)
-    return Backchannel(workdir, db=sc.db, broker=sc.broker, workers=sc.workers, env=sc.env)
+    return Backchannel(
+        workdir, db=sc.db, broker=sc.broker, workers=sc.workers, env=sc.env, app_root=APP_ROOT
+    )
 
 
 def _profile(target: Any, sc: Scenario, out: Path) -> subprocess.Popen[bytes] | None:
@@ -414,7 +419,14 @@ def main() -> None:
     parser.add_argument("--plots", help="write PNG plots into this directory")
     parser.add_argument("--profile", help="py-spy the server during each load phase into DIR")
     parser.add_argument("--out", help="results file (default bench/results/<stamp>.json)")
+    parser.add_argument(
+        "--app-root",
+        help="serve Backchannel's app package from this directory (e.g. `git archive OLD app`"
+        " unpacked there) to measure before/after in the same conditions",
+    )
     args = parser.parse_args()
+    global APP_ROOT
+    APP_ROOT = Path(args.app_root).resolve() if args.app_root else None
 
     ensure_bench_deps()
     raise_nofile()

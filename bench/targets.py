@@ -170,8 +170,10 @@ class Backchannel(Target):
         broker: str = "memory",
         workers: int = 1,
         env: dict[str, str] | None = None,
+        app_root: Path | None = None,
     ) -> None:
         super().__init__(workdir)
+        self.app_root = app_root
         self.db = db
         self.broker = broker
         self.workers = workers
@@ -200,6 +202,10 @@ class Backchannel(Target):
             "BACKCHANNEL_RATE_BURST": "1000",
             **self.extra_env,
         }
+        if self.app_root is not None:
+            # Serve another checkout's ``app`` (a before/after run): PYTHONPATH comes before
+            # the editable install's finder.
+            env["PYTHONPATH"] = str(self.app_root)
         cmd = [
             sys.executable,
             "-m",
