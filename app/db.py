@@ -2,9 +2,11 @@
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,7 +22,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:
@@ -31,6 +33,8 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._global_lock = asyncio.Lock()
         self._session_locks: dict[str, asyncio.Lock] = {}
+        # SQLite's group commit (app.log), made on the first append.
+        self.group_writer: Any = None
 
     @contextlib.asynccontextmanager
     async def write_lock(self, session_id: str) -> AsyncIterator[None]:
@@ -62,6 +66,21 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _json_dumps(obj: Any) -> str:
+    """JSON columns (event bodies, agendas) through orjson; the json module for what it refuses."""
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:
+        return json.dumps(obj)
+
+
+def _json_loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # NaN or the like, written by the json module
+        return json.loads(text)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

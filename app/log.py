@@ -3,20 +3,23 @@
 No HTTP and no WebSocket here: callers pass an ``Author`` and get ``Event`` rows back.
 """
 
+import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from app.clock import now_ms
 from app.db import Database
-from app.errors import IdempotencyConflict, InvalidBody, InvalidId, NotFound
+from app.errors import AppError, IdempotencyConflict, InvalidBody, InvalidId, NotFound
 from app.models import Event, Session
 from app.models.event import ID_PATTERN
 from app.models.kinds import HIDDEN, SYSTEM, validate_body
@@ -40,9 +43,26 @@ class Appended:
     created: bool  # False: an idempotent repeat, the original event is returned
 
 
+AfterCommit = Callable[[Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Request:
+    session_id: str
+    author: Author
+    kind: str
+    body: dict[str, Any]
+    event_id: str
+    after_commit: AfterCommit | None
+
+
 class _Repeat(Exception):
     def __init__(self, event: Event) -> None:
         self.event = event
+
+
+_EVENTS: Table = Event.__table__  # type: ignore[attr-defined]
+_SESSIONS: Table = Session.__table__  # type: ignore[attr-defined]
 
 
 def new_event_id() -> str:
@@ -63,89 +83,214 @@ async def append_event(
     body: Any,
     event_id: Any = None,
     *,
-    after_commit: Callable[[Event], Awaitable[None]] | None = None,
+    after_commit: AfterCommit | None = None,
 ) -> Appended:
     """Validate and append one event; a repeated ``id`` returns the original (or a conflict).
 
-    ``after_commit`` runs once the event is durable, still under the session's write lock,
-    so events are published in seq order.
+    ``after_commit`` runs once the event is durable, before the next commit of its session
+    (still under the write lock), so events are published in seq order.
     """
     clean = validate_body(kind, body, author.role)
     event_id = new_event_id() if event_id is None else check_event_id(event_id)
+    request = _Request(session_id, author, kind, clean, event_id, after_commit)
+    if db.is_sqlite:
+        return await _group_writer(db).submit(request)
     async with db.write_lock(session_id):
         try:
-            appended = await _append_locked(db, session_id, author, kind, clean, event_id)
+            async with db.engine.begin() as conn:
+                event = await _insert(conn, db, request)
         except _Repeat as repeat:
-            return Appended(_same_or_conflict(repeat.event, kind, clean), created=False)
-        except IntegrityError:
-            # Another process won a race on the same id: report its event.
-            existing = await get_event_by_id(db, session_id, event_id)
-            if existing is None:
-                raise
-            return Appended(_same_or_conflict(existing, kind, clean), created=False)
+            return Appended(_same_or_conflict(repeat.event, request.kind, clean), created=False)
+        except IntegrityError as exc:
+            return await _after_race(db, request, exc)
         if after_commit is not None:
-            await after_commit(appended.event)
-        return appended
+            await after_commit(event)
+        return Appended(event, created=True)
 
 
-async def _append_locked(
-    db: Database, session_id: str, author: Author, kind: str, body: dict[str, Any], event_id: str
-) -> Appended:
-    async with db.session() as s, s.begin():
-        # Taking the next seq first locks the session's row until commit, so seqs are
-        # handed out and committed in order, with no gap, whichever process writes.
-        row = (
-            await s.execute(
-                update(Session)
-                .where(col(Session.id) == session_id)
-                .values(last_seq=col(Session.last_seq) + 1)
-                .returning(col(Session.last_seq), col(Session.agenda), col(Session.status))
+async def _insert(conn: AsyncConnection, db: Database, r: _Request) -> Event:
+    """Take the next seq and insert the event, in the caller's transaction.
+
+    Raises ``_Repeat`` when the id is already logged. On any refusal the caller must roll
+    back, or (group commit) give the seq back with ``_give_back_seq``.
+    """
+    # Taking the next seq first locks the session's row until commit, so seqs are handed
+    # out and committed in order, with no gap, whichever process writes.
+    returning = [_SESSIONS.c.last_seq]
+    if r.kind.startswith("segment."):
+        returning.append(_SESSIONS.c.agenda)
+    row = (
+        await conn.execute(
+            update(_SESSIONS)
+            .where(_SESSIONS.c.id == r.session_id)
+            .values(last_seq=_SESSIONS.c.last_seq + 1)
+            .returning(*returning)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such session")
+    seq = int(row[0])
+    await _check_refs(conn, r.session_id, seq, r.kind, r.body, row[1] if len(row) > 1 else [])
+    at = now_ms()
+    values: dict[str, Any] = {
+        "session_id": r.session_id,
+        "seq": seq,
+        "id": r.event_id,
+        "kind": r.kind,
+        "body": r.body,
+        "author_id": r.author.participant_id,
+        "author_role": r.author.role,
+        "author_name": r.author.name,
+        "at_ms": at,
+    }
+    # One statement both inserts and checks idempotency: a known id inserts nothing.
+    insert = (sqlite_insert if db.is_sqlite else pg_insert)(_EVENTS).values(values)
+    inserted = (
+        await conn.execute(
+            insert.on_conflict_do_nothing(
+                index_elements=[_EVENTS.c.session_id, _EVENTS.c.id]
+            ).returning(_EVENTS.c.seq)
+        )
+    ).first()
+    if inserted is None:
+        existing = (
+            await conn.execute(
+                select(_EVENTS).where(
+                    _EVENTS.c.session_id == r.session_id, _EVENTS.c.id == r.event_id
+                )
             )
         ).first()
-        if row is None:
-            raise NotFound("no such session")
-        seq, agenda, _status = row
-        existing = (
-            await s.execute(
-                select(Event).where(col(Event.session_id) == session_id, col(Event.id) == event_id)
-            )
-        ).scalar_one_or_none()
-        if existing is not None:
-            # Leaving the block by an exception rolls back the seq we just took;
-            # detach the row first so the rollback does not expire it.
-            s.expunge(existing)
-            raise _Repeat(existing)
-        await _check_refs(s, session_id, seq, kind, body, agenda)
-        at = now_ms()
-        ev = Event(
-            session_id=session_id,
-            seq=seq,
-            id=event_id,
-            kind=kind,
-            body=body,
-            author_id=author.participant_id,
-            author_role=author.role,
-            author_name=author.name,
-            at_ms=at,
+        assert existing is not None  # the conflict was on this very row
+        raise _Repeat(Event(**existing._mapping))
+    if r.kind == "session.start":
+        await conn.execute(
+            update(_SESSIONS)
+            .where(_SESSIONS.c.id == r.session_id, _SESSIONS.c.started_ms.is_(None))
+            .values(status="live", started_ms=at)
         )
-        s.add(ev)
-        if kind == "session.start":
-            await s.execute(
-                update(Session)
-                .where(col(Session.id) == session_id, col(Session.started_ms).is_(None))
-                .values(status="live", started_ms=at)
-            )
-        elif kind == "session.end":
-            await s.execute(
-                update(Session)
-                .where(col(Session.id) == session_id)
-                .values(status="ended", ended_ms=at)
-            )
-    return Appended(ev, created=True)
+    elif r.kind == "session.end":
+        await conn.execute(
+            update(_SESSIONS)
+            .where(_SESSIONS.c.id == r.session_id)
+            .values(status="ended", ended_ms=at)
+        )
+    return Event(**values)
+
+
+async def _give_back_seq(conn: AsyncConnection, session_id: str) -> None:
+    """Undo the seq a refused append took (we hold the write lock: nobody took another)."""
+    await conn.execute(
+        update(_SESSIONS)
+        .where(_SESSIONS.c.id == session_id)
+        .values(last_seq=_SESSIONS.c.last_seq - 1)
+    )
+
+
+async def _after_race(db: Database, r: _Request, exc: IntegrityError) -> Appended:
+    """An integrity error: another writer logged the same id first; report its event."""
+    existing = await get_event_by_id(db, r.session_id, r.event_id)
+    if existing is None:
+        raise exc
+    return Appended(_same_or_conflict(existing, r.kind, r.body), created=False)
+
+
+class _GroupWriter:
+    """SQLite's appends, one writer per process: those that arrive while a commit is in
+    flight share the next transaction (group commit).
+
+    Each append still takes its seq, checks and inserts in order; a refused one gives its
+    seq back inside the transaction, so the log stays gap-free. Nobody hears ``sent`` before
+    the commit, and ``after_commit`` runs for the batch in seq order before the next batch.
+    """
+
+    MAX_BATCH = 256
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.queue: list[tuple[_Request, asyncio.Future[Appended]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def submit(self, request: _Request) -> Appended:
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self.queue.append((request, future))
+        loop = asyncio.get_running_loop()
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
+            self.task = asyncio.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        while self.queue:
+            batch = self.queue[: self.MAX_BATCH]
+            del self.queue[: self.MAX_BATCH]
+            try:
+                async with self.db.write_lock(""):
+                    await self._write(batch)
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+
+    async def _write(self, batch: list[tuple[_Request, asyncio.Future[Appended]]]) -> None:
+        outcomes: list[Event | BaseException] = []
+        async with self.db.engine.begin() as conn:
+            for request, _ in batch:
+                try:
+                    outcomes.append(await _insert(conn, self.db, request))
+                except NotFound as exc:
+                    outcomes.append(exc)
+                except (AppError, _Repeat, IntegrityError) as exc:
+                    # SQLite undid just the failed statement; give the seq back.
+                    await _give_back_seq(conn, request.session_id)
+                    outcomes.append(exc)
+        # Committed: publish in seq order, then answer.
+        for (request, future), outcome in zip(batch, outcomes, strict=True):
+            result: Appended | BaseException
+            if isinstance(outcome, Event):
+                result = Appended(outcome, created=True)
+                if request.after_commit is not None:
+                    try:
+                        await request.after_commit(outcome)
+                    except Exception as exc:
+                        result = exc
+            elif isinstance(outcome, _Repeat):
+                try:
+                    result = Appended(
+                        _same_or_conflict(outcome.event, request.kind, request.body),
+                        created=False,
+                    )
+                except AppError as exc:
+                    result = exc
+            elif isinstance(outcome, IntegrityError):
+                try:
+                    result = await _after_race(self.db, request, outcome)
+                except Exception as exc:
+                    result = exc
+            else:
+                result = outcome
+            if future.done():  # the caller went away (its socket closed)
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+def _group_writer(db: Database) -> _GroupWriter:
+    if db.group_writer is None:
+        db.group_writer = _GroupWriter(db)
+    writer: _GroupWriter = db.group_writer
+    return writer
 
 
 async def _check_refs(
-    s: AsyncSession, session_id: str, seq: int, kind: str, body: dict[str, Any], agenda: list[Any]
+    conn: AsyncConnection,
+    session_id: str,
+    seq: int,
+    kind: str,
+    body: dict[str, Any],
+    agenda: list[Any],
 ) -> None:
     """References must point into this session's own log and agenda."""
     ref = body.get("ref")
@@ -153,9 +298,9 @@ async def _check_refs(
         if ref >= seq:
             raise InvalidBody(f"ref {ref} is not an earlier event of this session")
         target = (
-            await s.execute(
-                select(col(Event.kind)).where(
-                    col(Event.session_id) == session_id, col(Event.seq) == ref
+            await conn.execute(
+                select(_EVENTS.c.kind).where(
+                    _EVENTS.c.session_id == session_id, _EVENTS.c.seq == ref
                 )
             )
         ).scalar_one_or_none()

@@ -1,8 +1,10 @@
 """WebSocket protocol v1 frames, in one place."""
 
 import json
+import re
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.errors import AppError
@@ -62,12 +64,31 @@ class Send(BaseModel):
 
 
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON text (orjson: several times faster than the json module on frames)."""
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:  # what orjson refuses (an int over 64 bits, a lone surrogate)
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+# orjson reads integers beyond 64 bits as floats; json keeps them exact.
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
+def loads(text: str) -> Any:
+    """Parse JSON text exactly as the json module would, fast in the common case."""
+    if _LONG_DIGITS.search(text):
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # orjson refuses NaN, lone surrogates and the like that json accepts: decide by json.
+        return json.loads(text)
 
 
 def parse_frame(text: str) -> dict[str, Any]:
     try:
-        obj = json.loads(text)
+        obj = loads(text)
     except ValueError:
         raise InvalidJson("frame is not valid JSON") from None
     if not isinstance(obj, dict):
