@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 3
 
-.PHONY: help venv run demo test lint format browser bench bench-full clean
+.PHONY: help venv run demo test lint format debian-packages bench bench-full clean
 
 help:
 	@echo "make run        start the server (SQLite + in-memory broker) and print links"
@@ -39,11 +39,11 @@ format: venv
 	$(VENV)/bin/ruff format app tests bench alembic
 	$(VENV)/bin/ruff check --fix app tests bench alembic
 
-browser: venv
-	@bash scripts/ensure-chromium.sh
+debian-packages:
+	@bash scripts/ensure-debian-packages.sh
 
 # pytest exit code 5 means "no tests ran": that is a failure, not a pass.
-test: venv lint browser
+test: venv lint debian-packages
 	@set +e; $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q -rfEs $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

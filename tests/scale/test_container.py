@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
 from tests.scale.conftest import Cluster
 from tests.scale.test_cluster import assert_stream
-from tests.support import ROOT, Api, Client, free_port, seqs
+from tests.support import ROOT, Api, Client, free_port, seqs, skip_or_fail
 
 
 def dockerfile() -> dict[str, Any]:
@@ -170,7 +169,7 @@ async def test_through_nginx_sockets_spread_over_both_replicas_and_survive_one_d
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
     if nginx is None:
-        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+        skip_or_fail("nginx", "it is not installed (apt-get install nginx-light)")
     a, b = cluster.start(2)
     lb_port = free_port()
     conf = nginx_conf_for(tmp_path, lb_port, [a.port, b.port])
