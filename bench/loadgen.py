@@ -51,6 +51,7 @@ class Stats:
         self.reconnect_ms: list[float] = []
         self.sent_ms: list[float] = []  # send -> sent
         self.fac_ms: list[float] = []  # send -> facilitator receives the event
+        self.fac_at: list[float] = []  # when each of those was sent (s since the load began)
         self.errors: dict[str, int] = {}
         self.duplicates = 0
         self.out_of_order = 0
@@ -155,6 +156,7 @@ class Sock:
                 t = self.sess.pending_fac.pop(ev["id"], None)
                 if t is not None:
                     stats.fac_ms.append((now - t) * 1000)
+                    stats.fac_at.append(t - self.gen.t_load)
         elif kind == "sent":
             t = self.sess.pending_ack.pop(msg["id"], None)
             if t is None:
@@ -219,6 +221,16 @@ class Sess:
             gen.stats.error("send_failed")
 
 
+def timeline(at: list[float], ms: list[float], step: float = 0.5) -> list[list[float]]:
+    """Latency over the run: per ``step`` seconds of send time, [start, max ms, count]."""
+    buckets: dict[int, list[float]] = {}
+    for t, v in zip(at, ms, strict=True):
+        b = buckets.setdefault(int(t // step), [0.0, 0])
+        b[0] = max(b[0], v)
+        b[1] += 1
+    return [[k * step, round(v[0], 2), v[1]] for k, v in sorted(buckets.items())]
+
+
 class Generator:
     def __init__(self, plan: dict[str, Any]) -> None:
         self.plan = plan
@@ -228,6 +240,7 @@ class Generator:
         self.sessions = [Sess(self, s["sid"], s["tokens"]) for s in plan["sessions"]]
         self.dropping = False
         self.finished = False
+        self.t_load = time.perf_counter()  # reset at "go"
 
     def all_socks(self) -> list[Sock]:
         return [sock for sess in self.sessions for sock in sess.socks.values()]
@@ -333,6 +346,7 @@ class Generator:
         if line.strip() != "go":
             raise SystemExit("no go")
         cpu1, t1 = time.process_time(), time.perf_counter()
+        self.t_load = t1
         extra: dict[str, Any] = {}
         mode = plan["mode"]
         if mode == "steady":
@@ -355,6 +369,7 @@ class Generator:
             "reconnect_ms": self.stats.reconnect_ms,
             "sent_ms": self.stats.sent_ms,
             "fac_ms": self.stats.fac_ms,
+            "fac_timeline": timeline(self.stats.fac_at, self.stats.fac_ms),
             "errors": self.stats.errors,
             "duplicates": self.stats.duplicates,
             "out_of_order": self.stats.out_of_order,

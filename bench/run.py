@@ -145,6 +145,7 @@ def _profile(target: Any, sc: Scenario, out: Path) -> subprocess.Popen[bytes] | 
             "200",
             "--format",
             "raw",
+            "--gil",  # only samples holding the GIL: where the CPU goes, not where it waits
             "--output",
             str(out / f"{name}.txt"),
             "--nonblocking",
@@ -193,6 +194,9 @@ def run_scenario(sc: Scenario, workdir: Path, profile_dir: Path | None = None) -
             )
         connected = [_expect(g, "connected") for g in gens]
         connect_cpu = mon.cpu_seconds() - cpu_c0
+        # A welcome is sent before the server's own work for the socket is over (presence
+        # is logged and fanned out after it): start the load once the server is idle again.
+        settle_s = _settle(mon)
         time.sleep(1)
         rss_connected = mon.rss()
         mon.start()
@@ -225,8 +229,10 @@ def run_scenario(sc: Scenario, workdir: Path, profile_dir: Path | None = None) -
         "connect_wall_ms": max(c["wall_ms"] for c in connected),
         "connect": summarize(merged["connect_ms"]),
         "connect_server_cpu_s": round(connect_cpu, 2),
+        "settle_s": settle_s,
         "sent": summarize(merged["sent_ms"]),
         "fac": summarize(merged["fac_ms"]),
+        "fac_timeline": _merge_timelines([r.get("fac_timeline", []) for r in results]),
         "reconnect": summarize(merged["reconnect_ms"]),
         "all_back_ms": max((r.get("all_back_ms", 0) for r in results), default=0),
         "sends": merged["sends"],
@@ -256,12 +262,36 @@ def run_scenario(sc: Scenario, workdir: Path, profile_dir: Path | None = None) -
     }
 
 
+def _settle(mon: Monitor, idle_cores: float = 0.15, limit_s: float = 120) -> float:
+    """Wait until the server uses less than ``idle_cores`` over a second; return the wait."""
+    t0 = last_t = time.monotonic()
+    last_c = mon.cpu_seconds()
+    while time.monotonic() - t0 < limit_s:
+        time.sleep(1)
+        t, c = time.monotonic(), mon.cpu_seconds()
+        if (c - last_c) / (t - last_t) < idle_cores:
+            break
+        last_t, last_c = t, c
+    return round(time.monotonic() - t0, 1)
+
+
 def _expect(gen: subprocess.Popen[str], word: str) -> dict[str, Any]:
     assert gen.stdout is not None
     for line in gen.stdout:
         if line.startswith(word + " "):
             return dict(json.loads(line[len(word) + 1 :]))
     raise RuntimeError(f"load generator ended without '{word}' (exit {gen.wait()})")
+
+
+def _merge_timelines(timelines: list[list[list[float]]]) -> list[list[float]]:
+    """[start s, max ms, count] buckets of several generators, combined."""
+    out: dict[float, list[float]] = {}
+    for tl in timelines:
+        for start, worst, n in tl:
+            b = out.setdefault(start, [0.0, 0])
+            b[0] = max(b[0], worst)
+            b[1] += n
+    return [[k, v[0], v[1]] for k, v in sorted(out.items())]
 
 
 def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -416,6 +446,9 @@ def main() -> None:
     mode.add_argument("--full", action="store_true", help="every scenario (about 30 minutes)")
     parser.add_argument("--only", help="run only scenarios whose name contains this")
     parser.add_argument("--target", help="run only this target (floor, socketio, backchannel)")
+    parser.add_argument(
+        "--server", help="run only servers whose label contains this (e.g. sqlite/memory)"
+    )
     parser.add_argument("--plots", help="write PNG plots into this directory")
     parser.add_argument("--profile", help="py-spy the server during each load phase into DIR")
     parser.add_argument("--out", help="results file (default bench/results/<stamp>.json)")
@@ -444,6 +477,8 @@ def main() -> None:
         scenarios = [s for s in scenarios if args.only in s.name]
     if args.target:
         scenarios = [s for s in scenarios if s.target == args.target]
+    if args.server:
+        scenarios = [s for s in scenarios if args.server in s.label]
     info = machine()
     print(f"{info['date']} · {info['cores']} cores · {info['ram_gb']} GB · commit {info['commit']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
