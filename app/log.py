@@ -10,11 +10,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 from app.clock import now_ms
@@ -64,6 +64,33 @@ class _Repeat(Exception):
 _EVENTS: Table = Event.__table__  # type: ignore[attr-defined]
 _SESSIONS: Table = Session.__table__  # type: ignore[attr-defined]
 
+# The append's statements, built once: SQLAlchemy then reuses their compiled form instead of
+# deriving a cache key from fresh literal values on every append (a hot spot in profiles).
+_TAKE_SEQ = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("sid"))
+    .values(last_seq=_SESSIONS.c.last_seq + 1)
+)
+_TAKE_SEQ_PLAIN = _TAKE_SEQ.returning(_SESSIONS.c.last_seq)
+_TAKE_SEQ_AGENDA = _TAKE_SEQ.returning(_SESSIONS.c.last_seq, _SESSIONS.c.agenda)
+_GIVE_BACK_SEQ = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("sid"))
+    .values(last_seq=_SESSIONS.c.last_seq - 1)
+)
+_INSERT = {
+    dialect: insert(_EVENTS)
+    .on_conflict_do_nothing(index_elements=[_EVENTS.c.session_id, _EVENTS.c.id])
+    .returning(_EVENTS.c.seq)
+    for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
+}
+_BY_ID = select(_EVENTS).where(
+    _EVENTS.c.session_id == bindparam("sid"), _EVENTS.c.id == bindparam("eid")
+)
+_REF_KIND = select(_EVENTS.c.kind).where(
+    _EVENTS.c.session_id == bindparam("sid"), _EVENTS.c.seq == bindparam("ref")
+)
+
 
 def new_event_id() -> str:
     return str(uuid.uuid4())
@@ -98,7 +125,7 @@ async def append_event(
     async with db.write_lock(session_id):
         try:
             async with db.engine.begin() as conn:
-                event = await _insert(conn, db, request)
+                event = await conn.run_sync(_insert, False, request)
         except _Repeat as repeat:
             return Appended(_same_or_conflict(repeat.event, request.kind, clean), created=False)
         except IntegrityError as exc:
@@ -108,29 +135,21 @@ async def append_event(
         return Appended(event, created=True)
 
 
-async def _insert(conn: AsyncConnection, db: Database, r: _Request) -> Event:
-    """Take the next seq and insert the event, in the caller's transaction.
+def _insert(conn: Connection, is_sqlite: bool, r: _Request) -> Event:
+    """Take the next seq and insert the event, in the caller's transaction (sync: SQLite's
+    writer thread calls it directly, PostgreSQL through ``AsyncConnection.run_sync``).
 
     Raises ``_Repeat`` when the id is already logged. On any refusal the caller must roll
-    back, or (group commit) give the seq back with ``_give_back_seq``.
+    back, or (group commit) give the seq back with ``_GIVE_BACK_SEQ``.
     """
     # Taking the next seq first locks the session's row until commit, so seqs are handed
     # out and committed in order, with no gap, whichever process writes.
-    returning = [_SESSIONS.c.last_seq]
-    if r.kind.startswith("segment."):
-        returning.append(_SESSIONS.c.agenda)
-    row = (
-        await conn.execute(
-            update(_SESSIONS)
-            .where(_SESSIONS.c.id == r.session_id)
-            .values(last_seq=_SESSIONS.c.last_seq + 1)
-            .returning(*returning)
-        )
-    ).first()
+    take = _TAKE_SEQ_AGENDA if r.kind.startswith("segment.") else _TAKE_SEQ_PLAIN
+    row = conn.execute(take, {"sid": r.session_id}).first()
     if row is None:
         raise NotFound("no such session")
     seq = int(row[0])
-    await _check_refs(conn, r.session_id, seq, r.kind, r.body, row[1] if len(row) > 1 else [])
+    _check_refs(conn, r.session_id, seq, r.kind, r.body, row[1] if len(row) > 1 else [])
     at = now_ms()
     values: dict[str, Any] = {
         "session_id": r.session_id,
@@ -144,32 +163,19 @@ async def _insert(conn: AsyncConnection, db: Database, r: _Request) -> Event:
         "at_ms": at,
     }
     # One statement both inserts and checks idempotency: a known id inserts nothing.
-    insert = (sqlite_insert if db.is_sqlite else pg_insert)(_EVENTS).values(values)
-    inserted = (
-        await conn.execute(
-            insert.on_conflict_do_nothing(
-                index_elements=[_EVENTS.c.session_id, _EVENTS.c.id]
-            ).returning(_EVENTS.c.seq)
-        )
-    ).first()
-    if inserted is None:
-        existing = (
-            await conn.execute(
-                select(_EVENTS).where(
-                    _EVENTS.c.session_id == r.session_id, _EVENTS.c.id == r.event_id
-                )
-            )
-        ).first()
+    insert = _INSERT["sqlite" if is_sqlite else "postgresql"]
+    if conn.execute(insert, values).first() is None:
+        existing = conn.execute(_BY_ID, {"sid": r.session_id, "eid": r.event_id}).first()
         assert existing is not None  # the conflict was on this very row
         raise _Repeat(Event(**existing._mapping))
     if r.kind == "session.start":
-        await conn.execute(
+        conn.execute(
             update(_SESSIONS)
             .where(_SESSIONS.c.id == r.session_id, _SESSIONS.c.started_ms.is_(None))
             .values(status="live", started_ms=at)
         )
     elif r.kind == "session.end":
-        await conn.execute(
+        conn.execute(
             update(_SESSIONS)
             .where(_SESSIONS.c.id == r.session_id)
             .values(status="ended", ended_ms=at)
@@ -177,13 +183,21 @@ async def _insert(conn: AsyncConnection, db: Database, r: _Request) -> Event:
     return Event(**values)
 
 
-async def _give_back_seq(conn: AsyncConnection, session_id: str) -> None:
-    """Undo the seq a refused append took (we hold the write lock: nobody took another)."""
-    await conn.execute(
-        update(_SESSIONS)
-        .where(_SESSIONS.c.id == session_id)
-        .values(last_seq=_SESSIONS.c.last_seq - 1)
-    )
+def _insert_batch(engine: Engine, batch: list[_Request]) -> list[Event | BaseException]:
+    """SQLite: every append of the batch in one transaction, in the writer thread."""
+    outcomes: list[Event | BaseException] = []
+    with engine.begin() as conn:
+        for request in batch:
+            try:
+                outcomes.append(_insert(conn, True, request))
+            except NotFound as exc:
+                outcomes.append(exc)
+            except (AppError, _Repeat, IntegrityError) as exc:
+                # SQLite undid just the failed statement; give the seq back (we hold the
+                # write lock: nobody took another one since).
+                conn.execute(_GIVE_BACK_SEQ, {"sid": request.session_id})
+                outcomes.append(exc)
+    return outcomes
 
 
 async def _after_race(db: Database, r: _Request, exc: IntegrityError) -> Appended:
@@ -233,17 +247,13 @@ class _GroupWriter:
                     raise
 
     async def _write(self, batch: list[tuple[_Request, asyncio.Future[Appended]]]) -> None:
-        outcomes: list[Event | BaseException] = []
-        async with self.db.engine.begin() as conn:
-            for request, _ in batch:
-                try:
-                    outcomes.append(await _insert(conn, self.db, request))
-                except NotFound as exc:
-                    outcomes.append(exc)
-                except (AppError, _Repeat, IntegrityError) as exc:
-                    # SQLite undid just the failed statement; give the seq back.
-                    await _give_back_seq(conn, request.session_id)
-                    outcomes.append(exc)
+        # One hop to the writer thread for the whole batch, not one per statement: under
+        # load each hop back to a busy event loop costs up to a GIL switch interval (5 ms).
+        engine = self.db.writer_engine
+        assert engine is not None  # SQLite
+        outcomes = await asyncio.get_running_loop().run_in_executor(
+            self.db.writer_thread, _insert_batch, engine, [r for r, _ in batch]
+        )
         # Committed: publish in seq order, then answer.
         for (request, future), outcome in zip(batch, outcomes, strict=True):
             result: Appended | BaseException
@@ -284,8 +294,8 @@ def _group_writer(db: Database) -> _GroupWriter:
     return writer
 
 
-async def _check_refs(
-    conn: AsyncConnection,
+def _check_refs(
+    conn: Connection,
     session_id: str,
     seq: int,
     kind: str,
@@ -297,13 +307,7 @@ async def _check_refs(
     if ref is not None:
         if ref >= seq:
             raise InvalidBody(f"ref {ref} is not an earlier event of this session")
-        target = (
-            await conn.execute(
-                select(_EVENTS.c.kind).where(
-                    _EVENTS.c.session_id == session_id, _EVENTS.c.seq == ref
-                )
-            )
-        ).scalar_one_or_none()
+        target = conn.execute(_REF_KIND, {"sid": session_id, "ref": ref}).scalar_one_or_none()
         if target is None:
             raise InvalidBody(f"ref {ref} is not an event of this session")
         if kind == "alert.cancel" and target != "alert.stop":
