@@ -24,12 +24,21 @@ def now_ms() -> int:
     return clock.now_ms()
 
 
+_iso_second: tuple[int, str] = (-1, "")
+
+
 def iso(ms: int | None) -> str | None:
     """ISO 8601 UTC with milliseconds, e.g. ``2026-11-25T12:00:00.000Z``."""
+    global _iso_second
     if ms is None:
         return None
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    # Events come in bursts within one second: format the second once (strftime is slow).
+    second, prefix = _iso_second
+    if ms // 1000 != second:
+        second = ms // 1000
+        prefix = datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _iso_second = (second, prefix)
+    return f"{prefix}{ms % 1000:03d}Z"
 
 
 def parse_iso(text: str) -> int:
