@@ -173,21 +173,19 @@ async def _read_loop(
 ) -> None:
     author = Author(participant.id, participant.role, participant.name)
     bucket = TokenBucket(services.settings.rate_per_s, services.settings.rate_burst)
-    receiver = asyncio.ensure_future(_receive_text(ws))
-    closed = asyncio.ensure_future(conn.closed.wait())
-    try:
-        while True:
-            done, _ = await asyncio.wait({receiver, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if closed in done:
+    reader = asyncio.current_task()
+    while not conn.closed.is_set():
+        conn.waiting_reader = reader
+        try:
+            text = await _receive_text(ws)
+        except asyncio.CancelledError:
+            # conn.close() interrupted the wait: this side is closing the socket.
+            if conn.closed.is_set() and reader is not None and reader.uncancel() == 0:
                 return
-            text = receiver.result()
-            receiver = asyncio.ensure_future(_receive_text(ws))
-            conn.send(await _handle(services, conn, author, bucket, text))
-    finally:
-        receiver.cancel()
-        closed.cancel()
-        with contextlib.suppress(BaseException):
-            await receiver
+            raise
+        finally:
+            conn.waiting_reader = None
+        conn.send(await _handle(services, conn, author, bucket, text))
 
 
 async def _handle(
