@@ -7,6 +7,7 @@ see every event once and in order whatever the broker did.
 """
 
 import asyncio
+import collections
 import contextlib
 import logging
 import uuid
@@ -44,11 +45,17 @@ class Connection:
         self.last_sent = 0
         self.replaying = True
         self._buffer: list[tuple[int, str, str]] = []
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        # The outgoing frames (None: close), and the writer's wake-up while it is empty: a
+        # deque and one future are lighter than an asyncio.Queue, per socket and per frame.
+        self._frames: collections.deque[str | None] = collections.deque()
+        self._wakeup: asyncio.Future[None] | None = None
         self._queue_max = queue_max
         self._writer: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
         self.close_code: int | None = None
+        # The read loop's task while it waits for a frame: closing interrupts that wait
+        # (one task per socket, not a waiter task and a receive task per frame besides).
+        self.waiting_reader: asyncio.Task[Any] | None = None
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop())
@@ -56,11 +63,17 @@ class Connection:
     def send(self, frame: str) -> None:
         if self.closed.is_set():
             return
-        if self._queue.qsize() >= self._queue_max:
+        if len(self._frames) >= self._queue_max:
             # A socket that cannot keep up is closed; it resumes from its last seq.
             self.close(CLOSE_TOO_SLOW)
             return
-        self._queue.put_nowait(frame)
+        self._put(frame)
+
+    def _put(self, frame: str | None) -> None:
+        self._frames.append(frame)
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     def offer(self, seq: int, kind: str, frame: str) -> None:
         """A live event from the channel: buffered while replaying, then sent once."""
@@ -90,18 +103,30 @@ class Connection:
         if self.closed.is_set():
             return
         self.close_code = code
+        self._mark_closed()
+        self._put(None)
+
+    def _mark_closed(self) -> None:
         self.closed.set()
-        self._queue.put_nowait(None)
+        reader = self.waiting_reader
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
 
     async def _write_loop(self) -> None:
         try:
+            loop = asyncio.get_running_loop()
             while True:
-                frame = await self._queue.get()
+                if not self._frames:
+                    self._wakeup = loop.create_future()
+                    await self._wakeup
+                    self._wakeup = None
+                    continue
+                frame = self._frames.popleft()
                 if frame is None:
                     break
                 await self.ws.send_text(frame)
         except Exception:  # the peer went away; the reader notices too
-            self.closed.set()
+            self._mark_closed()
             return
         with contextlib.suppress(Exception):
             await self.ws.close(self.close_code or 1000)
