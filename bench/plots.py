@@ -152,6 +152,35 @@ def scenario_bars(results: list[dict[str, Any]], path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def timeline(results: list[dict[str, Any]], path: Path) -> Path | None:
+    """Worst send → facilitator latency per half second of the load, steady scenarios."""
+    rows = [
+        r
+        for r in results
+        if r.get("fac_timeline")
+        and r["scenario"]["name"].startswith("steady-")
+        and r["scenario"]["sessions"] >= 1000
+        and r["scenario"]["workers"] == 1
+    ]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in rows:
+        xs = [b[0] for b in r["fac_timeline"]]
+        ys = [max(b[1], 0.1) for b in r["fac_timeline"]]
+        name = f"{r['label']}, {r['scenario']['sessions']} sessions"
+        style = "-" if r["scenario"]["sessions"] == 1000 else "--"
+        ax.plot(xs, ys, style, color=COLORS.get(r["label"]), label=name, lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("seconds into the load")
+    ax.set_ylabel("worst send → facilitator per 0.5 s, ms")
+    ax.axhline(25, color="black", lw=0.8, ls=":")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("Latency over time (stalls show as spikes)")
+    return _save(fig, path)
+
+
 def compare(before: list[dict[str, Any]], after: list[dict[str, Any]], path: Path) -> Path | None:
     """Backchannel p99 and CPU per message, before vs after, for scenarios in both runs."""
     keyed = {(r["scenario"]["name"], r["label"]): r for r in before}
@@ -189,6 +218,7 @@ def draw(results: list[dict[str, Any]], outdir: Path) -> list[Path]:
         memory_per_socket(results, outdir / "memory_per_socket.png"),
         cpu_per_message(results, outdir / "cpu_per_message.png"),
         scenario_bars(results, outdir / "p99_by_scenario.png"),
+        timeline(results, outdir / "timeline.png"),
     ]
     written = [p for p in made if p is not None]
     for p in written:
