@@ -191,19 +191,20 @@ def compare(before: list[dict[str, Any]], after: list[dict[str, Any]], path: Pat
     ]
     if not pairs:
         return None
-    names = [f"{a['scenario']['name']}\n{a['label'].replace('backchannel ', '')}" for a, _ in pairs]
+    names = [f"{a['scenario']['name']} {a['label'].replace('backchannel ', '')}" for a, _ in pairs]
     xs = list(range(len(pairs)))
     w = 0.4
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(7, 1.3 * len(pairs) * 2), 4.2))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(min(12, max(7, 1.7 * len(pairs))), 4.6))
     ax1.bar([x - w / 2 for x in xs], [b["fac"]["p99"] for b, _ in pairs], w, label="before")
     ax1.bar([x + w / 2 for x in xs], [a["fac"]["p99"] for _, a in pairs], w, label="after")
     ax1.set_yscale("log")
     ax1.set_ylabel("send → facilitator p99, ms")
     ax2.bar([x - w / 2 for x in xs], [b["server_cpu_ms_per_msg"] for b, _ in pairs], w)
     ax2.bar([x + w / 2 for x in xs], [a["server_cpu_ms_per_msg"] for _, a in pairs], w)
-    ax2.set_ylabel("server CPU ms per message")
+    ax2.set_yscale("log")
+    ax2.set_ylabel("server CPU ms per acknowledged message")
     for ax in (ax1, ax2):
-        ax.set_xticks(xs, names, fontsize=7)
+        ax.set_xticks(xs, names, fontsize=6, rotation=45, ha="right")
         ax.grid(True, axis="y", which="both", alpha=0.3)
     ax1.legend(fontsize=8)
     fig.suptitle("Backchannel before / after the hot-path changes", fontsize=10)
