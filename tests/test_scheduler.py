@@ -6,17 +6,21 @@ has written whatever that made due.
 """
 
 import asyncio
-import importlib.util
-import os
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.clock import parse_iso
-from tests.support import TEST_HOOKS, Api, Client, Server, skip_or_fail
+from tests.support import (
+    TEST_HOOKS,
+    Api,
+    Client,
+    Server,
+    postgres_database,
+    shared_redis_url,
+)
 
 AGENDA = [
     {"title": "Welcome", "minutes": 10},
@@ -302,50 +306,17 @@ async def test_the_clock_hook_is_absent_without_the_test_setting(api: Api) -> No
 
 # -- several processes on one PostgreSQL database -----------------------------------------
 
-PG_ADMIN = os.environ.get("BACKCHANNEL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-async def _pg(statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
 
 @pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    name = f"bc_sched_{uuid.uuid4().hex[:12]}"
-    try:
-        await _pg(f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        skip_or_fail("postgres", f"cannot create a database at {PG_ADMIN}: {exc!r}")
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        await _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _broker_url() -> str:
-    """Redis when this checkout has its broker and a server answers; else each its own memory."""
-    if importlib.util.find_spec("app.realtime.redis") is None:
-        return "memory://"
-    import redis
-
-    try:
-        redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=2).ping()
-    except Exception as exc:
-        skip_or_fail("redis", f"cannot reach redis://127.0.0.1:6379: {exc!r}")
-    return "redis://127.0.0.1:6379/0"
+def pg_url() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
 
 
 async def test_two_processes_on_one_postgres_fire_each_prompt_and_level_once(
     tmp_path: Path, pg_url: str
 ) -> None:
-    broker = _broker_url()
+    broker = shared_redis_url()
     a = Server(tmp_path, database_url=pg_url, broker_url=broker, env=TEST_HOOKS).start()
     b = Server(tmp_path, database_url=pg_url, broker_url=broker, env=TEST_HOOKS)
     api_a, api_b = Api(a.url), Api(b.url)
