@@ -8,6 +8,7 @@ scenario replaces an earlier one with the same name and server), and
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,81 +50,103 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def _per_server(
+    results: list[dict[str, Any]],
+    path: Path,
+    draw_server: Callable[[Any, str, list[dict[str, Any]]], bool],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    target: tuple[float, str] | None = None,
+    log_y: bool = False,
+) -> Path | None:
+    """One line plot with a series per server (log x); None when no server had data."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = [draw_server(ax, label, _steady_series(results, label)) for label in _labels(results)]
+    if not any(drawn):
+        plt.close(fig)
+        return None
+    ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if target is not None:
+        value, text = target
+        ax.axhline(value, color="black", lw=0.8, ls=":")
+        ax.text(ax.get_xlim()[0], value, f" {text}", va="bottom", fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
 def latency_vs_sessions(results: list[dict[str, Any]], path: Path) -> Path | None:
     """send→facilitator p50 (dashed) and p99 (solid) against concurrent sessions."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    drawn = False
-    for label in _labels(results):
-        rows = _steady_series(results, label)
+
+    def draw_server(ax: Any, label: str, rows: list[dict[str, Any]]) -> bool:
         if len(rows) < 2:
-            continue
+            return False
         xs = [r["scenario"]["sessions"] for r in rows]
         color = COLORS.get(label)
         ax.plot(xs, [r["fac"]["p99"] for r in rows], "o-", color=color, label=f"{label} p99")
         ax.plot(xs, [r["fac"]["p50"] for r in rows], "o--", color=color, alpha=0.6)
-        drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("sessions (3 sockets each, 1 msg / 2 s per producer)")
-    ax.set_ylabel("send → facilitator, ms (p99 solid, p50 dashed)")
-    ax.axhline(25, color="black", lw=0.8, ls=":")
-    ax.text(ax.get_xlim()[0], 25, " 25 ms target", va="bottom", fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("Latency vs sessions")
-    return _save(fig, path)
+        return True
+
+    return _per_server(
+        results,
+        path,
+        draw_server,
+        xlabel="sessions (3 sockets each, 1 msg / 2 s per producer)",
+        ylabel="send → facilitator, ms (p99 solid, p50 dashed)",
+        title="Latency vs sessions",
+        target=(25, "25 ms target"),
+        log_y=True,
+    )
 
 
 def memory_per_socket(results: list[dict[str, Any]], path: Path) -> Path | None:
     """Server resident memory added per connected socket, against sockets."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    drawn = False
-    for label in _labels(results):
-        rows = [r for r in _steady_series(results, label) if r["sockets"] >= 300]
+
+    def draw_server(ax: Any, label: str, rows: list[dict[str, Any]]) -> bool:
+        rows = [r for r in rows if r["sockets"] >= 300]
         if not rows:
-            continue
+            return False
         xs = [r["sockets"] for r in rows]
         ax.plot(xs, [r["kb_per_socket"] for r in rows], "o-", color=COLORS.get(label), label=label)
-        drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
-    ax.set_xscale("log")
-    ax.set_xlabel("connected sockets")
-    ax.set_ylabel("server RSS per socket, KB")
-    ax.axhline(40, color="black", lw=0.8, ls=":")
-    ax.text(ax.get_xlim()[0], 40, " 40 KB target", va="bottom", fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("Memory per socket")
-    return _save(fig, path)
+        return True
+
+    return _per_server(
+        results,
+        path,
+        draw_server,
+        xlabel="connected sockets",
+        ylabel="server RSS per socket, KB",
+        title="Memory per socket",
+        target=(40, "40 KB target"),
+    )
 
 
 def cpu_per_message(results: list[dict[str, Any]], path: Path) -> Path | None:
     """Server CPU per acknowledged message (all server processes), against sessions."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    drawn = False
-    for label in _labels(results):
-        rows = _steady_series(results, label)
+
+    def draw_server(ax: Any, label: str, rows: list[dict[str, Any]]) -> bool:
         if len(rows) < 2:
-            continue
+            return False
         xs = [r["scenario"]["sessions"] for r in rows]
         ys = [r["server_cpu_ms_per_msg"] for r in rows]
         ax.plot(xs, ys, "o-", color=COLORS.get(label), label=label)
-        drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
-    ax.set_xscale("log")
-    ax.set_xlabel("sessions")
-    ax.set_ylabel("server CPU ms per message (incl. fan-out to 3 sockets)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("Server CPU per message")
-    return _save(fig, path)
+        return True
+
+    return _per_server(
+        results,
+        path,
+        draw_server,
+        xlabel="sessions",
+        ylabel="server CPU ms per message (incl. fan-out to 3 sockets)",
+        title="Server CPU per message",
+    )
 
 
 def scenario_bars(results: list[dict[str, Any]], path: Path) -> Path | None:
