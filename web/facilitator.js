@@ -2,7 +2,7 @@
 import { Channel } from "./client.js";
 import {
   $, KIND_META, REQUEST_TEXT, STOP_TEXT, beep, clear, clockTime, describe, el, fatal, icon, mmss,
-  nextSegment, takeToken,
+  nextSegment, onceAFrame, takeToken,
 } from "./util.js";
 
 const CARD_KINDS = new Set(["prompt.time", "flag.learner", "alert.stop"]);
@@ -26,6 +26,9 @@ const S = {
 
 if (mode === "compact") document.body.classList.add("compact");
 if (mode === "transparent") document.body.classList.add("transparent");
+
+// Many changes in one frame draw once.
+const schedule = onceAFrame(render);
 
 if (!token) {
   fatal("This page needs the facilitator link (…/facilitator#t=…) from the producer.");
@@ -245,16 +248,6 @@ function toast(text) {
 }
 
 // -- drawing ----------------------------------------------------------------------------
-
-let pending = false;
-function schedule() {
-  if (pending) return;
-  pending = true;
-  requestAnimationFrame(() => {
-    pending = false;
-    render();
-  });
-}
 
 function text(ev) {
   return describe(ev, { initialsOnly: !!S.prefs.safe });

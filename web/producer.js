@@ -2,7 +2,7 @@
 import { Channel } from "./client.js";
 import {
   $, KIND_META, api, beep, clear, clockTime, describe, el, fatal, icon, mmss, nextSegment,
-  storedSessionId, takeToken,
+  onceAFrame, storedSessionId, takeToken,
 } from "./util.js";
 
 const TRACKED = new Set(["prompt.time", "flag.learner", "alert.stop"]);
@@ -28,6 +28,9 @@ const S = {
   failed: [],
   welcomed: false,
 };
+
+// Many changes in one frame draw once.
+const schedule = onceAFrame(render);
 
 if (!token) {
   fatal("This page needs a link with a key (…/producer#t=…). Create a session on the start page.");
@@ -425,16 +428,6 @@ function toggleHelp(open) {
 }
 
 // -- drawing ----------------------------------------------------------------------------
-
-let pending = false;
-function schedule() {
-  if (pending) return;
-  pending = true;
-  requestAnimationFrame(() => {
-    pending = false;
-    render();
-  });
-}
 
 function presetButton(p) {
   const meta = KIND_META[p.kind] || KIND_META.note;

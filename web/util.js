@@ -55,6 +55,19 @@ export function clear(node) {
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
+/** A function that runs `fn` at the next animation frame, once however often it is called. */
+export function onceAFrame(fn) {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      fn();
+    });
+  };
+}
+
 /** Shows a page-stopping problem (a missing or bad link) in the page's #fatal box. */
 export function fatal(text) {
   const box = $("#fatal");
