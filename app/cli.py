@@ -123,10 +123,11 @@ def demo() -> None:
 async def _export(session_id: str) -> dict[str, Any]:
     from app.db import Database
     from app.export import build_export
+    from app.session_model import SessionModels
 
     db = Database(get_settings().database_url)
     try:
-        return await build_export(db, session_id)
+        return await build_export(db, await SessionModels(db).current(session_id))
     finally:
         await db.close()
 

@@ -10,24 +10,23 @@ from app.db import Database
 from app.log import read_events
 from app.models import Event
 from app.models.event import event_public
-from app.report import build_report
-from app.sessions import get_session, list_participants, participant_public
+from app.session_model import SessionModel, fold_events
+from app.sessions import participant_public
 
 EXPORT_FORMAT = "backchannel.export"
 EXPORT_VERSION = 1
 
 
-async def report_for(db: Database, session_id: str, role: str | None = None) -> dict[str, Any]:
-    session = await get_session(db, session_id)
-    participants = await list_participants(db, session_id)
-    events = await read_events(db, session_id, role=role)
-    return build_report(session, participants, events)
-
-
-async def build_export(db: Database, session_id: str) -> dict[str, Any]:
-    session = await get_session(db, session_id)
-    participants = await list_participants(db, session_id)
-    events = await read_events(db, session_id)
+async def build_export(db: Database, model: SessionModel) -> dict[str, Any]:
+    """The whole log, and the report as of its last event (read in the same order)."""
+    session = model.session
+    events = await read_events(db, session.id, limit=None)
+    report = model.report_public()
+    if events and events[-1].seq != model.last_seq:
+        # Written meanwhile (or the model lags a publish): fold this very log instead.
+        people = list(model.participants.values())
+        report = fold_events(session, people, events).report_public()
+    public = model.session_public()
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -36,14 +35,14 @@ async def build_export(db: Database, session_id: str) -> dict[str, Any]:
             "id": session.id,
             "title": session.title,
             "planned_start": session.planned_start,
-            "started_at": iso(session.started_ms),
-            "ended_at": iso(session.ended_ms),
+            "started_at": public["started_at"],
+            "ended_at": public["ended_at"],
             "agenda": session.agenda,
             "roster": session.roster,
         },
-        "participants": [participant_public(p) for p in participants],
+        "participants": [participant_public(p) for p in model.participants.values()],
         "events": [event_public(e) for e in events],
-        "report": build_report(session, participants, events),
+        "report": report,
     }
 
 

@@ -312,6 +312,8 @@ def _check_refs(
             raise InvalidBody(f"ref {ref} is not an event of this session")
         if kind == "alert.cancel" and target != "alert.stop":
             raise InvalidBody(f"ref {ref} is not an alert.stop")
+        if kind == "request.status" and target != "request":
+            raise InvalidBody(f"ref {ref} is not a request")
         if kind in ("seen", "ack") and target == "note":
             raise InvalidBody(f"ref {ref} is not a message for the facilitator")
     if kind.startswith("segment.") and body["index"] >= len(agenda):

@@ -1,167 +1,252 @@
-"""The debrief report, computed from the log alone (so the export and the endpoint agree).
+"""The debrief, folded from the log as it grows, so a report costs a walk over its messages,
+never a read of the whole log (the export and the endpoint share it).
 
 Definitions (all times in seconds, minutes where the name says so):
 
 - a segment's ``actual_minutes`` is the time it ran, all its runs together, up to its
   ``segment.end``, the start of another segment, or the end of the session (for a session
-  still live: the last event); ``overrun_minutes`` is actual minus planned minus extensions.
-- a message's ``seen_after_s`` is the time to its first ``seen`` (or first ``ack``, which
-  implies it); ``ack_after_s`` the time to its first ``ack`` of any status (the answer);
-  ``ack_status`` the status of its last ``ack``. Cancelled alerts are not "unacknowledged".
+  still live: the last event); ``overrun_minutes`` is actual minus planned (the agenda's
+  minutes); ``extended_minutes`` shows how much of that was granted on the way.
+- a message is a ``prompt.time``, ``message``, ``flag.learner`` or ``alert.stop``. Its
+  ``seen_after_s`` is the time to its first ``seen`` (or first ``ack``, which implies it);
+  ``first_answer_after_s`` the time to its first ``ack`` of any status; ``ack_after_s`` the
+  time to its first ``done`` or ``declined`` — a snooze is not an answer, it counts in
+  ``snoozes``; ``ack_status`` is the status of its last ``ack``. Cancelled alerts are not
+  "unacknowledged".
 - ``p50`` is the median.
+- ``learners`` lists every roster name (flagged or not) and any other name flagged.
 - offline periods are those of participants while the session ran (a participant still
   offline at its end counts until the end).
 """
 
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.clock import iso
-from app.models import Event, Participant, Session
-from app.state import fold, planned_minutes, segment_title
+from app.fold import LoggedEvent, SessionFold
 
-TRACKED = ("prompt.time", "flag.learner", "alert.stop")
+TRACKED = frozenset({"prompt.time", "message", "flag.learner", "alert.stop"})
+
+
+@dataclass(slots=True)
+class MessageRow:
+    """What happened to one message addressed to the facilitator."""
+
+    seq: int
+    kind: str
+    at_ms: int
+    text: str | None
+    seen_ms: int | None = None
+    seen_by: str | None = None
+    first_answer_ms: int | None = None
+    answer_ms: int | None = None  # first done/declined
+    last_ack: LoggedEvent | None = None
+    snoozes: int = 0
+    level: int = 0
+    cancelled: bool = False
+    resurfaced_ms: int | None = None
+
+
+@dataclass(slots=True)
+class Presence:
+    seq: int
+    at_ms: int
+    participant_id: str
+    online: bool
+
+
+@dataclass
+class ReportFold:
+    """Report figures kept as events pass (apply after ``SessionFold.apply``)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    messages: dict[int, MessageRow] = field(default_factory=dict)
+    learners: dict[str, Counter[str]] = field(default_factory=dict)
+    presence: list[Presence] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+    def apply(self, e: LoggedEvent, state: SessionFold) -> None:
+        self.counts[e.kind] += 1
+        b = e.body
+        kind = e.kind
+        if kind in TRACKED:
+            text = b.get("text")
+            self.messages[e.seq] = MessageRow(e.seq, kind, e.at_ms, text)
+            if kind == "flag.learner":
+                self.learners.setdefault(b["learner"], Counter())[b["flag"]] += 1
+            return
+        if kind == "presence":
+            self.presence.append(
+                Presence(e.seq, e.at_ms, b["participant_id"], b["status"] == "online")
+            )
+        elif kind == "note":
+            self.notes.append(_note(e, state))
+        row = self.messages.get(b["ref"]) if "ref" in b else None
+        if row is None:
+            return
+        if kind == "seen":
+            if row.seen_ms is None:
+                row.seen_ms, row.seen_by = e.at_ms, e.author_name
+        elif kind == "ack":
+            if row.seen_ms is None:  # an answer implies it was seen
+                row.seen_ms, row.seen_by = e.at_ms, e.author_name
+            if row.first_answer_ms is None:
+                row.first_answer_ms = e.at_ms
+            if b["status"] == "snoozed":
+                row.snoozes += 1
+            elif row.answer_ms is None:
+                row.answer_ms = e.at_ms
+            row.last_ack = e
+        elif kind == "alert.escalated":
+            row.level = max(row.level, b["level"])
+        elif kind == "alert.cancel":
+            row.cancelled = True
+        elif (
+            kind == "alert.resurface" and row.last_ack is not None and row.last_ack.seq == b["ack"]
+        ):
+            # A snooze ran out: the message is back and waits for an answer again.
+            row.last_ack = None
+            row.resurfaced_ms = e.at_ms
+
+
+def _note(e: LoggedEvent, state: SessionFold) -> dict[str, Any]:
+    """A producer or observer note, with the segment it was written in."""
+    segment = state.current.index if state.current is not None else None
+    return {
+        "seq": e.seq,
+        "at": iso(e.at_ms),
+        "segment": segment,
+        "text": e.body["text"],
+        "tags": e.body.get("tags", []),
+        "author": {"participant_id": e.author_id, "role": e.author_role, "name": e.author_name},
+    }
 
 
 def _secs(ms: int) -> float:
     return round(ms / 1000, 3)
 
 
+def _after(ms: int | None, start_ms: int) -> float | None:
+    return None if ms is None else _secs(ms - start_ms)
+
+
 def _p50(values: list[float]) -> float | None:
-    if not values:
-        return None
-    return round(statistics.median(values), 3)
+    return round(statistics.median(values), 3) if values else None
 
 
 def build_report(
-    session: Session, participants: list[Participant], events: list[Event]
+    agenda: list[dict[str, Any]],
+    roster: list[str],
+    people: dict[str, tuple[str, str]],
+    state: SessionFold,
+    folded: ReportFold,
+    *,
+    with_notes: bool = True,
 ) -> dict[str, Any]:
-    f = fold(events)
-    end_ms = f.ended_ms or (events[-1].at_ms if events else None)
+    """The report as of the folds' seq. ``people``: participant_id -> (role, name)."""
+    end_ms = state.ended_ms or state.last_at_ms
+    counts = dict(sorted(folded.counts.items()))
+    if not with_notes:
+        counts.pop("note", None)
     return {
-        "segments": _segments(session, f, end_ms),
-        "counts": dict(sorted(Counter(e.kind for e in events).items())),
-        **_messages(events),
-        "learners": _learners(events),
-        "offline": _offline(participants, events, f.started_ms, end_ms),
-        "notes": _notes(session, events),
+        "segments": _segments(agenda, state, end_ms),
+        "counts": counts,
+        **_messages(folded),
+        "learners": _learners(roster, folded),
+        "offline": _offline(people, folded.presence, state.started_ms, end_ms),
+        "notes": _notes(agenda, folded.notes) if with_notes else [],
     }
 
 
-def _segments(session: Session, f: Any, end_ms: int | None) -> list[dict[str, Any]]:
+def _segments(
+    agenda: list[dict[str, Any]], state: SessionFold, end_ms: int | None
+) -> list[dict[str, Any]]:
     out = []
-    for index, seg in enumerate(session.agenda):
-        run = f.runs.get(index)
-        planned = planned_minutes(session, index)
-        extended = run.extended_minutes if run else 0
+    for index, seg in enumerate(agenda):
+        run = state.runs.get(index)
+        planned = float(seg["minutes"])
         spent = run.spent_ms(end_ms) if run is not None else None
-        started = run.started_ms if run is not None and run.started_ms else None
+        actual = None if spent is None else spent / 60_000
         out.append(
             {
                 "index": index,
                 "title": seg["title"],
                 "planned_minutes": planned,
-                "extended_minutes": extended,
-                "actual_minutes": None if spent is None else round(spent / 60_000, 2),
-                "overrun_minutes": None
-                if spent is None
-                else round(spent / 60_000 - planned - extended, 2),
-                "started_at": iso(started),
-                "ended_at": iso(run.ended_ms if run is not None else None),
+                "extended_minutes": run.extended_minutes if run is not None else 0,
+                "actual_minutes": None if actual is None else round(actual, 2),
+                "overrun_minutes": None if actual is None else round(actual - planned, 2),
+                "started_at": iso(run.started_ms or None) if run is not None else None,
+                "ended_at": iso(run.ended_ms) if run is not None else None,
             }
         )
     return out
 
 
-def _messages(events: list[Event]) -> dict[str, Any]:
-    tracked = {e.seq: e for e in events if e.kind in TRACKED}
-    seen: dict[int, int] = {}
-    ack: dict[int, Event] = {}  # the first answer
-    last_ack: dict[int, Event] = {}
-    escalations: dict[int, int] = {}
-    for e in events:
-        ref = e.body.get("ref") if isinstance(e.body, dict) else None
-        if ref not in tracked:
-            continue
-        if e.kind == "seen":
-            seen.setdefault(ref, e.at_ms)
-        elif e.kind == "ack":
-            ack.setdefault(ref, e)
-            last_ack[ref] = e
-            seen.setdefault(ref, e.at_ms)  # an answer implies it was seen
-        elif e.kind == "alert.escalated":
-            escalations[ref] = max(escalations.get(ref, 0), e.body["level"])
-    cancelled = {e.body["ref"] for e in events if e.kind == "alert.cancel"}
-    messages = []
-    by_kind: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"seen": [], "ack": []})
-    unacked: Counter[str] = Counter()
-    for seq, e in tracked.items():
-        seen_after = _secs(seen[seq] - e.at_ms) if seq in seen else None
-        a = ack.get(seq)
-        ack_after = _secs(a.at_ms - e.at_ms) if a is not None else None
-        row: dict[str, Any] = {
-            "seq": seq,
-            "kind": e.kind,
-            "at": iso(e.at_ms),
-            "text": e.body.get("text"),
-            "seen_after_s": seen_after,
-            "ack_after_s": ack_after,
-            "ack_status": last_ack[seq].body["status"] if a is not None else None,
+def _messages(folded: ReportFold) -> dict[str, Any]:
+    rows = []
+    by_kind: dict[str, tuple[list[float], list[float], list[int]]] = {}
+    for row in folded.messages.values():
+        seen = _after(row.seen_ms, row.at_ms)
+        answered = _after(row.answer_ms, row.at_ms)
+        out: dict[str, Any] = {
+            "seq": row.seq,
+            "kind": row.kind,
+            "at": iso(row.at_ms),
+            "text": row.text,
+            "seen_after_s": seen,
+            "first_answer_after_s": _after(row.first_answer_ms, row.at_ms),
+            "ack_after_s": answered,
+            "ack_status": row.last_ack.body["status"] if row.last_ack is not None else None,
+            "snoozes": row.snoozes,
         }
-        if e.kind == "alert.stop":
-            row["escalation_level"] = escalations.get(seq, 0)
-            row["cancelled"] = seq in cancelled
-        messages.append(row)
-        stats = by_kind[e.kind]
-        if seen_after is not None:
-            stats["seen"].append(seen_after)
-        if ack_after is not None:
-            stats["ack"].append(ack_after)
-        elif seq not in cancelled:
-            unacked[e.kind] += 1
+        if row.kind == "alert.stop":
+            out["escalation_level"] = row.level
+            out["cancelled"] = row.cancelled
+        rows.append(out)
+        seen_list, ack_list, unacked = by_kind.setdefault(row.kind, ([], [], [0, 0]))
+        unacked[0] += 1
+        if seen is not None:
+            seen_list.append(seen)
+        if answered is not None:
+            ack_list.append(answered)
+        elif not row.cancelled:
+            unacked[1] += 1
     latency = {
         kind: {
-            "count": sum(1 for m in messages if m["kind"] == kind),
-            "seen_p50_s": _p50(stats["seen"]),
-            "seen_max_s": max(stats["seen"], default=None),
-            "ack_p50_s": _p50(stats["ack"]),
-            "ack_max_s": max(stats["ack"], default=None),
-            "unacknowledged": unacked[kind],
+            "count": counts[0],
+            "seen_p50_s": _p50(seen_list),
+            "seen_max_s": max(seen_list, default=None),
+            "ack_p50_s": _p50(ack_list),
+            "ack_max_s": max(ack_list, default=None),
+            "unacknowledged": counts[1],
         }
-        for kind, stats in sorted(by_kind.items())
+        for kind, (seen_list, ack_list, counts) in sorted(by_kind.items())
     }
-    return {"messages": messages, "latency": latency}
+    return {"messages": rows, "latency": latency}
 
 
-def _learners(events: list[Event]) -> dict[str, dict[str, int]]:
-    out: dict[str, Counter[str]] = defaultdict(Counter)
-    for e in events:
-        if e.kind == "flag.learner":
-            out[e.body["learner"]][e.body["flag"]] += 1
-    return {name: dict(sorted(c.items())) for name, c in sorted(out.items())}
+def _learners(roster: list[str], folded: ReportFold) -> dict[str, dict[str, int]]:
+    names = set(roster) | set(folded.learners)
+    empty: Counter[str] = Counter()
+    return {name: dict(sorted(folded.learners.get(name, empty).items())) for name in sorted(names)}
 
 
 def _offline(
-    participants: list[Participant],
-    events: list[Event],
+    people: dict[str, tuple[str, str]],
+    presence: list[Presence],
     start_ms: int | None,
     end_ms: int | None,
 ) -> list[dict[str, Any]]:
-    people = {p.id: p for p in participants}
     went: dict[str, int] = {}
     periods: list[tuple[str, int, int | None]] = []
-    for e in events:
-        if e.kind != "presence":
-            continue
-        pid = e.body["participant_id"]
-        if e.body["status"] == "offline":
-            went.setdefault(pid, e.at_ms)
-        elif pid in went:
-            start = went.pop(pid)
-            periods.append((pid, start, e.at_ms))
-    for pid, start in went.items():
-        periods.append((pid, start, None))
+    for p in presence:
+        if not p.online:
+            went.setdefault(p.participant_id, p.at_ms)
+        elif p.participant_id in went:
+            periods.append((p.participant_id, went.pop(p.participant_id), p.at_ms))
+    periods.extend((pid, start, None) for pid, start in went.items())
     out = []
     for pid, start, stop in sorted(periods, key=lambda p: (p[1], p[0])):
         if start_ms is None or (end_ms is not None and start >= end_ms):
@@ -171,13 +256,13 @@ def _offline(
         start = max(start, start_ms)
         if stop is not None and end_ms is not None:
             stop = min(stop, end_ms)
-        p = people.get(pid)
+        role, name = people.get(pid, (None, None))
         until = stop if stop is not None else end_ms
         out.append(
             {
                 "participant_id": pid,
-                "role": p.role if p else None,
-                "name": p.name if p else None,
+                "role": role,
+                "name": name,
                 "from": iso(start),
                 "to": iso(stop),
                 "seconds": None if until is None else max(0.0, _secs(until - start)),
@@ -186,29 +271,12 @@ def _offline(
     return out
 
 
-def _notes(session: Session, events: list[Event]) -> list[dict[str, Any]]:
-    """Producer and observer notes in order, each with the segment it was written in."""
+def _notes(agenda: list[dict[str, Any]], notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    segment: int | None = None
-    for e in events:
-        if e.kind == "segment.start":
-            segment = e.body["index"]
-        elif e.kind == "segment.end" and segment == e.body["index"]:
-            segment = None
-        elif e.kind == "note":
-            out.append(
-                {
-                    "seq": e.seq,
-                    "at": iso(e.at_ms),
-                    "segment": segment,
-                    "segment_title": None if segment is None else segment_title(session, segment),
-                    "text": e.body["text"],
-                    "tags": e.body.get("tags", []),
-                    "author": {
-                        "participant_id": e.author_id,
-                        "role": e.author_role,
-                        "name": e.author_name,
-                    },
-                }
-            )
+    for note in notes:
+        index = note["segment"]
+        title = None
+        if index is not None:
+            title = agenda[index]["title"] if index < len(agenda) else f"segment {index + 1}"
+        out.append({**note, "segment_title": title})
     return out

@@ -1,13 +1,15 @@
 """The timekeeper: automatic timing prompts, stop-alert escalation and snooze resurfacing.
 
 One asyncio task per process sleeps until the next due time of any session it watches.
-What is due is always worked out from the log (never from memory alone), and every event
-it writes has an id derived from the log — ``auto:<segment>:<run start seq>:<threshold>``,
+What is due is worked out from the session's model (``app.session_model``: folded from the
+log, kept up to date by the hub, caught up from the log's tail for sessions with no socket
+here), and every event it writes has an id derived from the log —
+``auto:<segment>:<run start seq>:<threshold>``,
 ``esc:<alert seq>:<level>``, ``resurface:<ack seq>`` — with a body that depends on nothing
 else, so a restart or a second process writing the same event is an idempotent repeat
 and each prompt and level lands in the log exactly once.
 
-Wake-ups: events published by this process (the hub's ``publish`` is wrapped), messages
+Wake-ups: events this process commits or receives (a hub listener), messages
 on the broker channels of the sessions it watches (other processes, settings changes),
 and a periodic rescan of live sessions, which also finds sessions that went live in
 another process.
@@ -16,7 +18,7 @@ another process.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,33 +27,32 @@ from sqlmodel import col
 
 from app.clock import now_ms
 from app.db import Database
-from app.errors import AppError
-from app.log import SYSTEM_AUTHOR, append_event, read_events
-from app.models import Event, Session
+from app.errors import AppError, NotFound
+from app.log import SYSTEM_AUTHOR, append_event
+from app.models import Session
 from app.realtime.broker import Broker
 from app.realtime.hub import Hub, channel_name
+from app.session_model import SessionModel
 from app.sessions import effective_settings
-from app.state import Fold, fold, planned_minutes, segment_title
 
 log = logging.getLogger(__name__)
 
 MAX_LEVEL = 5
-# Kinds that change what is due; the fold reads only these (plus system events it wrote).
-TIMING_KINDS = (
-    "session.start",
-    "session.end",
-    "segment.start",
-    "segment.end",
-    "segment.extend",
-    "alert.stop",
-    "alert.cancel",
-    "alert.escalated",
-    "alert.resurface",
-    "ack",
-    "prompt.time",
-)
 # Kinds whose arrival can change what is due (a prompt from the producer cannot).
-WAKE_KINDS = frozenset(TIMING_KINDS) - {"prompt.time"}
+WAKE_KINDS = frozenset(
+    {
+        "session.start",
+        "session.end",
+        "segment.start",
+        "segment.end",
+        "segment.extend",
+        "alert.stop",
+        "alert.cancel",
+        "alert.escalated",
+        "alert.resurface",
+        "ack",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -70,18 +71,21 @@ def prompt_text(title: str, minutes_left: int) -> str:
     return f"{minutes_left} min left in {title}"
 
 
-def due_events(session: Session, f: Fold) -> list[Due]:
+def due_events(model: SessionModel) -> list[Due]:
     """Everything the log says is still to be written, each with the time it is due."""
-    if session.status == "ended" or f.ended_ms is not None:
+    f = model.state
+    if f.ended_ms is not None:
         return []
+    session = model.session
     settings = effective_settings(session)
     out: list[Due] = []
     run = f.current
     if run is not None and run.ended_ms is None and run.started_ms:
-        planned = planned_minutes(session, run.index)
+        segment = model.segment(run.index)
+        planned = float(segment["minutes"]) if segment else 0.0
         total = planned + run.extended_minutes
         end_ms = run.planned_end_ms(planned)
-        title = segment_title(session, run.index)[:400]
+        title = (str(segment["title"]) if segment else f"segment {run.index + 1}")[:400]
         for threshold in settings["auto_prompts"]:
             # "5 min left" in a 5-minute segment would arrive with its start: skip it.
             if threshold > 0 and threshold >= total:
@@ -119,9 +123,6 @@ def due_events(session: Session, f: Fold) -> list[Due]:
     return out
 
 
-Publish = Callable[[Event], Awaitable[None]]
-
-
 class Scheduler:
     def __init__(self, db: Database, broker: Broker, hub: Hub, *, rescan_s: float = 30.0) -> None:
         self.db = db
@@ -138,21 +139,13 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._pokes: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
-        self._publish: Publish | None = None
         self.fired = 0  # events this process wrote (tests and logs)
 
     # -- life cycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Watch this process's publishes and start the timer task."""
-        original = self.hub.publish
-
-        async def publish(event: Event) -> None:
-            await original(event)
-            self.notice(event.session_id, event.kind)
-
-        self._publish = original
-        self.hub.publish = publish  # type: ignore[method-assign]
+        """Listen to the hub's events and start the timer task."""
+        self.hub.add_listener(lambda session_id, event: self.notice(session_id, event.kind))
         self._task = asyncio.create_task(self._run(), name="scheduler")
 
     async def stop(self) -> None:
@@ -293,19 +286,14 @@ class Scheduler:
             self._dirty.add(session_id)  # what is due next depends on what was just written
 
     async def _plan(self, session_id: str) -> list[Due]:
-        async with self.db.session() as s:
-            session = await s.get(Session, session_id)
-        if session is None:
+        try:
+            model = await self.hub.models.current(session_id)
+        except NotFound:
             self._seen.pop(session_id, None)
             await self._unwatch(session_id)
             return []
-        self._seen[session_id] = (session.last_seq, session.settings)
-        events = await read_events(self.db, session_id, kinds=TIMING_KINDS)
-        plan = [
-            d
-            for d in due_events(session, fold(events))
-            if (session_id, d.event_id) not in self._settled
-        ]
+        self._seen[session_id] = (model.last_seq, model.session.settings)
+        plan = [d for d in due_events(model) if (session_id, d.event_id) not in self._settled]
         if plan:
             self.plans[session_id] = plan
             await self._watch(session_id)

@@ -61,7 +61,7 @@ async def test_the_export_holds_every_event_and_validates_against_the_schema(
     ).json()
     assert export["report"] == report, "the export's report is exactly the endpoint's"
     assert report["counts"]["note"] == 2
-    assert report["learners"] == {"Maria": {"quiet": 1}}
+    assert report["learners"] == {"Ahmed": {}, "Li": {}, "Maria": {"quiet": 1}}
     alert = next(m for m in report["messages"] if m["kind"] == "alert.stop")
     assert alert["ack_status"] == "done" and alert["ack_after_s"] >= alert["seen_after_s"] >= 0
     assert "<b>question</b> in chat" in json.dumps(export), "text is kept as sent"

@@ -15,7 +15,6 @@ from app.models.kinds import visible_to
 from app.ratelimit import Buckets
 from app.services import Services
 from app.sessions import get_session
-from app.status import message_status
 
 router = APIRouter(prefix="/api/v1/sessions/{session_id}", tags=["events"])
 
@@ -106,7 +105,8 @@ async def event_status(
     event = await get_event(services.db, session_id, seq)
     if event is None or not visible_to(me.role, event.kind):
         raise NotFound(f"no event {seq} in this session")
-    return await message_status(services.db, event)
+    model = await services.models.current(session_id)
+    return model.status_of(event.seq, event.kind, event.at_ms)
 
 
 @router.post("/presets/{preset_id}/send", status_code=201)

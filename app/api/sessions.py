@@ -8,7 +8,8 @@ from fastapi.responses import JSONResponse
 
 from app.deps import ParticipantDep, ServicesDep, bearer_token, require_role
 from app.errors import Unauthorized
-from app.export import build_export, report_for
+from app.export import build_export
+from app.models.kinds import visible_to
 from app.models.participant import ParticipantCreate
 from app.models.session import SessionCreate, SessionUpdate
 from app.presets import DEFAULT_PRESETS, validate_presets
@@ -64,9 +65,8 @@ async def change(
 ) -> dict[str, Any]:
     require_role(me, "producer")
     await update_session(services.db, session_id, data)
-    view = await session_view(services, session_id)
-    await services.hub.publish_control(session_id, {"type": "session", "changed": True})
-    return view
+    await services.hub.meta_changed(session_id)
+    return await session_view(services, session_id)
 
 
 @router.delete("/{session_id}", status_code=204)
@@ -84,6 +84,7 @@ async def add(
 ) -> dict[str, Any]:
     require_role(me, "producer")
     issued = await add_participant(services.db, session_id, data)
+    await services.hub.meta_changed(session_id)
     link = link_for(services.settings.public_base, data.role, issued.token)
     return {
         "participant": participant_public(issued.participant),
@@ -115,13 +116,14 @@ async def replace_presets(
 
 @router.get("/{session_id}/report")
 async def report(session_id: str, me: ParticipantDep, services: ServicesDep) -> dict[str, Any]:
-    return await report_for(services.db, session_id, role=me.role)
+    model = await services.models.current(session_id)
+    return model.report_public(with_notes=visible_to(me.role, "note"))
 
 
 @router.get("/{session_id}/export")
 async def export(session_id: str, me: ParticipantDep, services: ServicesDep) -> JSONResponse:
     require_role(me, "producer", "observer")
-    data = await build_export(services.db, session_id)
+    data = await build_export(services.db, await services.models.current(session_id))
     filename = f"backchannel-{session_id}.json"
     return JSONResponse(data, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

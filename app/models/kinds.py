@@ -29,6 +29,13 @@ class FlagLearner(Body):
     text: Text | None = None
 
 
+class Message(Body):
+    """Free text for the facilitator (not a timing prompt)."""
+
+    text: ShortText
+    urgent: bool | None = None
+
+
 class AlertStop(Body):
     reason: Literal["problem", "chat", "break", "other"]
     text: Text | None = None
@@ -67,6 +74,14 @@ class Reply(Body):
 
 class Request(Body):
     action: Literal["breakout", "poll", "whiteboard", "break", "chat", "tech", "other"]
+    text: Text | None = None
+
+
+class RequestStatus(Body):
+    """The producer's answer to a facilitator's request."""
+
+    ref: Seq
+    status: Literal["on_it", "done", "declined"]
     text: Text | None = None
 
 
@@ -109,6 +124,7 @@ SYSTEM = "system"
 KINDS: dict[str, tuple[type[Body], frozenset[str]]] = {
     "prompt.time": (PromptTime, frozenset({PRODUCER, SYSTEM})),
     "flag.learner": (FlagLearner, frozenset({PRODUCER})),
+    "message": (Message, frozenset({PRODUCER})),
     "alert.stop": (AlertStop, frozenset({PRODUCER})),
     "alert.cancel": (AlertCancel, frozenset({PRODUCER})),
     "note": (Note, frozenset({PRODUCER, OBSERVER})),
@@ -116,6 +132,7 @@ KINDS: dict[str, tuple[type[Body], frozenset[str]]] = {
     "ack": (Ack, frozenset({FACILITATOR})),
     "reply": (Reply, frozenset({FACILITATOR})),
     "request": (Request, frozenset({FACILITATOR})),
+    "request.status": (RequestStatus, frozenset({PRODUCER})),
     "segment.start": (SegmentRef, frozenset({PRODUCER})),
     "segment.end": (SegmentRef, frozenset({PRODUCER})),
     "segment.extend": (SegmentExtend, frozenset({PRODUCER})),

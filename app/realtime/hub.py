@@ -1,9 +1,12 @@
 """Connections per session: subscribe first, replay from the log, then live; presence.
 
-Every process keeps one broker subscription per session that has local sockets. The
-channel tracks the highest contiguous seq it has passed on; a message that skips ahead
-(a lost or reordered publish) makes it read the missing seqs from the log, so sockets
-see every event once and in order whatever the broker did.
+Every process keeps one broker subscription per session that has local sockets, and that
+session's model (``app.session_model``), folded from every event the channel passes on.
+The channel tracks the highest contiguous seq it has passed on; a message that skips ahead
+(a lost or reordered publish) makes it read the missing seqs from the log, so sockets and
+the model see every event once and in order whatever the broker did. With a shared broker
+a periodic check of each channel's last seq against the log heals a publish that never
+arrived, without waiting for a later event.
 """
 
 import asyncio
@@ -11,27 +14,41 @@ import collections
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fastapi import WebSocket
+from sqlalchemy import select
+from sqlmodel import col
 
+from app.clock import parse_iso
 from app.db import Database
-from app.log import SYSTEM_AUTHOR, append_event, last_seq, read_events
-from app.models import Event, Participant
+from app.fold import PlainEvent
+from app.log import SYSTEM_AUTHOR, append_event, read_events
+from app.models import Event, Participant, Session
 from app.models.event import event_public
 from app.models.kinds import visible_to
 from app.realtime.broker import Broker
 from app.realtime.protocol import CLOSE_SESSION_GONE, CLOSE_TOO_SLOW, dumps, event_frame
+from app.session_model import SessionModel, SessionModels
 
 log = logging.getLogger(__name__)
 
 PROCESS_ID = uuid.uuid4().hex[:12]
 REPLAY_PAGE = 500
+OPEN_ATTEMPTS = 3
+
+Listener = Callable[[str, Event | PlainEvent], None]
+Welcome = Callable[[SessionModel], str]
 
 
 def channel_name(session_id: str) -> str:
     return f"bc:session:{session_id}"
+
+
+def state_frame(model: SessionModel) -> str:
+    return dumps({"type": "state", "seq": model.last_seq, "state": model.state_public()})
 
 
 class Connection:
@@ -44,11 +61,13 @@ class Connection:
         self.session_id = participant.session_id
         self.last_sent = 0
         self.replaying = True
-        self._buffer: list[tuple[int, str, str]] = []
+        self._buffer: list[tuple[int, str, str, str | None]] = []
+        self._late_state: str | None = None  # a settings change during the replay
         # The outgoing frames (None: close), and the writer's wake-up while it is empty: a
         # deque and one future are lighter than an asyncio.Queue, per socket and per frame.
         self._frames: collections.deque[str | None] = collections.deque()
         self._wakeup: asyncio.Future[None] | None = None
+        self._room: asyncio.Future[None] | None = None  # the replay waits for the queue
         self._queue_max = queue_max
         self._writer: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
@@ -75,28 +94,52 @@ class Connection:
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
 
-    def offer(self, seq: int, kind: str, frame: str) -> None:
-        """A live event from the channel: buffered while replaying, then sent once."""
-        if self.replaying:
-            self._buffer.append((seq, kind, frame))
-            return
-        self._deliver(seq, kind, frame)
+    async def room(self) -> None:
+        """Wait until the queue is at most half full (the replay's backpressure)."""
+        while not self._has_room() and not self.closed.is_set():
+            self._room = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room, 1.0)
+            self._room = None
 
-    def _deliver(self, seq: int, kind: str, frame: str) -> None:
+    def _has_room(self) -> bool:
+        return len(self._frames) <= self._queue_max // 2
+
+    def offer(self, seq: int, kind: str, frame: str, state: str | None) -> None:
+        """A live event (and the state after it) from the channel: buffered while
+        replaying, then sent once."""
+        if self.replaying:
+            self._buffer.append((seq, kind, frame, state))
+            return
+        self._deliver(seq, kind, frame, state)
+
+    def offer_state(self, frame: str) -> None:
+        """A state change that is no event (settings, agenda, participants)."""
+        if self.replaying:
+            self._late_state = frame
+        else:
+            self.send(frame)
+
+    def _deliver(self, seq: int, kind: str, frame: str, state: str | None) -> None:
         if seq <= self.last_sent:
             return
         self.last_sent = seq
         if visible_to(self.role, kind):
             self.send(frame)
+        if state is not None:
+            self.send(state)
 
     def replayed(self, event: Event) -> None:
-        self._deliver(event.seq, event.kind, event_frame(event_public(event)))
+        self._deliver(event.seq, event.kind, event_frame(event_public(event)), None)
 
     def end_replay(self) -> None:
         """Flush what arrived live during the replay; from here on events go straight out."""
         buffered, self._buffer = self._buffer, []
-        for seq, kind, frame in sorted(buffered, key=lambda item: item[0]):
-            self._deliver(seq, kind, frame)
+        for seq, kind, frame, state in sorted(buffered, key=lambda item: item[0]):
+            self._deliver(seq, kind, frame, state)
+        if self._late_state is not None:
+            self.send(self._late_state)
+            self._late_state = None
         self.replaying = False
 
     def close(self, code: int) -> None:
@@ -124,6 +167,9 @@ class Connection:
                 frame = self._frames.popleft()
                 if frame is None:
                     break
+                room = self._room
+                if room is not None and not room.done() and self._has_room():
+                    room.set_result(None)
                 await self.ws.send_text(frame)
         except Exception:  # the peer went away; the reader notices too
             self._mark_closed()
@@ -138,17 +184,42 @@ class Connection:
                 await asyncio.wait_for(self._writer, timeout=2)
 
 
+def _event_from_frame(frame: str) -> PlainEvent:
+    """The event inside an ``event`` frame from another process."""
+    e = orjson.loads(frame)["event"]
+    author = e["author"]
+    return PlainEvent(
+        seq=e["seq"],
+        id=e["id"],
+        kind=e["kind"],
+        body=e["body"],
+        author_id=author["participant_id"],
+        author_role=author["role"],
+        author_name=author["name"],
+        at_ms=parse_iso(e["at"]),
+    )
+
+
+Pending = tuple[str, str, Event | PlainEvent | None]
+
+
 class Channel:
-    """One session's stream in this process."""
+    """One session's stream in this process, and the model it keeps up to date."""
 
     def __init__(self, hub: "Hub", session_id: str) -> None:
         self.hub = hub
         self.session_id = session_id
         self.conns: set[Connection] = set()
-        self.last_seq = 0
-        self.pending: dict[int, tuple[str, str]] = {}
+        self.model: SessionModel | None = None
+        self.pending: dict[int, Pending] = {}
         self.catching_up: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        self.failed = False
+        self.behind_since_check: int | None = None  # the log's last seq at the last check
+
+    @property
+    def last_seq(self) -> int:
+        return self.model.last_seq if self.model is not None else 0
 
     def on_message(self, message: str | None) -> None:
         if message is None:
@@ -166,22 +237,29 @@ class Channel:
             return
         self.offer(seq, kind, frame)
 
-    def offer(self, seq: int, kind: str, frame: str) -> None:
-        if seq <= self.last_seq or not self.ready.is_set():
-            if not self.ready.is_set() and seq > self.last_seq:
-                self.pending[seq] = (kind, frame)
+    def offer(self, seq: int, kind: str, frame: str, event: Event | None = None) -> None:
+        if not self.ready.is_set():
+            self.pending[seq] = (kind, frame, event)
+            return
+        if seq <= self.last_seq:
             return
         if seq == self.last_seq + 1:
-            self._pass_on(seq, kind, frame)
+            self._pass_on(seq, kind, frame, event)
             self._drain_pending()
             return
-        self.pending[seq] = (kind, frame)
+        self.pending[seq] = (kind, frame, event)
         self._catch_up()
 
-    def _pass_on(self, seq: int, kind: str, frame: str) -> None:
-        self.last_seq = seq
+    def _pass_on(self, seq: int, kind: str, frame: str, event: Event | PlainEvent | None) -> None:
+        model = self.model
+        assert model is not None
+        if event is None:
+            event = _event_from_frame(frame)
+        changed = model.apply(event)
+        state = state_frame(model) if changed and self.conns else None
         for conn in list(self.conns):
-            conn.offer(seq, kind, frame)
+            conn.offer(seq, kind, frame, state)
+        self.hub.tell_listeners(self.session_id, event)
 
     def _drain_pending(self) -> None:
         while (item := self.pending.pop(self.last_seq + 1, None)) is not None:
@@ -190,7 +268,7 @@ class Channel:
             del self.pending[seq]
 
     def _catch_up(self) -> None:
-        if self.catching_up is None or self.catching_up.done():
+        if self.ready.is_set() and (self.catching_up is None or self.catching_up.done()):
             self.catching_up = asyncio.create_task(self._read_missing())
 
     async def _read_missing(self) -> None:
@@ -204,24 +282,57 @@ class Channel:
                 continue
             for e in events:
                 if e.seq == self.last_seq + 1:
-                    self._pass_on(e.seq, e.kind, event_frame(event_public(e)))
+                    self._pass_on(e.seq, e.kind, event_frame(event_public(e)), e)
             self._drain_pending()
             if not self.pending:
                 return
             await asyncio.sleep(0.05)
         log.error("could not fill the gap after seq %s in %s", self.last_seq, self.session_id)
 
+    def send_state(self) -> None:
+        """The state changed without an event (settings, agenda, participants)."""
+        if self.model is None:
+            return
+        frame = state_frame(self.model)
+        for conn in list(self.conns):
+            conn.offer_state(frame)
+
 
 class Hub:
-    def __init__(self, db: Database, broker: Broker, *, queue_max: int = 1000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        broker: Broker,
+        *,
+        queue_max: int = 1000,
+        models: SessionModels | None = None,
+        heal_every_s: float = 1.0,
+    ) -> None:
         self.db = db
         self.broker = broker
         self.queue_max = queue_max
+        self.models = models or SessionModels(db)
         self.channels: dict[str, Channel] = {}
-        self._opening: dict[str, asyncio.Future[Channel]] = {}
         self._local: dict[tuple[str, str], int] = {}  # (session, participant) -> sockets here
-        self.on_join: Callable[[Participant], Awaitable[None]] | None = None
-        self.on_leave: Callable[[Participant], Awaitable[None]] | None = None
+        self._listeners: list[Listener] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.heal_every_s = heal_every_s
+        self._healer: asyncio.Task[None] | None = None
+
+    # -- listeners (the scheduler) --------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        """Called with every event this process commits or receives, in seq order per
+        session (each at most once per channel; events of sessions with no channel here
+        only when this process wrote them)."""
+        self._listeners.append(listener)
+
+    def tell_listeners(self, session_id: str, event: Event | PlainEvent) -> None:
+        for listener in self._listeners:
+            try:
+                listener(session_id, event)
+            except Exception:
+                log.exception("listener failed for %s", session_id)
 
     # -- publishing ---------------------------------------------------------------------
 
@@ -230,14 +341,17 @@ class Hub:
         frame = event_frame(event_public(event))
         channel = self.channels.get(event.session_id)
         if channel is not None:
-            channel.offer(event.seq, event.kind, frame)
+            channel.offer(event.seq, event.kind, frame, event)
+        else:
+            self.tell_listeners(event.session_id, event)
         try:
             await self.broker.publish(
                 channel_name(event.session_id), f"{event.seq}|{event.kind}|{frame}"
             )
         except Exception:
-            # Committed already; other processes fill the gap from the log.
-            log.exception("broker publish failed for %s seq %s", event.session_id, event.seq)
+            # Committed already; other processes fill the gap from the log (their periodic
+            # check finds it even when no later event comes).
+            log.warning("broker publish failed for %s seq %s", event.session_id, event.seq)
 
     async def publish_control(self, session_id: str, control: dict[str, Any]) -> None:
         self.on_control(session_id, dumps(control))
@@ -245,58 +359,151 @@ class Hub:
             await self.broker.publish(channel_name(session_id), "!" + dumps(control))
 
     def on_control(self, session_id: str, payload: str) -> None:
-        if '"deleted"' in payload:
-            channel = self.channels.get(session_id)
+        try:
+            control = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            log.warning("malformed control message on %s", session_id)
+            return
+        kind = control.get("type") if isinstance(control, dict) else None
+        channel = self.channels.get(session_id)
+        if kind == "deleted":
+            self.models.forget(session_id)
             if channel is not None:
                 for conn in list(channel.conns):
                     conn.close(CLOSE_SESSION_GONE)
+        elif kind == "session":
+            self._spawn(self._refresh_meta(session_id))
+
+    async def meta_changed(self, session_id: str) -> None:
+        """This process changed the session's settings, agenda or participants: refresh
+        the model here (and send the new state), then tell the other processes."""
+        await self._refresh_meta(session_id)
+        with contextlib.suppress(Exception):
+            control = dumps({"type": "session", "changed": True})
+            await self.broker.publish(channel_name(session_id), "!" + control)
+
+    async def _refresh_meta(self, session_id: str) -> None:
+        try:
+            changed = await self.models.refresh_meta(session_id)
+        except Exception as exc:  # deleted meanwhile, or the database is away
+            log.warning("could not refresh %s (%s)", session_id, type(exc).__name__)
+            return
+        channel = self.channels.get(session_id)
+        if changed and channel is not None:
+            channel.send_state()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- channels -----------------------------------------------------------------------
 
     async def _channel(self, session_id: str) -> Channel:
-        channel = self.channels.get(session_id)
-        if channel is not None:
+        for _ in range(OPEN_ATTEMPTS):
+            channel = self.channels.get(session_id)
+            if channel is None:
+                return await self._open(session_id)
             await channel.ready.wait()
-            return channel
+            if not channel.failed:
+                return channel
+            # Its opener failed: try again (it took the channel out of the table).
+        return await self._open(session_id)
+
+    async def _open(self, session_id: str) -> Channel:
         channel = Channel(self, session_id)
         self.channels[session_id] = channel
         try:
-            # Subscribe first, then read where the log is: nothing falls between the two.
+            # Subscribe first, then fold the log: nothing falls between the two.
             await self.broker.subscribe(channel_name(session_id), channel.on_message)
-            channel.last_seq = await last_seq(self.db, session_id)
-            if self.broker.single_process:
-                await self._mark_stale_offline(session_id)
+            channel.model = await self.models.hold(session_id)
         except BaseException:
-            self.channels.pop(session_id, None)
+            channel.failed = True
+            if self.channels.get(session_id) is channel:
+                del self.channels[session_id]
+            self.models.release(session_id)
             channel.ready.set()
+            with contextlib.suppress(Exception):
+                await self.broker.unsubscribe(channel_name(session_id), channel.on_message)
             raise
         channel.ready.set()
         channel._drain_pending()
         if channel.pending:
             channel._catch_up()
+        if self.broker.single_process:
+            await self._mark_stale_offline(channel)
+        self._ensure_healer()
         return channel
 
     async def _release(self, channel: Channel) -> None:
         if channel.conns or self.channels.get(channel.session_id) is not channel:
             return
         del self.channels[channel.session_id]
+        self.models.release(channel.session_id)
         if channel.catching_up is not None:
             channel.catching_up.cancel()
         with contextlib.suppress(Exception):
             await self.broker.unsubscribe(channel_name(channel.session_id), channel.on_message)
 
+    # -- healing --------------------------------------------------------------------------
+
+    def _ensure_healer(self) -> None:
+        if self.broker.single_process or self.heal_every_s <= 0:
+            return  # every event passes this process's publish: nothing can be missed
+        if self._healer is None or self._healer.done():
+            self._healer = asyncio.create_task(self._heal_forever(), name="hub-healer")
+
+    async def _heal_forever(self) -> None:
+        while self.channels:
+            await asyncio.sleep(self.heal_every_s)
+            try:
+                await self.heal()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("channel check failed (%s: %s)", type(exc).__name__, exc)
+
+    async def heal(self) -> None:
+        """Catch up every channel that has been behind the log since the last check (a
+        publish that never arrived); one that is behind only now is left to the broker."""
+        ids = [sid for sid, ch in self.channels.items() if ch.ready.is_set() and not ch.failed]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            async with self.db.session() as s:
+                rows = await s.execute(
+                    select(col(Session.id), col(Session.last_seq)).where(col(Session.id).in_(chunk))
+                )
+                logged = dict(rows.tuples().all())
+            for sid in chunk:
+                channel = self.channels.get(sid)
+                if channel is None or sid not in logged:
+                    continue
+                earlier, channel.behind_since_check = channel.behind_since_check, logged[sid]
+                if earlier is not None and channel.last_seq < earlier:
+                    channel._catch_up()
+
     # -- sockets ------------------------------------------------------------------------
 
-    async def attach(self, conn: Connection, since: int) -> None:
-        """Register the socket, then replay ``seq > since`` from the log; live after that."""
+    async def attach(self, conn: Connection, since: int, welcome: Welcome) -> None:
+        """Register the socket and send its welcome (the state as of seq N), then replay
+        ``since < seq <= N`` from the log; live after that, each event with its state."""
         channel = await self._channel(conn.session_id)
+        model = channel.model
+        assert model is not None
+        model.know(conn.participant)
+        # In one step with no await: every later event reaches this socket live.
         channel.conns.add(conn)
+        upto = model.last_seq
+        conn.send(welcome(model))
         conn.last_sent = since
-        while True:
+        while conn.last_sent < upto and not conn.closed.is_set():
+            await conn.room()
             page = await read_events(
                 self.db, conn.session_id, after=conn.last_sent, limit=REPLAY_PAGE
             )
             for e in page:
+                if e.seq > upto:
+                    break
                 conn.replayed(e)
             if len(page) < REPLAY_PAGE:
                 break
@@ -304,7 +511,7 @@ class Hub:
 
     async def detach(self, conn: Connection) -> None:
         channel = self.channels.get(conn.session_id)
-        if channel is not None:
+        if channel is not None and conn in channel.conns:
             channel.conns.discard(conn)
             await self._release(channel)
 
@@ -321,39 +528,34 @@ class Hub:
         return {pid for (sid, pid) in self._local if sid == session_id}
 
     async def append_presence(self, participant: Participant, status: str) -> None:
+        await self._append_presence(participant.session_id, participant.id, status)
+
+    async def _append_presence(self, session_id: str, participant_id: str, status: str) -> None:
         await append_event(
             self.db,
-            participant.session_id,
+            session_id,
             SYSTEM_AUTHOR,
             "presence",
-            {"participant_id": participant.id, "status": status},
-            f"presence:{participant.id}:{uuid.uuid4().hex}",
+            {"participant_id": participant_id, "status": status},
+            f"presence:{participant_id}:{uuid.uuid4().hex}",
             after_commit=self.publish,
         )
 
-    async def _mark_stale_offline(self, session_id: str) -> None:
+    async def _mark_stale_offline(self, channel: Channel) -> None:
         """One process holds every socket: anyone the log still calls online is not.
 
         (After a crash or restart nobody logged their leaving.) With a shared broker this
         is the presence tracker's job instead, across processes.
         """
-        online: dict[str, bool] = {}
-        for e in await read_events(self.db, session_id, kinds=("presence",)):
-            online[e.body["participant_id"]] = e.body["status"] == "online"
-        local = self.local_online(session_id)
-        for pid, is_online in online.items():
-            if is_online and pid not in local:
-                await append_event(
-                    self.db,
-                    session_id,
-                    SYSTEM_AUTHOR,
-                    "presence",
-                    {"participant_id": pid, "status": "offline"},
-                    f"presence:{pid}:{uuid.uuid4().hex}",
-                    after_commit=self.publish,
-                )
+        assert channel.model is not None
+        local = self.local_online(channel.session_id)
+        for pid in list(channel.model.state.online):
+            if pid not in local:
+                await self._append_presence(channel.session_id, pid, "offline")
 
     async def close_all(self) -> None:
+        if self._healer is not None:
+            self._healer.cancel()
         for channel in list(self.channels.values()):
             for conn in list(channel.conns):
                 conn.close(1001)

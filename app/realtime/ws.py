@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.clock import iso, now_ms
-from app.errors import AppError, RateLimited, Unauthorized, Unavailable
+from app.errors import AppError, NotFound, RateLimited, Unauthorized, Unavailable
 from app.log import Author, append_event
 from app.models import Participant
 from app.ratelimit import TokenBucket
@@ -16,6 +16,7 @@ from app.realtime.hub import Connection, Hub
 from app.realtime.protocol import (
     CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_HELLO_TIMEOUT,
+    CLOSE_SESSION_GONE,
     CLOSE_TOO_BIG,
     CLOSE_UNAUTHORIZED,
     MAX_FRAME_BYTES,
@@ -30,7 +31,9 @@ from app.realtime.protocol import (
     parse_hello,
     parse_send,
 )
-from app.services import Services, session_view
+from app.services import Services
+from app.session_model import SessionModel
+from app.sessions import participant_public
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -121,35 +124,38 @@ async def _close(ws: WebSocket, code: int, reason: str) -> None:
         await ws.close(code, reason)
 
 
+def welcome_frame(model: SessionModel, participant: Participant) -> str:
+    """The first frame after a valid hello: who you are, the session and its state."""
+    session = model.session_public()
+    return dumps(
+        {
+            "type": "welcome",
+            "protocol": PROTOCOL_VERSION,
+            "session": session,
+            "you": {
+                "participant_id": participant.id,
+                "role": participant.role,
+                "name": participant.name,
+            },
+            "participants": [participant_public(p) for p in model.participants.values()],
+            "state": model.state_public(),
+            "last_seq": session["last_seq"],
+            "server_time": iso(now_ms()),
+        }
+    )
+
+
 async def _serve(ws: WebSocket, services: Services, participant: Participant, since: int) -> None:
     hub: Hub = services.hub
     conn = Connection(ws, participant, services.settings.send_queue_max)
-    try:
-        view = await session_view(services, participant.session_id)
-    except AppError:
-        await _close(ws, 4404, "session not found")
-        return
-    conn.send(
-        dumps(
-            {
-                "type": "welcome",
-                "protocol": PROTOCOL_VERSION,
-                "session": view["session"],
-                "you": {
-                    "participant_id": participant.id,
-                    "role": participant.role,
-                    "name": participant.name,
-                },
-                "state": view["state"],
-                "last_seq": view["session"]["last_seq"],
-                "server_time": iso(now_ms()),
-            }
-        )
-    )
     conn.start()
     attached = False
     try:
-        await hub.attach(conn, since)
+        try:
+            await hub.attach(conn, since, lambda model: welcome_frame(model, participant))
+        except NotFound:
+            conn.close(CLOSE_SESSION_GONE)
+            return
         attached = True
         await services.presence.joined(participant)
         await _read_loop(ws, services, conn, participant)
@@ -162,8 +168,8 @@ async def _serve(ws: WebSocket, services: Services, participant: Participant, si
         conn.close(1011)
     finally:
         await conn.stop()
+        await hub.detach(conn)
         if attached:
-            await hub.detach(conn)
             with contextlib.suppress(Exception):
                 await services.presence.left(participant)
 
