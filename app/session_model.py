@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from app.clock import iso
 from app.db import Database
 from app.delivery import message_status
@@ -33,7 +35,7 @@ class SessionModel:
     state: SessionFold = field(default_factory=SessionFold)
     report: ReportFold = field(default_factory=ReportFold)
     _state_public: dict[str, Any] | None = None
-    _reports: dict[bool, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    _reports: dict[bool, tuple[int, dict[str, Any], bytes | None]] = field(default_factory=dict)
 
     @property
     def last_seq(self) -> int:
@@ -95,16 +97,27 @@ class SessionModel:
         return {"session": self.session_public(), "state": self.state_public()}
 
     def report_public(self, *, with_notes: bool = True) -> dict[str, Any]:
+        return self._report(with_notes)[0]
+
+    def report_json(self, *, with_notes: bool = True) -> bytes:
+        """The report as JSON, encoded once per seq (a debrief page polls it)."""
+        report, encoded = self._report(with_notes)
+        if encoded is None:
+            encoded = orjson.dumps(report)
+            self._reports[with_notes] = (self.last_seq, report, encoded)
+        return encoded
+
+    def _report(self, with_notes: bool) -> tuple[dict[str, Any], bytes | None]:
         cached = self._reports.get(with_notes)
         if cached is not None and cached[0] == self.last_seq:
-            return cached[1]
+            return cached[1], cached[2]
         people = {pid: (p.role, p.name) for pid, p in self.participants.items()}
         s = self.session
         report = build_report(
             s.agenda, s.roster, people, self.state, self.report, with_notes=with_notes
         )
-        self._reports[with_notes] = (self.last_seq, report)
-        return report
+        self._reports[with_notes] = (self.last_seq, report, None)
+        return report, None
 
     def status_of(self, seq: int, kind: str, at_ms: int) -> dict[str, Any]:
         facilitators = {pid for pid, p in self.participants.items() if p.role == "facilitator"}

@@ -3,8 +3,8 @@
 import hmac
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Body, Request, Response
-from fastapi.responses import JSONResponse
 
 from app.deps import ParticipantDep, ServicesDep, bearer_token, require_role
 from app.errors import Unauthorized
@@ -115,17 +115,23 @@ async def replace_presets(
 
 
 @router.get("/{session_id}/report")
-async def report(session_id: str, me: ParticipantDep, services: ServicesDep) -> dict[str, Any]:
+async def report(session_id: str, me: ParticipantDep, services: ServicesDep) -> Response:
+    """The debrief figures, served from the session's model (encoded once per seq)."""
     model = await services.models.current(session_id)
-    return model.report_public(with_notes=visible_to(me.role, "note"))
+    body = model.report_json(with_notes=visible_to(me.role, "note"))
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{session_id}/export")
-async def export(session_id: str, me: ParticipantDep, services: ServicesDep) -> JSONResponse:
+async def export(session_id: str, me: ParticipantDep, services: ServicesDep) -> Response:
     require_role(me, "producer", "observer")
     data = await build_export(services.db, await services.models.current(session_id))
     filename = f"backchannel-{session_id}.json"
-    return JSONResponse(data, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        orjson.dumps(data),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 __all__ = ["bearer_token", "router"]
