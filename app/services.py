@@ -5,10 +5,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from app.config import Settings
 from app.db import Database
+from app.log import Appended, Author, append_event
 from app.models import Participant
 from app.ratelimit import Buckets
 from app.realtime.broker import Broker
 from app.realtime.hub import Hub
+from app.roster import with_roster_names
 from app.session_model import SessionModels
 from app.sessions import participant_for_token
 
@@ -44,3 +46,16 @@ class Services:
 async def session_view(services: Services, session_id: str) -> dict[str, Any]:
     """``{session, state}``: the session and what a screen needs to draw itself."""
     return (await services.models.current(session_id)).view()
+
+
+async def append_as(
+    services: Services, session_id: str, author: Author, kind: Any, body: Any, event_id: Any
+) -> Appended:
+    """A client's event (WebSocket, HTTP, preset): learner names as the roster spells
+    them, then appended and published."""
+    if kind == "flag.learner":
+        model = await services.models.current(session_id)
+        body = with_roster_names(model.session.roster, kind, body)
+    return await append_event(
+        services.db, session_id, author, kind, body, event_id, after_commit=services.hub.publish
+    )

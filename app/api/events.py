@@ -8,12 +8,12 @@ from fastapi.responses import JSONResponse, Response
 from app.deps import ParticipantDep, ServicesDep, require_role
 from app.errors import InvalidInput, NotFound, RateLimited
 from app.export import events_csv
-from app.log import Appended, Author, append_event, get_event, last_seq, read_events
+from app.log import Appended, Author, get_event, last_seq, read_events
 from app.models import Participant
 from app.models.event import event_public
 from app.models.kinds import visible_to
 from app.ratelimit import Buckets
-from app.services import Services
+from app.services import Services, append_as
 from app.sessions import get_session
 
 router = APIRouter(prefix="/api/v1/sessions/{session_id}", tags=["events"])
@@ -38,14 +38,8 @@ def _reply(appended: Appended) -> JSONResponse:
 async def _append(
     services: Services, me: Participant, kind: Any, body: Any, event_id: Any
 ) -> Appended:
-    return await append_event(
-        services.db,
-        me.session_id,
-        Author(me.id, me.role, me.name),
-        kind,
-        body,
-        event_id,
-        after_commit=services.hub.publish,
+    return await append_as(
+        services, me.session_id, Author(me.id, me.role, me.name), kind, body, event_id
     )
 
 

@@ -24,9 +24,10 @@ class PromptTime(Body):
 
 
 class FlagLearner(Body):
-    learner: Name
+    learner: Name  # logged as the roster spells it (app/roster.py)
     flag: Literal["quiet", "question", "hand", "tech", "left", "joined", "chat"]
     text: Text | None = None
+    minutes: Annotated[int, Field(ge=1, le=600)] | None = None  # quiet for this long
 
 
 class Message(Body):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.clock import iso, now_ms
 from app.errors import AppError, NotFound, RateLimited, Unauthorized, Unavailable
-from app.log import Author, append_event
+from app.log import Author
 from app.models import Participant
 from app.ratelimit import TokenBucket
 from app.realtime.hub import Connection, Hub
@@ -31,7 +31,7 @@ from app.realtime.protocol import (
     parse_hello,
     parse_send,
 )
-from app.services import Services
+from app.services import Services, append_as
 from app.session_model import SessionModel
 from app.sessions import participant_public
 
@@ -215,15 +215,7 @@ async def _handle(
         wait = bucket.take()
         if wait:
             raise RateLimited("too many sends; slow down", retry_after_s=wait)
-        appended = await append_event(
-            services.db,
-            conn.session_id,
-            author,
-            send.kind,
-            send.body,
-            send.id,
-            after_commit=services.hub.publish,
-        )
+        appended = await append_as(services, conn.session_id, author, send.kind, send.body, send.id)
         ev = appended.event
         reply: dict[str, Any] = {"type": "sent", "id": ev.id, "seq": ev.seq}
         if not appended.created:
