@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 PROCESS_ID = uuid.uuid4().hex[:12]
 REPLAY_PAGE = 500
 OPEN_ATTEMPTS = 3
+PUBLISH_TIMEOUT_S = 1.0
+REMOTE_QUEUE_MAX = 10_000
 
 Listener = Callable[[str, Event | PlainEvent], None]
 Welcome = Callable[[SessionModel], str]
@@ -306,7 +308,7 @@ class Hub:
         *,
         queue_max: int = 1000,
         models: SessionModels | None = None,
-        heal_every_s: float = 1.0,
+        heal_every_s: float = 0.5,
     ) -> None:
         self.db = db
         self.broker = broker
@@ -318,6 +320,8 @@ class Hub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.heal_every_s = heal_every_s
         self._healer: asyncio.Task[None] | None = None
+        self._remote: collections.deque[tuple[str, str]] = collections.deque()
+        self._publisher: asyncio.Task[None] | None = None
 
     # -- listeners (the scheduler) --------------------------------------------------------
 
@@ -344,14 +348,30 @@ class Hub:
             channel.offer(event.seq, event.kind, frame, event)
         else:
             self.tell_listeners(event.session_id, event)
-        try:
-            await self.broker.publish(
-                channel_name(event.session_id), f"{event.seq}|{event.kind}|{frame}"
-            )
-        except Exception:
-            # Committed already; other processes fill the gap from the log (their periodic
-            # check finds it even when no later event comes).
-            log.warning("broker publish failed for %s seq %s", event.session_id, event.seq)
+        if not self.broker.single_process:
+            self._queue_remote(channel_name(event.session_id), f"{event.seq}|{event.kind}|{frame}")
+
+    def _queue_remote(self, name: str, message: str) -> None:
+        """Other processes hear of it from a publisher task, never on the append's path: a
+        broker that hangs (a partition) delays no ``sent`` and holds no write lock."""
+        self._remote.append((name, message))
+        if len(self._remote) > REMOTE_QUEUE_MAX:
+            self._remote.popleft()  # other processes' periodic check reads it from the log
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish_queued(), name="hub-publisher")
+
+    async def _publish_queued(self) -> None:
+        failed = 0
+        while self._remote:
+            name, message = self._remote.popleft()
+            try:
+                await asyncio.wait_for(self.broker.publish(name, message), PUBLISH_TIMEOUT_S)
+            except Exception:
+                # Committed already; other processes fill the gap from the log (their
+                # periodic check finds it even when no later event comes).
+                failed += 1
+        if failed:
+            log.warning("broker publish failed for %d message(s)", failed)
 
     async def publish_control(self, session_id: str, control: dict[str, Any]) -> None:
         self.on_control(session_id, dumps(control))
