@@ -4,11 +4,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from app import __version__
 from app.api import errors as api_errors
-from app.api import events, health, pages, sessions
+from app.api import events, health, inputs, pages, sessions
 from app.config import Settings, get_settings
 from app.db import Database
 from app.realtime import ws
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="A private, logged line between a virtual-classroom producer and facilitator.",
         lifespan=lifespan,
+        dependencies=[Depends(inputs.clean_request)],
     )
     api_errors.install(app)
     app.include_router(health.router)

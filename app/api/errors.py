@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import AppError, RateLimited
+from app.models.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,23 @@ _HTTP_CODES = {
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     body.update(extra)
-    return JSONResponse({"error": body}, status_code=status)
+    return JSONResponse({"error": _safe(body)}, status_code=status)
+
+
+def _safe(value: Any, depth: int = 0) -> Any:
+    """Error replies echo parts of the input (field names, ids): make every string in them
+    printable, so the reply itself can always be encoded (no lone surrogate, no NUL)."""
+    if isinstance(value, str):
+        return printable(value, limit=500)
+    if depth > 4:
+        return None
+    if isinstance(value, dict):
+        return {printable(str(k)): _safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe(v, depth + 1) for v in value[:20]]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return printable(value)
 
 
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.deps import ParticipantDep, ServicesDep, require_role
@@ -12,6 +12,7 @@ from app.log import Appended, Author, get_event, last_seq, read_events
 from app.models import Participant
 from app.models.event import event_public
 from app.models.kinds import visible_to
+from app.models.text import MAX_SAFE_INT
 from app.ratelimit import Buckets
 from app.services import Services, append_as
 from app.sessions import get_session
@@ -69,7 +70,7 @@ async def list_events(
     session_id: str,
     me: ParticipantDep,
     services: ServicesDep,
-    after: int = Query(0, ge=0),
+    after: int = Query(0, ge=0, le=MAX_SAFE_INT),
     limit: int = Query(500, ge=1, le=5000),
     format: str = Query("json", pattern="^(json|csv)$"),
 ) -> Response:
@@ -92,7 +93,10 @@ async def list_events(
 
 @router.get("/events/{seq}/status")
 async def event_status(
-    session_id: str, seq: int, me: ParticipantDep, services: ServicesDep
+    session_id: str,
+    me: ParticipantDep,
+    services: ServicesDep,
+    seq: int = Path(ge=1, le=MAX_SAFE_INT),
 ) -> dict[str, Any]:
     """``{seq, delivered, seen, ack}`` for a button's feedback light."""
     require_role(me, "producer", "observer")
@@ -125,7 +129,7 @@ async def send_preset(
 
             try:
                 data = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
                 raise InvalidInput("the request body is not valid JSON") from None
             if isinstance(data, dict):
                 event_id = data.get("id")

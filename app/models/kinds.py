@@ -6,11 +6,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from app.errors import InvalidBody, KindNotAllowed, UnknownKind
 from app.models.session import NAME_MAX, TEXT_MAX
+from app.models.text import MAX_SAFE_INT, CleanText, Line
 
-Text = Annotated[str, StringConstraints(max_length=TEXT_MAX)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_MAX, strip_whitespace=True)]
-Seq = Annotated[int, Field(ge=1)]
+Text = Annotated[CleanText, StringConstraints(max_length=TEXT_MAX)]
+ShortText = Annotated[CleanText, StringConstraints(min_length=1, max_length=TEXT_MAX)]
+Name = Annotated[Line, StringConstraints(min_length=1, max_length=NAME_MAX, strip_whitespace=True)]
+Tag = Annotated[Line, StringConstraints(min_length=1, max_length=40)]
+Seq = Annotated[int, Field(ge=1, le=MAX_SAFE_INT)]
 
 
 class Body(BaseModel):
@@ -50,7 +52,7 @@ class Note(Body):
     text: ShortText
     tags: (
         Annotated[
-            list[Annotated[str, StringConstraints(min_length=1, max_length=40)]],
+            list[Tag],
             Field(max_length=10),
         ]
         | None
@@ -100,7 +102,7 @@ class Empty(Body):
 
 
 class Presence(Body):
-    participant_id: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    participant_id: Annotated[Line, StringConstraints(min_length=1, max_length=32)]
     status: Literal["online", "offline"]
 
 

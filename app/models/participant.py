@@ -6,6 +6,7 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from app.models.session import NAME_MAX
+from app.models.text import Line
 
 ROLES = ("producer", "facilitator", "observer")
 
@@ -29,7 +30,7 @@ class ParticipantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: str = Field(pattern="^(producer|facilitator|observer)$")
-    name: str = Field(min_length=1, max_length=NAME_MAX)
+    name: Line = Field(min_length=1, max_length=NAME_MAX)
 
     @field_validator("name")
     @classmethod

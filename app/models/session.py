@@ -7,6 +7,8 @@ from sqlalchemy import JSON, BigInteger, Column
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
+from app.models.text import Line
+
 TITLE_MAX = 200
 NAME_MAX = 80
 AGENDA_MAX = 50
@@ -42,7 +44,9 @@ class Session(SQLModel, table=True):
     )
 
 
-def _clean_name(value: str) -> str:
+def _clean_name(value: str | None) -> str | None:
+    if value is None:
+        return None
     value = value.strip()
     if not value:
         raise ValueError("must not be empty")
@@ -52,7 +56,7 @@ def _clean_name(value: str) -> str:
 class Segment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    title: Line = Field(min_length=1, max_length=TITLE_MAX)
     minutes: float = Field(gt=0, le=24 * 60)
 
     _strip = field_validator("title")(_clean_name)
@@ -81,17 +85,17 @@ Roster = list[str]
 class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=TITLE_MAX)
-    planned_start: str | None = Field(default=None, max_length=40)
+    title: Line = Field(min_length=1, max_length=TITLE_MAX)
+    planned_start: Line | None = Field(default=None, max_length=40)
     agenda: list[Segment] = Field(default_factory=list, max_length=AGENDA_MAX)
-    roster: list[str] = Field(default_factory=list, max_length=ROSTER_MAX)
+    roster: list[Line] = Field(default_factory=list, max_length=ROSTER_MAX)
     settings: SessionSettings = Field(default_factory=SessionSettings)
-    producer_name: str = Field(default="Producer", min_length=1, max_length=NAME_MAX)
-    facilitator_name: str = Field(default="Facilitator", min_length=1, max_length=NAME_MAX)
-    observer_name: str = Field(default="Observer", min_length=1, max_length=NAME_MAX)
+    producer_name: Line = Field(default="Producer", min_length=1, max_length=NAME_MAX)
+    facilitator_name: Line = Field(default="Facilitator", min_length=1, max_length=NAME_MAX)
+    observer_name: Line = Field(default="Observer", min_length=1, max_length=NAME_MAX)
     # Copy the playbook of an earlier session: its id and a producer or observer token of it.
-    copy_presets_from: str | None = Field(default=None, max_length=32)
-    copy_presets_token: str | None = Field(default=None, max_length=200)
+    copy_presets_from: Line | None = Field(default=None, max_length=32)
+    copy_presets_token: Line | None = Field(default=None, max_length=200)
 
     _strip_title = field_validator("title")(_clean_name)
 
@@ -109,11 +113,13 @@ class SessionCreate(BaseModel):
 class SessionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
-    planned_start: str | None = Field(default=None, max_length=40)
+    title: Line | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
+    planned_start: Line | None = Field(default=None, max_length=40)
     agenda: list[Segment] | None = Field(default=None, max_length=AGENDA_MAX)
-    roster: list[str] | None = Field(default=None, max_length=ROSTER_MAX)
+    roster: list[Line] | None = Field(default=None, max_length=ROSTER_MAX)
     settings: SessionSettings | None = None
+
+    _strip_title = field_validator("title")(_clean_name)
 
     @field_validator("roster")
     @classmethod

@@ -88,10 +88,11 @@ async def _await_hello(ws: WebSocket, services: Services) -> tuple[Participant, 
         except AppError as err:
             await ws.send_text(error_frame(err))
             continue
-        if not isinstance(hello.token, str):
-            raise _Fatal(CLOSE_UNAUTHORIZED, "hello needs a token")
+        token = hello.clean_token
+        if token is None:
+            raise _Fatal(CLOSE_UNAUTHORIZED, "hello needs a valid token")
         try:
-            participant = await services.participant_for_token(hello.token)
+            participant = await services.participant_for_token(token)
         except Unauthorized as err:
             raise _Fatal(CLOSE_UNAUTHORIZED, err.message) from None
         return participant, hello.since
