@@ -19,9 +19,9 @@ from sqlmodel import col
 
 from app.clock import now_ms
 from app.db import Database
-from app.errors import AppError, IdempotencyConflict, InvalidBody, InvalidId, NotFound
+from app.errors import AppError, IdempotencyConflict, InvalidBody, InvalidId, InvalidInput, NotFound
 from app.models import Event, Session
-from app.models.event import ID_PATTERN
+from app.models.event import ID_PATTERN, RESERVED_ID_PREFIXES, is_reserved_id
 from app.models.kinds import HIDDEN, SYSTEM, validate_body
 
 _ID_RE = re.compile(ID_PATTERN)
@@ -97,7 +97,7 @@ def new_event_id() -> str:
 
 
 def check_event_id(event_id: Any) -> str:
-    if not isinstance(event_id, str) or not _ID_RE.match(event_id):
+    if not isinstance(event_id, str) or not _ID_RE.fullmatch(event_id):  # "$" allows "\n"
         raise InvalidId("id must be 1-128 characters of A-Z a-z 0-9 . _ : -")
     return event_id
 
@@ -119,6 +119,8 @@ async def append_event(
     """
     clean = validate_body(kind, body, author.role)
     event_id = new_event_id() if event_id is None else check_event_id(event_id)
+    if author.role != SYSTEM and is_reserved_id(event_id):
+        raise InvalidInput(f"ids beginning {', '.join(RESERVED_ID_PREFIXES)} are the server's")
     request = _Request(session_id, author, kind, clean, event_id, after_commit)
     if db.is_sqlite:
         return await _group_writer(db).submit(request)

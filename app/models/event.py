@@ -7,6 +7,13 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"
+# The server's own ids (scheduler, escalation, snooze, presence): a client may not use them,
+# or the scheduler would meet "its" id already logged and never fire.
+RESERVED_ID_PREFIXES = ("auto:", "esc:", "resurface:", "presence:", "sys:")
+
+
+def is_reserved_id(event_id: str) -> bool:
+    return event_id.startswith(RESERVED_ID_PREFIXES)
 
 
 class Event(SQLModel, table=True):
