@@ -66,19 +66,30 @@ def events_csv(events: list[Event]) -> str:
         writer.writerow(
             [
                 e.seq,
-                e.id,
-                e.kind,
-                iso(e.at_ms),
-                e.author_role,
-                e.author_name,
-                e.author_id or "",
-                _csv_safe(str(text)),
-                json.dumps(body, ensure_ascii=False, sort_keys=True),
+                *(
+                    _csv_safe(cell)
+                    for cell in (
+                        e.id,
+                        e.kind,
+                        iso(e.at_ms) or "",
+                        e.author_role,
+                        e.author_name,
+                        e.author_id or "",
+                        str(text),
+                        json.dumps(body, ensure_ascii=False, sort_keys=True),
+                    )
+                ),
             ]
         )
     return out.getvalue()
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_safe(value: str) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: quote them as text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """Spreadsheets run a cell that starts with = + - @ (tab and CR too, and also after
+    leading spaces or newlines) as a formula: a leading apostrophe keeps it text."""
+    if value.startswith(_FORMULA_START) or value.lstrip().startswith(_FORMULA_START):
+        return "'" + value
+    return value
