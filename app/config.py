@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     # Test-only endpoints (POST /api/v1/_test/clock moves server time). NEVER in production.
     test_hooks: bool = False
     log_level: str = "info"
+    # Serve the interactive API pages /docs and /redoc (they load scripts from a CDN).
+    api_docs: bool = False
 
     @property
     def public_base(self) -> str:

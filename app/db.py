@@ -23,7 +23,13 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
+        # hide_parameters: a failing statement is logged without its values (token hashes,
+        # names, message text).
+        kwargs: dict[str, Any] = {
+            "json_serializer": _json_dumps,
+            "json_deserializer": _json_loads,
+            "hide_parameters": True,
+        }
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
         else:
@@ -45,6 +51,7 @@ class Database:
                 make_url(url).set(drivername="sqlite"),
                 connect_args={"timeout": 30, "check_same_thread": False},
                 poolclass=StaticPool,
+                hide_parameters=True,
                 json_serializer=_json_dumps,
                 json_deserializer=_json_loads,
             )

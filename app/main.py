@@ -59,11 +59,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await broker.disconnect()
             await db.close()
 
+    # /openapi.json is always served; the interactive /docs and /redoc pages load their
+    # scripts from a CDN, outside the pages' CSP, so they are off unless a setting asks.
     app = FastAPI(
         title="Backchannel",
         version=__version__,
         summary="A private, logged line between a virtual-classroom producer and facilitator.",
         lifespan=lifespan,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
         dependencies=[Depends(inputs.clean_request)],
     )
     api_errors.install(app)
@@ -75,5 +79,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from app.api import testing
 
         app.include_router(testing.router)
-    pages.install(app)
+    pages.install(app, settings)
     return app

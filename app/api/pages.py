@@ -2,13 +2,16 @@
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
+from app.config import Settings
 from app.errors import NotFound
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -22,8 +25,14 @@ PAGES = {
 router = APIRouter(include_in_schema=False)
 
 
-def _csp(request: Request) -> str:
-    host = request.headers.get("host", "")
+def csp_for(settings: Settings) -> str:
+    """The pages' Content-Security-Policy: their own origin, plus the WebSocket origin of the
+    configured public URL (never anything taken from the request, such as its Host)."""
+    url = urlsplit(settings.public_base)
+    ws_scheme = "wss" if url.scheme == "https" else "ws"
+    connect = "'self'"
+    if url.netloc:
+        connect += f" {ws_scheme}://{url.netloc}"
     return "; ".join(
         [
             "default-src 'none'",
@@ -32,7 +41,7 @@ def _csp(request: Request) -> str:
             "img-src 'self' data: blob:",
             "media-src 'self' data: blob:",
             "font-src 'self'",
-            f"connect-src 'self' ws://{host} wss://{host}",
+            f"connect-src {connect}",
             "manifest-src 'self'",
             "base-uri 'none'",
             "form-action 'self'",
@@ -56,6 +65,10 @@ for _path, _name in PAGES.items():
 
 
 class SecurityHeaders(BaseHTTPMiddleware):
+    def __init__(self, app: ASGIApp, csp: str) -> None:
+        super().__init__(app)
+        self.csp = csp
+
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         response = await call_next(request)
         h = response.headers
@@ -63,7 +76,7 @@ class SecurityHeaders(BaseHTTPMiddleware):
         h.setdefault("Referrer-Policy", "no-referrer")
         path = request.url.path
         if path in PAGES or path.startswith("/static/"):
-            h["Content-Security-Policy"] = _csp(request)
+            h["Content-Security-Policy"] = self.csp
             h.setdefault("X-Frame-Options", "DENY")
             h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if path.startswith("/static/"):
@@ -73,8 +86,8 @@ class SecurityHeaders(BaseHTTPMiddleware):
         return response
 
 
-def install(app: FastAPI) -> None:
-    app.add_middleware(SecurityHeaders)
+def install(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(SecurityHeaders, csp=csp_for(settings))
     app.include_router(router)
     if WEB_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

@@ -1,5 +1,6 @@
 """Sessions, participants and presets over HTTP."""
 
+import hashlib
 import hmac
 from typing import Any
 
@@ -33,10 +34,8 @@ router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
 async def create(data: SessionCreate, request: Request, services: ServicesDep) -> dict[str, Any]:
     """Create a session with one producer, one facilitator and one observer link."""
     key = services.settings.organizer_key
-    if key:
-        given = request.headers.get("authorization", "").partition(" ")[2].strip()
-        if not hmac.compare_digest(given.encode(), key.encode()):
-            raise Unauthorized("creating a session needs Authorization: Bearer <organizer key>")
+    if key and not _organizer_key_matches(request.headers.get("authorization", ""), key):
+        raise Unauthorized("creating a session needs Authorization: Bearer <organizer key>")
     created = await create_session(services.db, data, DEFAULT_PRESETS)
     base = services.settings.public_base
     tokens = {role: item.token for role, item in created.issued.items()}
@@ -50,6 +49,16 @@ async def create(data: SessionCreate, request: Request, services: ServicesDep) -
         "tokens": tokens,
         "qr": {"facilitator": qr_svg(links["facilitator"])},
     }
+
+
+def _organizer_key_matches(header: str, key: str) -> bool:
+    """``Bearer <key>`` (the scheme in any case) and nothing else; compared in constant time
+    (digests of equal length, so not even the key's length leaks)."""
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    given_digest = hashlib.sha256(given.strip().encode()).digest()
+    return hmac.compare_digest(given_digest, hashlib.sha256(key.encode()).digest())
 
 
 @router.get("/{session_id}")
