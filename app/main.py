@@ -31,8 +31,29 @@ def _presence(hub: Hub, settings: Settings) -> PresenceTracker:
     return LocalPresence(hub)
 
 
+class OneLineProtocolErrors(logging.Filter):
+    """uvicorn logs a whole traceback for every text frame that is not UTF-8 (and closes the
+    socket with 1007): one client could flood the log with them. Keep a one-line warning."""
+
+    MESSAGES = frozenset({"Invalid UTF-8 sequence received from client."})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.msg in self.MESSAGES:
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _quiet_protocol_errors() -> None:
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, OneLineProtocolErrors) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(OneLineProtocolErrors())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    _quiet_protocol_errors()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -65,7 +65,10 @@ async def post_event(
     return _reply(await _append(services, me, payload["kind"], payload.get("body"), event_id))
 
 
-@router.get("/events")
+@router.get(
+    "/events",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+)
 async def list_events(
     session_id: str,
     me: ParticipantDep,
