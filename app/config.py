@@ -21,8 +21,14 @@ class Settings(BaseSettings):
     hello_timeout_s: float = 10.0
     # Frames queued for one slow socket before it is closed (it resumes on reconnect).
     send_queue_max: int = 1000
-    # Seconds between presence heartbeats (multi-process presence, Redis broker).
+    # Seconds a process's sockets count as open without a heartbeat (Redis broker; the
+    # heartbeat runs every third of it).
     presence_ttl_s: float = 15.0
+    # Seconds a participant's last socket must stay closed before `offline` is logged (a
+    # reconnect within it logs nothing).
+    presence_grace_s: float = 5.0
+    # Open sockets per participant over all processes (the next one closes with 4409).
+    max_sockets_per_participant: int = 10
     # Run the agenda/escalation scheduler in this process.
     scheduler: bool = True
     # Seconds between the scheduler's rescans of live sessions (finds work of other processes).

@@ -12,23 +12,28 @@ from app.api import events, health, inputs, pages, sessions
 from app.config import Settings, get_settings
 from app.db import Database
 from app.realtime import ws
-from app.realtime.broker import from_url
+from app.realtime.brokers import from_url
 from app.realtime.hub import Hub
-from app.services import PresenceTracker, Services
+from app.realtime.presence import LocalPresence, PresenceTracker, RedisPresence
+from app.services import Services
 
 log = logging.getLogger("app")
 
 
 def _presence(hub: Hub, settings: Settings) -> PresenceTracker:
-    if not hub.broker.single_process:
-        # Several processes share the sockets: count them in Redis, with expiry.
-        from app.realtime.redis import RedisBroker, RedisPresence
-
-        if isinstance(hub.broker, RedisBroker):
-            return RedisPresence(hub, hub.broker.client, settings.presence_ttl_s)
-    from app.realtime.presence import LocalPresence
-
-    return LocalPresence(hub)
+    max_sockets = settings.max_sockets_per_participant
+    grace_s = settings.presence_grace_s
+    if hub.broker.single_process:
+        return LocalPresence(hub.db, hub.publish, max_sockets=max_sockets, grace_s=grace_s)
+    # Several processes share the sockets: count them in Redis (the broker's), with expiry.
+    return RedisPresence(
+        hub.db,
+        hub.publish,
+        settings.broker_url,
+        ttl_s=settings.presence_ttl_s,
+        max_sockets=max_sockets,
+        grace_s=grace_s,
+    )
 
 
 class OneLineProtocolErrors(logging.Filter):

@@ -1,7 +1,13 @@
-"""What a running app holds (settings, database, broker, hub) and the views built from them."""
+"""``Services``: what a running app holds (settings, database, broker, hub, presence), and
+the commands the entry points run with them (views, appends that publish).
+
+Top of the stack, not plumbing: ``main`` builds it in the lifespan, and only the entry
+points (``api``, ``deps``, ``realtime.ws``) import this module; everything below them takes
+the one piece it needs (a ``Database``, a ``Hub``) as an argument (docs/architecture.md).
+"""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
 from app.db import Database
@@ -10,19 +16,13 @@ from app.models import Participant
 from app.ratelimit import Buckets
 from app.realtime.broker import Broker
 from app.realtime.hub import Hub
+from app.realtime.presence import PresenceTracker
 from app.roster import with_roster_names
 from app.session_model import SessionModels
 from app.sessions import participant_for_token
 
 if TYPE_CHECKING:
     from app.scheduler import Scheduler
-
-
-class PresenceTracker(Protocol):
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    async def joined(self, participant: Participant) -> None: ...
-    async def left(self, participant: Participant) -> None: ...
 
 
 @dataclass

@@ -1,8 +1,9 @@
-"""The publish/subscribe interface between server processes, picked by URL scheme.
+"""The publish/subscribe interface between server processes (the backends: brokers.py).
 
 A broker moves opaque text messages on named channels. It knows nothing of sessions or
-events. Delivery is best effort: a backend that may have dropped messages (a Redis
-reconnect) calls the subscriber with ``None`` so it can catch up from the log.
+events and imports nothing from the app. Delivery is best effort: a backend that may have
+dropped messages (a Redis reconnect) calls the subscriber with ``None`` so it can catch up
+from the log.
 """
 
 import abc
@@ -36,17 +37,3 @@ class Broker(abc.ABC):
 
     async def ping(self) -> None:  # noqa: B027 - optional hook
         """Raise if the broker cannot be reached (readiness check)."""
-
-
-def from_url(url: str) -> Broker:
-    """``memory://`` or ``redis://host:port/db`` (``rediss://`` for TLS)."""
-    scheme = url.split(":", 1)[0].lower()
-    if scheme == "memory":
-        from app.realtime.memory import MemoryBroker
-
-        return MemoryBroker()
-    if scheme in ("redis", "rediss", "unix"):
-        from app.realtime.redis import RedisBroker
-
-        return RedisBroker(url)
-    raise ValueError(f"unsupported broker URL scheme {scheme!r} (use memory:// or redis://)")

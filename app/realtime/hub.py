@@ -1,4 +1,4 @@
-"""Connections per session: subscribe first, replay from the log, then live; presence.
+"""Connections per session: subscribe first, replay from the log, then live.
 
 Every process keeps one broker subscription per session that has local sockets, and that
 session's model (``app.session_model``), folded from every event the channel passes on.
@@ -25,7 +25,7 @@ from sqlmodel import col
 from app.clock import parse_iso
 from app.db import Database
 from app.fold import PlainEvent
-from app.log import SYSTEM_AUTHOR, append_event, read_events
+from app.log import read_events
 from app.models import Event, Participant, Session
 from app.models.event import event_public
 from app.models.kinds import visible_to
@@ -315,7 +315,6 @@ class Hub:
         self.queue_max = queue_max
         self.models = models or SessionModels(db)
         self.channels: dict[str, Channel] = {}
-        self._local: dict[tuple[str, str], int] = {}  # (session, participant) -> sockets here
         self._listeners: list[Listener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.heal_every_s = heal_every_s
@@ -450,8 +449,6 @@ class Hub:
         channel._drain_pending()
         if channel.pending:
             channel._catch_up()
-        if self.broker.single_process:
-            await self._mark_stale_offline(channel)
         self._ensure_healer()
         return channel
 
@@ -534,44 +531,6 @@ class Hub:
         if channel is not None and conn in channel.conns:
             channel.conns.discard(conn)
             await self._release(channel)
-
-    def count_local(self, participant: Participant, delta: int) -> int:
-        key = (participant.session_id, participant.id)
-        value = self._local.get(key, 0) + delta
-        if value <= 0:
-            self._local.pop(key, None)
-            return 0
-        self._local[key] = value
-        return value
-
-    def local_online(self, session_id: str) -> set[str]:
-        return {pid for (sid, pid) in self._local if sid == session_id}
-
-    async def append_presence(self, participant: Participant, status: str) -> None:
-        await self._append_presence(participant.session_id, participant.id, status)
-
-    async def _append_presence(self, session_id: str, participant_id: str, status: str) -> None:
-        await append_event(
-            self.db,
-            session_id,
-            SYSTEM_AUTHOR,
-            "presence",
-            {"participant_id": participant_id, "status": status},
-            f"presence:{participant_id}:{uuid.uuid4().hex}",
-            after_commit=self.publish,
-        )
-
-    async def _mark_stale_offline(self, channel: Channel) -> None:
-        """One process holds every socket: anyone the log still calls online is not.
-
-        (After a crash or restart nobody logged their leaving.) With a shared broker this
-        is the presence tracker's job instead, across processes.
-        """
-        assert channel.model is not None
-        local = self.local_online(channel.session_id)
-        for pid in list(channel.model.state.online):
-            if pid not in local:
-                await self._append_presence(channel.session_id, pid, "offline")
 
     async def close_all(self) -> None:
         if self._healer is not None:

@@ -1,29 +1,488 @@
-"""Who is online, logged as ``presence`` events when a participant's first socket opens
-and after their last one closes.
+"""Who is online: ``presence`` events in the log, and at most N sockets per participant.
 
-``LocalPresence`` counts sockets in this process: right for the in-memory broker, where
-one process holds every socket. The Redis broker brings a tracker that counts across
-processes and expires the sockets of a process that died.
+A participant is online while at least one of their sockets is open, in any process. The
+log gets ``online`` when the first socket opens, and ``offline`` only once the last one has
+stayed closed for ``grace_s``: a reconnect within the grace logs nothing, so connecting in a
+loop cannot grow the log. Each transition is appended by *reconciling*: compare "has an open
+socket" with the participant's last presence event and append the difference with the id
+``presence:<participant>:<n>`` (their n-th presence event), so it is logged once even when
+two processes race.
+
+``LocalPresence`` counts sockets in this process: right for the in-memory broker, where one
+process holds every socket. ``RedisPresence`` counts them across processes in Redis: one
+sorted-set member per socket, ``<participant>|<process>|<n>``, scored with an expiry (Redis
+server time) that a heartbeat renews while the process lives; any surviving process sweeps
+the members of a process that died. A pending ``offline`` is a Redis entry with a due time,
+so whichever process is alive when it falls due logs it.
 """
 
-from app.models import Participant
-from app.realtime.hub import Hub
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from app.db import Database
+from app.errors import AppError
+from app.log import SYSTEM_AUTHOR, append_event, read_events
+from app.models import Event, Participant
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Event], Awaitable[None]]
+Key = tuple[str, str]  # (session id, participant id)
+
+
+class TooManySockets(Exception):
+    """The participant has ``max_sockets`` open already (the socket closes with 4409)."""
+
+
+class PresenceTracker(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def joined(self, participant: Participant) -> None:
+        """Count a new socket, or raise TooManySockets (then it is not counted)."""
+
+    async def left(self, participant: Participant) -> None:
+        """Uncount a socket that ``joined`` accepted."""
+
+
+# -- the log ---------------------------------------------------------------------------
+
+
+async def _logged(db: Database, session_id: str) -> dict[str, list[Event]]:
+    """Each participant's presence events, oldest first."""
+    by_participant: dict[str, list[Event]] = {}
+    for e in await read_events(db, session_id, kinds=("presence",)):
+        by_participant.setdefault(e.body["participant_id"], []).append(e)
+    return by_participant
+
+
+def _says_online(events: list[Event]) -> bool:
+    return bool(events) and events[-1].body.get("status") == "online"
+
+
+async def _append(
+    db: Database, publish: Publish, key: Key, online: bool, previous: list[Event]
+) -> None:
+    session_id, participant_id = key
+    try:
+        await append_event(
+            db,
+            session_id,
+            SYSTEM_AUTHOR,
+            "presence",
+            {"participant_id": participant_id, "status": "online" if online else "offline"},
+            f"presence:{participant_id}:{len(previous) + 1}",
+            after_commit=publish,
+        )
+    except AppError as err:
+        # Another process logged this transition, or the session is gone.
+        log.debug("presence for %s not appended: %s", participant_id, err.code)
+
+
+class _Timers:
+    """One pending re-check per participant (a due ``offline``), run as a task when due."""
+
+    def __init__(self, run: Callable[[Key], Coroutine[Any, Any, None]]) -> None:
+        self._run = run
+        self._handles: dict[Key, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __contains__(self, key: Key) -> bool:
+        return key in self._handles
+
+    def keys(self) -> list[Key]:
+        return list(self._handles)
+
+    def schedule(self, key: Key, delay_s: float) -> None:
+        self.cancel(key)
+        loop = asyncio.get_running_loop()
+        self._handles[key] = loop.call_later(max(delay_s, 0), self._fire, key)
+
+    def cancel(self, key: Key) -> None:
+        handle = self._handles.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _fire(self, key: Key) -> None:
+        self._handles.pop(key, None)
+        task = asyncio.create_task(self._run(key), name="presence-recheck")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for key in self.keys():
+            self.cancel(key)
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+
+
+class _Drain:
+    """Lets stop() wait (bounded) for the sockets that are closing to call left()."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self._empty = asyncio.Event()
+        self._empty.set()
+
+    def add(self, n: int) -> None:
+        self.open += n
+        if self.open > 0:
+            self._empty.clear()
+        else:
+            self._empty.set()
+
+    async def wait(self, timeout_s: float = 2.0) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._empty.wait(), timeout_s)
+
+
+# -- one process -----------------------------------------------------------------------
 
 
 class LocalPresence:
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
+    """Presence for one process that holds every socket (the in-memory broker)."""
+
+    def __init__(
+        self, db: Database, publish: Publish, *, max_sockets: int = 10, grace_s: float = 5.0
+    ) -> None:
+        self.db = db
+        self.publish = publish
+        self.max_sockets = max_sockets
+        self.grace_s = grace_s
+        self._sockets: dict[Key, int] = {}
+        self._timers = _Timers(self._reconcile)
+        self._lock = asyncio.Lock()  # transitions are read-then-append: one at a time
+        self._drain = _Drain()
 
     async def start(self) -> None:
         pass
 
     async def stop(self) -> None:
-        pass
+        await self._drain.wait()
+        # The process is going away and cannot see a reconnect: log the pending now.
+        pending = self._timers.keys()
+        await self._timers.close()
+        for key in pending:
+            with contextlib.suppress(Exception):
+                await self._reconcile(key)
 
     async def joined(self, participant: Participant) -> None:
-        if self.hub.count_local(participant, +1) == 1:
-            await self.hub.append_presence(participant, "online")
+        key = (participant.session_id, participant.id)
+        n = self._sockets.get(key, 0)
+        if n >= self.max_sockets:
+            raise TooManySockets(f"at most {self.max_sockets} open sockets per participant")
+        fresh = not any(k[0] == key[0] for k in (*self._sockets, *self._timers.keys()))
+        self._sockets[key] = n + 1
+        self._drain.add(1)
+        if n > 0:
+            return
+        if key in self._timers:
+            self._timers.cancel(key)  # back within the grace: nothing to log
+            return
+        try:
+            if fresh:
+                await self._clear_stale(key[0])
+            await self._reconcile(key)
+        except Exception as exc:  # presence is best effort: never fail the socket for it
+            log.warning("presence: join of %s not recorded (%r)", participant.id, exc)
 
     async def left(self, participant: Participant) -> None:
-        if self.hub.count_local(participant, -1) == 0:
-            await self.hub.append_presence(participant, "offline")
+        key = (participant.session_id, participant.id)
+        n = self._sockets.get(key, 0) - 1
+        if n < 0:
+            return
+        self._drain.add(-1)
+        if n > 0:
+            self._sockets[key] = n
+            return
+        del self._sockets[key]
+        self._timers.schedule(key, self.grace_s)
+
+    async def _clear_stale(self, session_id: str) -> None:
+        """No socket of this session is here, so whoever the log calls online is not.
+
+        (After a crash or restart nobody logged their leaving.)
+        """
+        for pid, events in (await _logged(self.db, session_id)).items():
+            if _says_online(events):
+                await self._reconcile((session_id, pid))
+
+    async def _reconcile(self, key: Key) -> None:
+        async with self._lock:
+            events = (await _logged(self.db, key[0])).get(key[1], [])
+            online = self._sockets.get(key, 0) > 0
+            if online != _says_online(events):
+                await _append(self.db, self.publish, key, online, events)
+
+
+# -- several processes: Redis ----------------------------------------------------------
+
+# Redis server time in ms, so processes on hosts with skewed clocks agree on expiry.
+_NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+
+# Live members of ARGV[1] (a participant) in the zset KEYS[1] -> n.
+_COUNT = """
+local function count(key, pid)
+  local prefix = pid .. '|'
+  local n = 0
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, '(' .. now, '+inf')) do
+    if string.sub(m, 1, #prefix) == prefix then n = n + 1 end
+  end
+  return n
+end
+"""
+
+# KEYS: members zset, sessions set. ARGV: session, participant, member, ttl ms, max.
+# Adds the socket unless the participant has max live ones: returns their count, or -1.
+_JOIN = (
+    _NOW
+    + _COUNT
+    + """
+local n = count(KEYS[1], ARGV[2])
+if n >= tonumber(ARGV[5]) then return -1 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[1])
+return n + 1
+"""
+)
+
+# KEYS: members zset. ARGV: participant. Their live sockets in every process.
+_ONLINE = _NOW + _COUNT + "return count(KEYS[1], ARGV[1])"
+
+# KEYS: members zset, sessions set. ARGV: session id, ttl ms, members...
+# Returns the members that were missing (a Redis restart lost them).
+_RENEW = (
+    _NOW
+    + """
+local added = {}
+for i = 3, #ARGV do
+  if redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[i]) == 1 then
+    table.insert(added, ARGV[i])
+  end
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+return added
+"""
+)
+
+# KEYS: members zset, sessions set. ARGV: session id. Returns the expired members removed.
+_SWEEP = (
+    _NOW
+    + """
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
+return gone
+"""
+)
+
+# KEYS: pending zset. ARGV: entry, grace ms. Ms until the entry's offline is due (0: now),
+# setting the due time if the entry is new.
+_PENDING = (
+    _NOW
+    + """
+local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not due then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+  return tonumber(ARGV[2])
+end
+return math.max(0, tonumber(due) - now)
+"""
+)
+
+# KEYS: pending zset. The entries that are due.
+_DUE = _NOW + "return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)"
+
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+SESSIONS_KEY = "bc:presence:sessions"
+PENDING_KEY = "bc:presence:pending"
+
+
+def _members_key(session_id: str) -> str:
+    return f"bc:presence:{session_id}"
+
+
+class RedisPresence:
+    """Presence across processes: Redis members with expiry, reconciled into the log."""
+
+    def __init__(
+        self,
+        db: Database,
+        publish: Publish,
+        redis_url: str,
+        *,
+        ttl_s: float = 15.0,
+        max_sockets: int = 10,
+        grace_s: float = 5.0,
+    ) -> None:
+        self.db = db
+        self.publish = publish
+        self.redis: Redis = Redis.from_url(
+            redis_url,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self.ttl_ms = max(int(ttl_s * 1000), 300)
+        self.interval_s = max(ttl_s / 3, 0.1)
+        self.max_sockets = max_sockets
+        self.grace_ms = int(grace_s * 1000)
+        self.process = uuid.uuid4().hex[:12]
+        self._serial = itertools.count(1)
+        self._members: dict[Key, list[str]] = {}  # this process's sockets
+        self._timers = _Timers(self.reconcile)
+        self._drain = _Drain()
+        self._task: asyncio.Task[None] | None = None
+        self._checked: set[str] = set()  # sessions whose stale "online" were checked here
+        self._last_warning = 0.0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="redis-presence")
+
+    async def stop(self) -> None:
+        # Sockets are closing: let their left() run first. Pending offlines stay in Redis
+        # for whichever process is alive when they fall due.
+        await self._drain.wait()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+        await self._timers.close()
+        await self.redis.aclose()
+
+    async def joined(self, participant: Participant) -> None:
+        sid, pid = key = (participant.session_id, participant.id)
+        member = f"{pid}|{self.process}|{next(self._serial)}"
+        try:
+            keys = (_members_key(sid), SESSIONS_KEY)
+            count = await self.redis.eval(
+                _JOIN, 2, *keys, sid, pid, member, self.ttl_ms, self.max_sockets
+            )
+        except Exception as exc:  # Redis is away: admit the socket, count it later
+            self._warn("join of %s not counted (%r)", pid, exc)
+            count = None
+        if count == -1:
+            raise TooManySockets(f"at most {self.max_sockets} open sockets per participant")
+        self._members.setdefault(key, []).append(member)
+        self._drain.add(1)
+        if count not in (1, None):
+            return
+        try:
+            if sid not in self._checked:
+                self._checked.add(sid)
+                await self._check_logged_online(sid)
+            await self.reconcile(key)
+        except Exception as exc:  # presence is best effort: never fail the socket for it
+            self._warn("join of %s not recorded (%r)", pid, exc)
+
+    async def left(self, participant: Participant) -> None:
+        sid, pid = key = (participant.session_id, participant.id)
+        members = self._members.get(key)
+        if not members:
+            return
+        member = members.pop()
+        if not members:
+            del self._members[key]
+        self._drain.add(-1)
+        try:
+            await self.redis.zrem(_members_key(sid), member)
+            if key not in self._members:
+                await self.reconcile(key)
+        except Exception as exc:
+            self._warn("leave of %s not recorded (%r)", pid, exc)
+
+    def _warn(self, message: str, *args: Any) -> None:
+        """One line per 5 s while Redis is away, not one per socket."""
+        now = time.monotonic()
+        if now - self._last_warning > 5:
+            self._last_warning = now
+            log.warning("presence: " + message, *args)
+
+    # -- the heartbeat, the sweep and the due offlines --------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self._renew()
+                await self._sweep()
+                for entry in await self.redis.eval(_DUE, 1, PENDING_KEY):
+                    sid, _, pid = str(entry).partition("|")
+                    await self.reconcile((sid, pid))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._warn("heartbeat failed (%s: %s)", type(exc).__name__, exc)
+
+    async def _renew(self) -> None:
+        by_session: dict[str, list[str]] = {}
+        for (sid, _), members in list(self._members.items()):
+            by_session.setdefault(sid, []).extend(members)
+        for sid, members in by_session.items():
+            added = await self.redis.eval(
+                _RENEW, 2, _members_key(sid), SESSIONS_KEY, sid, self.ttl_ms, *members
+            )
+            for pid in {str(m).split("|", 1)[0] for m in added or ()}:
+                # Redis forgot these sockets (restarted): make sure the log says online.
+                await self.reconcile((sid, pid))
+
+    async def _sweep(self) -> None:
+        for raw in await self.redis.smembers(SESSIONS_KEY):
+            sid = str(raw)
+            gone = await self.redis.eval(_SWEEP, 2, _members_key(sid), SESSIONS_KEY, sid)
+            for pid in {str(m).split("|", 1)[0] for m in gone or ()}:
+                await self.reconcile((sid, pid))
+
+    async def _check_logged_online(self, session_id: str) -> None:
+        """Anyone the log calls online without a live socket anywhere is not (all crashed)."""
+        for pid, events in (await _logged(self.db, session_id)).items():
+            if _says_online(events):
+                await self.reconcile((session_id, pid))
+
+    # -- the log ----------------------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> None:
+        """Make the log agree with Redis: online at once, offline once the grace is over."""
+        sid, pid = key
+        entry = f"{sid}|{pid}"
+        lock_key = f"bc:presence:lock:{sid}"
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + 5
+        while not await self.redis.set(lock_key, token, nx=True, px=10_000):
+            if time.monotonic() > deadline:
+                break  # a holder that died; the deterministic id still prevents doubles
+            await asyncio.sleep(0.02)
+        try:
+            online = int(await self.redis.eval(_ONLINE, 1, _members_key(sid), pid)) > 0
+            events = (await _logged(self.db, sid)).get(pid, [])
+            if online or not _says_online(events):
+                await self.redis.zrem(PENDING_KEY, entry)
+                if online and not _says_online(events):
+                    await _append(self.db, self.publish, key, True, events)
+                return
+            wait_ms = int(await self.redis.eval(_PENDING, 1, PENDING_KEY, entry, self.grace_ms))
+            if wait_ms > 0:
+                self._timers.schedule(key, wait_ms / 1000)
+                return
+            await _append(self.db, self.publish, key, False, events)
+            await self.redis.zrem(PENDING_KEY, entry)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.redis.eval(_UNLOCK, 1, lock_key, token)

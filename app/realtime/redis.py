@@ -1,4 +1,4 @@
-"""Redis: the broker between server processes, and presence counted across them.
+"""Redis: the broker between server processes.
 
 ``RedisBroker`` keeps ONE pub/sub connection per process and one Redis subscription per
 channel that has local subscribers. redis-py would silently reconnect a pub/sub connection
@@ -6,15 +6,6 @@ and lose what was published meanwhile, so the reader owns the connection instead
 error it drops it, reconnects with backoff, re-subscribes every channel and, once Redis
 confirms each subscription, calls that channel's callbacks with ``None`` (the hub then reads
 what it missed from the log). Publishing never raises: the event is committed already.
-
-``RedisPresence`` counts a participant's sockets across processes: a sorted set per session
-holds ``<participant>|<process>`` members scored with an expiry (Redis server time), renewed
-by a heartbeat while the process lives. A process that dies stops renewing; any surviving
-process sweeps the expired members. Whatever changed, the tracker *reconciles*: under a
-short Redis lock per session it compares "has a live member" with the last presence event
-in the log and appends the difference with the id ``presence:<participant>:<n>`` (the n-th
-presence event of that participant), so a transition is logged exactly once even when two
-processes race.
 """
 
 import asyncio
@@ -29,11 +20,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from app.errors import AppError
-from app.log import SYSTEM_AUTHOR, append_event, read_events
-from app.models import Participant
 from app.realtime.broker import Broker, Callback
-from app.realtime.hub import PROCESS_ID, Hub
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +45,10 @@ class RedisBroker(Broker):
         self._closing = False
         self._connected = asyncio.Event()  # the pub/sub connection is up and subscribed
         # A private channel keeps the connection in subscribed mode even with no sessions.
-        self._own_channel = f"bc:broker:{PROCESS_ID}:{uuid.uuid4().hex[:8]}"
+        self._own_channel = f"bc:broker:{uuid.uuid4().hex}"
         self._last_publish_error = 0.0
         self.reconnects = 0
-        # Commands (publish, presence): a normal pool that retries once, quickly.
+        # Commands (publish): a normal pool that retries once, quickly.
         self.client: Redis = Redis.from_url(
             url,
             decode_responses=True,
@@ -239,201 +226,3 @@ class RedisBroker(Broker):
         if pubsub is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(pubsub.aclose(), 2)
-
-
-# -- presence ---------------------------------------------------------------------------
-
-# Redis server time in ms, so processes on hosts with skewed clocks agree on expiry.
-_NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
-
-# KEYS: members zset, sessions set. ARGV: session id, ttl ms, members...
-# Returns the members that were missing (a Redis restart lost them).
-_RENEW = (
-    _NOW
-    + """
-local added = {}
-for i = 3, #ARGV do
-  if redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[i]) == 1 then
-    table.insert(added, ARGV[i])
-  end
-end
-redis.call('SADD', KEYS[2], ARGV[1])
-return added
-"""
-)
-
-# KEYS: members zset, sessions set. ARGV: session id. Returns the expired members removed.
-_SWEEP = (
-    _NOW
-    + """
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
-if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end
-if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
-return gone
-"""
-)
-
-# KEYS: members zset. ARGV: participant id. 1 when some live member belongs to it.
-_ONLINE = (
-    _NOW
-    + """
-local prefix = ARGV[1] .. '|'
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
-  if string.sub(m, 1, #prefix) == prefix then return 1 end
-end
-return 0
-"""
-)
-
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-SESSIONS_KEY = "bc:presence:sessions"
-
-
-def _members_key(session_id: str) -> str:
-    return f"bc:presence:{session_id}"
-
-
-class RedisPresence:
-    """Presence across processes: Redis members with expiry, reconciled into the log."""
-
-    def __init__(self, hub: Hub, redis: Redis, ttl_s: float) -> None:
-        self.hub = hub
-        self.redis = redis
-        self.ttl_ms = max(int(ttl_s * 1000), 300)
-        self.interval_s = max(ttl_s / 3, 0.1)
-        self._task: asyncio.Task[None] | None = None
-        self._checked: set[str] = set()  # sessions whose stale "online" were checked here
-
-    def _member(self, participant_id: str) -> str:
-        return f"{participant_id}|{PROCESS_ID}"
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="redis-presence")
-
-    async def stop(self) -> None:
-        # Sockets are closing (hub.close_all): give their left() a moment to run first.
-        for _ in range(20):
-            if not self.hub._local:
-                break
-            await asyncio.sleep(0.1)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
-
-    async def joined(self, participant: Participant) -> None:
-        if self.hub.count_local(participant, +1) != 1:
-            return
-        sid = participant.session_id
-        try:
-            await self.redis.eval(
-                _RENEW,
-                2,
-                _members_key(sid),
-                SESSIONS_KEY,
-                sid,
-                self.ttl_ms,
-                self._member(participant.id),
-            )
-            await self.reconcile(sid, participant.id)
-            if sid not in self._checked:
-                self._checked.add(sid)
-                await self._check_logged_online(sid)
-        except Exception as exc:  # presence is best effort: never fail the socket for it
-            log.warning("presence: join of %s not recorded (%r)", participant.id, exc)
-
-    async def left(self, participant: Participant) -> None:
-        if self.hub.count_local(participant, -1) != 0:
-            return
-        sid = participant.session_id
-        try:
-            await self.redis.zrem(_members_key(sid), self._member(participant.id))
-            await self.reconcile(sid, participant.id)
-        except Exception as exc:
-            log.warning("presence: leave of %s not recorded (%r)", participant.id, exc)
-
-    # -- the heartbeat and the sweep -----------------------------------------------------
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self._renew()
-                await self._sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("presence heartbeat failed (%s: %s)", type(exc).__name__, exc)
-
-    async def _renew(self) -> None:
-        by_session: dict[str, list[str]] = {}
-        for sid, pid in list(self.hub._local):
-            by_session.setdefault(sid, []).append(pid)
-        for sid, pids in by_session.items():
-            members = [self._member(pid) for pid in pids]
-            added = await self.redis.eval(
-                _RENEW, 2, _members_key(sid), SESSIONS_KEY, sid, self.ttl_ms, *members
-            )
-            for member in added or ():
-                # Redis forgot this socket (restarted): make sure the log says online.
-                await self.reconcile(sid, str(member).split("|", 1)[0])
-
-    async def _sweep(self) -> None:
-        for raw in await self.redis.smembers(SESSIONS_KEY):
-            sid = str(raw)
-            gone = await self.redis.eval(_SWEEP, 2, _members_key(sid), SESSIONS_KEY, sid)
-            for pid in {str(m).split("|", 1)[0] for m in gone or ()}:
-                await self.reconcile(sid, pid)
-
-    async def _check_logged_online(self, session_id: str) -> None:
-        """Anyone the log calls online without a live socket anywhere is not (all crashed)."""
-        for pid in _logged_online(await read_events(self.hub.db, session_id, kinds=("presence",))):
-            await self.reconcile(session_id, pid)
-
-    # -- the log ----------------------------------------------------------------------
-
-    async def reconcile(self, session_id: str, participant_id: str) -> None:
-        """Append online/offline if the log disagrees with Redis (once, whoever runs it)."""
-        lock_key = f"bc:presence:lock:{session_id}"
-        token = uuid.uuid4().hex
-        deadline = time.monotonic() + 5
-        while not await self.redis.set(lock_key, token, nx=True, px=10_000):
-            if time.monotonic() > deadline:
-                break  # a holder that died; the deterministic id still prevents doubles
-            await asyncio.sleep(0.02)
-        try:
-            online = bool(
-                await self.redis.eval(_ONLINE, 1, _members_key(session_id), participant_id)
-            )
-            events = await read_events(self.hub.db, session_id, kinds=("presence",))
-            mine = [e for e in events if e.body.get("participant_id") == participant_id]
-            logged_online = bool(mine) and mine[-1].body.get("status") == "online"
-            if online == logged_online:
-                return
-            try:
-                await append_event(
-                    self.hub.db,
-                    session_id,
-                    SYSTEM_AUTHOR,
-                    "presence",
-                    {"participant_id": participant_id, "status": "online" if online else "offline"},
-                    f"presence:{participant_id}:{len(mine) + 1}",
-                    after_commit=self.hub.publish,
-                )
-            except AppError as err:
-                # Another process logged this transition (or the session is gone).
-                log.debug("presence for %s not appended: %s", participant_id, err.code)
-        finally:
-            with contextlib.suppress(Exception):
-                await self.redis.eval(_UNLOCK, 1, lock_key, token)
-
-
-def _logged_online(events: list[Any]) -> set[str]:
-    online: dict[str, bool] = {}
-    for e in events:
-        online[e.body["participant_id"]] = e.body["status"] == "online"
-    return {pid for pid, is_online in online.items() if is_online}

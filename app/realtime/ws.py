@@ -13,11 +13,13 @@ from app.log import Author
 from app.models import Participant
 from app.ratelimit import TokenBucket
 from app.realtime.hub import Connection, Hub
+from app.realtime.presence import TooManySockets
 from app.realtime.protocol import (
     CLOSE_FORBIDDEN_ORIGIN,
     CLOSE_HELLO_TIMEOUT,
     CLOSE_SESSION_GONE,
     CLOSE_TOO_BIG,
+    CLOSE_TOO_MANY_SOCKETS,
     CLOSE_UNAUTHORIZED,
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
@@ -150,16 +152,18 @@ async def _serve(ws: WebSocket, services: Services, participant: Participant, si
     hub: Hub = services.hub
     conn = Connection(ws, participant, services.settings.send_queue_max)
     conn.start()
-    attached = False
+    counted = False
     try:
         try:
             await hub.attach(conn, since, lambda model: welcome_frame(model, participant))
         except NotFound:
             conn.close(CLOSE_SESSION_GONE)
             return
-        attached = True
         await services.presence.joined(participant)
+        counted = True
         await _read_loop(ws, services, conn, participant)
+    except TooManySockets:
+        conn.close(CLOSE_TOO_MANY_SOCKETS)
     except _Fatal as fatal:
         conn.close(fatal.code)
     except WebSocketDisconnect:
@@ -170,7 +174,7 @@ async def _serve(ws: WebSocket, services: Services, participant: Participant, si
     finally:
         await conn.stop()
         await hub.detach(conn)
-        if attached:
+        if counted:
             with contextlib.suppress(Exception):
                 await services.presence.left(participant)
 

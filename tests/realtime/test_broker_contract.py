@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from app.realtime.broker import Broker, from_url
+from app.realtime.broker import Broker
+from app.realtime.brokers import from_url
 from tests.support import shared_redis_url
 
 
