@@ -56,8 +56,24 @@ def _quiet_protocol_errors() -> None:
         uvicorn_log.addFilter(OneLineProtocolErrors())
 
 
+def _configure_logging(settings: Settings) -> None:
+    """Records of the app and its libraries go to stderr with their level.
+
+    (uvicorn configures only its own loggers; without this, ``log.error`` of the app would
+    reach the server log through Python's last-resort handler, with no level to tell it by.)
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)-9s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+    log.setLevel(settings.log_level.upper())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    _configure_logging(settings)
     _quiet_protocol_errors()
 
     @contextlib.asynccontextmanager

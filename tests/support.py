@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -11,7 +12,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -41,8 +42,33 @@ def skip_or_fail(service: str, reason: str) -> None:
     pytest.skip(f"{service} not available: {reason}")
 
 
+# A server log record starts with its level (uvicorn's "ERROR:    …", the app's "ERROR     …").
+_RECORD_START = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)\b")
+_BAD_RECORD = re.compile(r"^(ERROR|CRITICAL)\b|Traceback \(most recent call last\)", re.M)
+
+
+def server_log_problems(text: str, allowed: tuple[str, ...] = ()) -> list[str]:
+    """The records of a server log that are errors or tracebacks, less the ``allowed`` ones.
+
+    A record is a line that starts with a level and every line up to the next such line (a
+    traceback belongs to the record that logged it). ``allowed`` are regular expressions
+    searched in the whole record.
+    """
+    records: list[list[str]] = []
+    for line in text.splitlines():
+        if _RECORD_START.match(line) or not records:
+            records.append([line])
+        else:
+            records[-1].append(line)
+    bad = ["\n".join(r) for r in records if _BAD_RECORD.search("\n".join(r))]
+    return [r for r in bad if not any(re.search(p, r) for p in allowed)]
+
+
 class Server:
     """``backchannel serve`` on a free port, as a child process."""
+
+    #: Every server started in this test process (the conftest checks their logs).
+    started: ClassVar[list["Server"]] = []
 
     def __init__(
         self,
@@ -85,6 +111,8 @@ class Server:
 
     def start(self, timeout: float = 30) -> "Server":
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        if self not in Server.started:
+            Server.started.append(self)
         self.proc = subprocess.Popen(
             [
                 *(sys.executable, "-m", "app", "serve", "--host", "127.0.0.1"),
@@ -124,8 +152,16 @@ class Server:
             self.proc.wait(10)
         self.proc = None
 
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    def log_text(self, start: int = 0) -> str:
+        """The server's log (from byte ``start``)."""
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as f:
+            f.seek(start)
+            return f.read().decode(errors="replace")
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
 
 
 class Api:

@@ -1,6 +1,7 @@
 """Many writers, one session: gap-free seq, no duplicate, everyone sees everything in order."""
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -10,13 +11,34 @@ SENDERS = 20
 MESSAGES = 50
 
 
+async def _wait_all_online(api: Api, sid: str, token: str, participants: int) -> int:
+    """Poll the log (bounded) until ``participants`` are logged online; its last seq."""
+    deadline = time.monotonic() + 10
+    while True:
+        logged = await api.events(sid, token)
+        online = {
+            e["body"]["participant_id"]
+            for e in logged
+            if e["kind"] == "presence" and e["body"]["status"] == "online"
+        }
+        if len(online) == participants:
+            return int(logged[-1]["seq"])
+        assert time.monotonic() < deadline, f"only {len(online)} online: {logged}"
+        await asyncio.sleep(0.05)
+
+
 async def test_twenty_concurrent_senders_get_seq_1_to_1000_without_gap_or_duplicate(
     tmp_path: Any,
 ) -> None:
-    # Many sockets share one producer token here, so lift the per-connection limit a little;
-    # the point is contention on one session's log, not the rate limit.
+    # Many sockets share one producer token here, so lift the per-connection send limit and
+    # the sockets-per-participant cap; the point is contention on one session's log.
     srv = Server(
-        tmp_path, env={"BACKCHANNEL_RATE_PER_S": "1000", "BACKCHANNEL_RATE_BURST": "1000"}
+        tmp_path,
+        env={
+            "BACKCHANNEL_RATE_PER_S": "1000",
+            "BACKCHANNEL_RATE_BURST": "1000",
+            "BACKCHANNEL_MAX_SOCKETS_PER_PARTICIPANT": "20",
+        },
     ).start()
     api = Api(srv.url)
     clients: list[Client] = []
@@ -35,9 +57,9 @@ async def test_twenty_concurrent_senders_get_seq_1_to_1000_without_gap_or_duplic
         for c in senders:
             await c.connect()
         clients += watchers + senders
-        # Everyone is connected: presence events are logged; the messages come after them.
-        await asyncio.sleep(0.3)
-        base = (await api.events(sid, token))[-1]["seq"]
+        # Everyone is connected: once the three participants' presence is logged, the
+        # messages come after it.
+        base = await _wait_all_online(api, sid, token, participants=3)
 
         async def ws_sender(c: Client, n: int) -> list[int]:
             got = []
