@@ -8,11 +8,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
+# The locked dependencies first (their own layer, cached while only the code changes), every
+# file checked against its hash; then the package itself, without resolving anything more.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY alembic ./alembic
 COPY web ./web
 COPY app ./app
-RUN pip install . \
+RUN pip install --no-deps . \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin backchannel \
     && mkdir /data && chown backchannel:backchannel /data \
     && rm -rf /src

@@ -2,25 +2,30 @@
 services, and the nginx load balancer config in front of two real server processes."""
 
 import asyncio
-import fnmatch
 import json
 import os
 import shlex
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+import sysconfig
 import time
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from tests.scale.conftest import Cluster
 from tests.scale.test_cluster import assert_stream
-from tests.support import ROOT, Api, Client, free_port, seqs, skip_or_fail
+from tests.support import ROOT, Api, Client, free_port, seqs, server_log_problems, skip_or_fail
 
 
 def dockerfile() -> dict[str, Any]:
@@ -45,44 +50,146 @@ def exec_form(rest: str) -> list[str]:
     return [str(v) for v in value]
 
 
-def test_the_image_is_slim_non_root_and_installs_the_package() -> None:
+def test_the_image_is_slim_non_root_and_installs_the_locked_dependencies_then_the_package() -> None:
     d = dockerfile()
     assert d["FROM"] == "python:3.11-slim"
     assert d["USER"] not in ("root", "0")
-    assert any(run.startswith("pip install .") for run in d["RUN"])
+    runs = [" ".join(run.split()) for run in d["RUN"]]
+    locked = runs.index("pip install --require-hashes -r requirements.lock")
+    package = next(i for i, run in enumerate(runs) if run.startswith("pip install --no-deps ."))
+    assert locked < package, "the lock first: the package resolves nothing of its own"
     assert exec_form(d["CMD"]) == ["backchannel", "serve", "--host", "0.0.0.0"]
 
 
-def test_the_package_ships_every_web_and_migration_file() -> None:
-    """`pip install .` in the image must carry the pages and the migrations along."""
+# What the extras asked for in pyproject.toml install (on Linux, CPython 3.11).
+EXTRAS = {
+    ("uvicorn", "standard"): ["uvloop", "httptools", "watchfiles", "websockets", "python-dotenv"],
+    ("sqlalchemy", "asyncio"): ["greenlet"],
+}
+
+
+def _requirements(lines: list[str]) -> list[Requirement]:
+    return [Requirement(line) for line in lines]
+
+
+def test_the_lock_pins_every_dependency_within_its_bounds_with_hashes() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    patterns = config["tool"]["setuptools"]["package-data"]["app"]
-    files = [
-        str(p.relative_to(ROOT / "app"))
-        for sub in ("web", "migrations")
-        for p in (ROOT / "app" / sub).rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".md"
-    ]
-    assert files
-    missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
-    assert missing == []
+    text = (ROOT / "requirements.lock").read_text()
+    pins: dict[str, tuple[Version, str]] = {}
+    for block in text.replace("\\\n", " ").splitlines():
+        block = block.strip()
+        if not block or block.startswith("#"):
+            continue
+        spec, _, hashes = block.partition(" --hash=")
+        req = Requirement(spec.strip())
+        assert hashes, f"{req.name} has no hash"
+        (pinned,) = req.specifier
+        assert pinned.operator == "==", block
+        pins[canonicalize_name(req.name)] = (Version(pinned.version), str(req.marker or ""))
+    env = {"python_version": "3.11", "python_full_version": "3.11.9", "sys_platform": "linux"}
+    for req in _requirements(config["project"]["dependencies"]):
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is not in requirements.lock"
+        assert req.specifier.contains(pins[name][0]), f"{req.name} {pins[name][0]} vs {req}"
+        for extra in req.extras:  # what the extras bring is locked as well
+            assert set(EXTRAS[name, extra]) <= set(pins), f"{req.name}[{extra}]"
 
 
-def test_the_image_command_serves_and_its_healthcheck_tells_up_from_down(tmp_path: Path) -> None:
+class Installed:
+    """The built wheel installed into a fresh virtualenv of its own."""
+
+    def __init__(self, venv: Path) -> None:
+        self.venv = venv
+        self.bin = venv / "bin"
+
+    def python(self, code: str, cwd: Path) -> str:
+        out = subprocess.run(
+            [str(self.bin / "python"), "-c", code],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return out.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """``pip wheel . --no-deps``, installed with --no-deps into a new venv.
+
+    The dependencies come from this interpreter's site-packages, added *after* the venv's
+    own (a .pth line: the editable install's finder there is not run), so ``app`` can only
+    be imported from the wheel.
+    """
+    root = tmp_path_factory.mktemp("wheel")
+    dist = root / "dist"
+    pip = [sys.executable, "-m", "pip", "-q"]
+    subprocess.run([*pip, "wheel", str(ROOT), "--no-deps", "-w", str(dist)], check=True)
+    (wheel,) = dist.glob("backchannel-*.whl")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "-q", "install", "--no-deps", str(wheel)],
+        check=True,
+        timeout=120,
+    )
+    (site,) = (venv / "lib").glob("python3*/site-packages")
+    (site / "zz_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return Installed(venv)
+
+
+def test_the_installed_wheel_carries_every_page_and_migration(
+    installed: Installed, tmp_path: Path
+) -> None:
+    where = json.loads(
+        installed.python(
+            "import json, app, app.api.pages as p, app.cli as c; print(json.dumps("
+            "[app.__file__, str(p.WEB_DIR), str(c.MIGRATIONS_DIR)]))",
+            cwd=tmp_path,
+        )
+    )
+    package = Path(where[0]).parent
+    assert package.is_relative_to(installed.venv), f"app imported from {package}, not the wheel"
+    web, migrations = Path(where[1]), Path(where[2])
+    for source, target in ((ROOT / "web", web), (ROOT / "alembic", migrations)):
+        assert target.is_relative_to(package), target
+        wanted = {
+            str(f.relative_to(source))
+            for f in source.rglob("*")
+            if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".md"
+        }
+        shipped = {str(f.relative_to(target)) for f in target.rglob("*") if f.is_file()}
+        assert wanted and wanted <= shipped, sorted(wanted - shipped)
+
+
+def test_the_installed_wheel_migrates_a_database_and_serves_the_pages(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """The image's CMD and HEALTHCHECK word for word, run from the installed wheel."""
     d = dockerfile()
     cmd = exec_form(d["CMD"])
     health = exec_form(d["HEALTHCHECK"].split("CMD", 1)[1].strip())
     port = free_port()
-    env = dict(os.environ)
+    db_path = tmp_path / "image.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKCHANNEL_")}
     env.update(
         {
-            "BACKCHANNEL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'image.db'}",
+            "BACKCHANNEL_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
             "BACKCHANNEL_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "PORT": str(port),
+            "PATH": f"{installed.bin}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
-    bindir = Path(sys.executable).parent
-    env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
+    migrated = subprocess.run(
+        ["backchannel", "migrate"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    with sqlite3.connect(db_path) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert {"alembic_version", "sessions", "participants", "events"} <= tables
     # The image's command word for word; only the address differs (tests stay on loopback).
     argv = [*cmd, "--host", "127.0.0.1", "--port", str(port)]
     log = open(tmp_path / "image.log", "wb")  # noqa: SIM115
@@ -95,11 +202,15 @@ def test_the_image_command_serves_and_its_healthcheck_tells_up_from_down(tmp_pat
             time.sleep(0.3)
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
         assert page.status_code == 200 and "<html" in page.text.lower()
+        script = httpx.get(f"http://127.0.0.1:{port}/static/client.js", timeout=5)
+        assert script.status_code == 200
+        assert script.text == (ROOT / "web" / "client.js").read_text()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
         log.close()
     assert subprocess.run(health, env=env, capture_output=True).returncode != 0
+    assert server_log_problems((tmp_path / "image.log").read_text()) == []
 
 
 def test_compose_runs_two_replicas_of_the_image_on_postgres_and_redis_behind_nginx() -> None:
