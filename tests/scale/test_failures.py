@@ -144,8 +144,10 @@ async def test_a_redis_restart_mid_stream_loses_and_duplicates_nothing(
 async def test_a_killed_process_loses_no_event_and_its_absent_clients_go_offline_in_time(
     cluster: Cluster, made_clients: list[Client]
 ) -> None:
-    ttl = 2.0
-    a, b = cluster.start(2, env={"BACKCHANNEL_PRESENCE_TTL_S": str(ttl)})
+    ttl, grace = 2.0, 1.0
+    a, b = cluster.start(
+        2, env={"BACKCHANNEL_PRESENCE_TTL_S": str(ttl), "BACKCHANNEL_PRESENCE_GRACE_S": str(grace)}
+    )
     session = await new_session(a)
     tokens = session["tokens"]
     producer = Client(b.ws_url, tokens["producer"])
@@ -197,7 +199,7 @@ async def test_a_killed_process_loses_no_event_and_its_absent_clients_go_offline
             and f["event"]["body"] == {"participant_id": observer_id, "status": "offline"}
         )
 
-    bound = ttl + ttl / 3 + 3.0  # expiry + one sweep + slack for a loaded machine
+    bound = ttl + ttl / 3 + grace + ttl / 3 + 3.0  # expiry, sweep, grace, due check, slack
     await producer.wait_for(went_offline, timeout=bound + 2)
     assert time.monotonic() - killed_at <= bound
     await asyncio.sleep(ttl)
