@@ -292,10 +292,3 @@ export function secondsLeft(state, nowMs) {
   if (!state || !state.segment || !state.segment.planned_end) return null;
   return (ms(state.segment.planned_end) - nowMs) / 1000;
 }
-
-/** The newer of two states: frames carry `seq`; a state is kept while its seq is not older. */
-export function newerState(held, heldSeq, incoming, incomingSeq) {
-  if (!incoming) return { state: held, seq: heldSeq };
-  if (held && incomingSeq < heldSeq) return { state: held, seq: heldSeq };
-  return { state: incoming, seq: incomingSeq };
-}

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  Cards, Ticks, ackFor, actionsFor, clearable, countdownTone, newerState, secondsLeft,
-  visibleCards, waited,
+  Cards, Ticks, ackFor, actionsFor, clearable, countdownTone, secondsLeft, visibleCards,
+  waited,
 } from "../../web/model.js";
 
 const F = { participant_id: "f1", role: "facilitator", name: "F" };
@@ -66,10 +66,4 @@ test("countdown tones, seconds left from state, waiting in plain words", () => {
   assert.equal(secondsLeft(state, Date.parse("2025-01-01T10:09:00.000Z")), 60);
   assert.equal(secondsLeft({ segment: null }, 0), null);
   assert.equal(waited("2025-01-01T10:00:00.000Z", Date.parse("2025-01-01T10:01:45.400Z")), "waiting 1:45");
-});
-
-test("an older state never replaces a newer one", () => {
-  assert.deepEqual(newerState({ a: 2 }, 9, { a: 1 }, 8), { state: { a: 2 }, seq: 9 });
-  assert.deepEqual(newerState({ a: 2 }, 9, { a: 3 }, 9), { state: { a: 3 }, seq: 9 });
-  assert.deepEqual(newerState(null, 0, { a: 1 }, 0), { state: { a: 1 }, seq: 0 });
 });
