@@ -5,7 +5,7 @@
 //     printable key comes first — then both were typing ("hi bob" sends nothing);
 //   - stop keys only arm: Enter within ARM_MS confirms, any other printable key or Esc disarms;
 //   - any key within TYPING_MS of a typing key is typing too (a paragraph sends nothing), and a
-//     capital letter is always typing.
+//     capital letter or a space is always typing.
 
 export const TYPING_MS = 1000;
 export const QUIET_AFTER_MS = 300;
@@ -25,11 +25,11 @@ export class KeyGate {
   }
 
   /**
-   * One keydown (no Ctrl/Alt/Meta). Returns what to do:
+   * One keydown (no Ctrl/Alt/Meta; `key` as in KeyboardEvent.key). Returns what to do:
    *   {do: "fire", key} now · {do: "defer", key, ms} (call due() after ms) · {do: "arm", key}
    *   · {do: "confirm", key} (Enter on an armed stop) · {do: "disarm"} · {do: "typing"} · {do: "none"}
    */
-  press(key, now, { shift = false } = {}) {
+  press(key, now) {
     if (this.armed && now - this.armed.at > ARM_MS) this.armed = null;
     if (key === "Enter" && this.armed) {
       const k = this.armed.key;
@@ -43,7 +43,7 @@ export class KeyGate {
     if (key.length !== 1) return { do: "none" }; // Tab, arrows, F-keys: not typing, not shortcuts
     const wasArmed = this.armed !== null;
     this.armed = null;
-    if (this.pending || wasArmed || now - this.lastTypingAt < TYPING_MS || shift || /\s/.test(key)) {
+    if (this.pending || wasArmed || now - this.lastTypingAt < TYPING_MS || /\s/.test(key)) {
       this.pending = null;
       this.lastTypingAt = now;
       return wasArmed ? { do: "disarm", typing: true } : { do: "typing" };

@@ -376,7 +376,7 @@ function sessionButton() {
 
 function gateKeys() {
   const keys = {};
-  for (const k of Object.keys(PANEL_KEYS)) keys[k] = { stop: false };
+  for (const k of [...Object.keys(PANEL_KEYS), "?"]) keys[k] = { stop: false };
   for (const p of S.presets) if (p.key) keys[p.key.toLowerCase()] = { stop: p.kind === "alert.stop" };
   return keys;
 }
@@ -394,6 +394,7 @@ function runKey(key) {
     "]": startNext,
     "[": endSegment,
     "=": () => extend(1),
+    "?": () => toggleHelp(true),
   };
   if (actions[key]) actions[key]();
 }
@@ -421,12 +422,10 @@ function onKey(e) {
     $("#stop-detail").focus();
     return;
   }
-  if (e.key === "?") {
-    e.preventDefault();
-    toggleHelp(!helpOpen);
+  if (helpOpen) {
+    if (e.key === "?") toggleHelp(false);
     return;
   }
-  if (helpOpen) return;
   if (S.role === "observer") {
     if (e.key === "n") {
       e.preventDefault();
@@ -435,7 +434,7 @@ function onKey(e) {
     return;
   }
   S.gate.setKeys(gateKeys());
-  const r = S.gate.press(e.key, performance.now(), { shift: e.shiftKey });
+  const r = S.gate.press(e.key, performance.now());
   const preset = (k) => S.presets.find((p) => p.key && p.key.toLowerCase() === k);
   switch (r.do) {
     case "fire":
