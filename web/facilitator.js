@@ -449,6 +449,7 @@ function tick() {
     timer.dataset.tone = "none";
     title.textContent = !st ? "Connecting…" : st.status === "ended" ? "Session ended" : st.status === "live" ? "Between segments" : S.session ? S.session.title : "Waiting for the session";
   }
+  if (S.ch && S.ch.state === "online") $("#conn").textContent = st && st.status === "ended" ? "Session ended" : "Live";
   const next = st && st.next_segment;
   $("#next").textContent = st && st.status === "ended" ? "" : next ? `Next: ${next.title} (${next.planned_minutes} min)` : st && st.segment ? "Last segment" : "";
   const since = $("#takeover .since");

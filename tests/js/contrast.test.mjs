@@ -30,7 +30,7 @@ for (const [name, theme] of [["light", light], ["overlay", dark]]) {
   test(`${name} theme: text, hints and every tone on its background reach 4.5:1`, () => {
     const pairs = [["ink", "bg"], ["ink", "panel"], ["muted", "bg"], ["muted", "panel"], ["focus", "panel"]];
     for (const t of TONES) pairs.push([t, `${t}-bg`], [t, "panel"]);
-    if (name === "light") pairs.push(["warn", "bg"], ["ink", "stop-bg"]);
+    if (name === "light") pairs.push(["warn", "bg"], ["ink", "stop-bg"], ["muted", "stop-bg"], ["stop", "stop-bg"]);
     if (name === "overlay") pairs.push(["learner", "bg"], ["stop", "bg"], ["ink", "stop-bg"]);
     for (const [fg, bg] of pairs) {
       assert.ok(theme[fg] && theme[bg], `missing --${fg} or --${bg}`);
