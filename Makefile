@@ -8,11 +8,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 3
 
-.PHONY: help venv run demo test lint format debian-packages bench bench-full clean
+.PHONY: help venv run demo test test-js lint format debian-packages bench bench-full clean
 
 help:
 	@echo "make run        start the server (SQLite + in-memory broker) and print links"
 	@echo "make test       set up and run lint + the whole test suite"
+	@echo "make test-js     the browser model against the golden vectors (node --test)"
 	@echo "make lint       ruff check, ruff format --check, mypy app"
 	@echo "make bench      quick benchmark (< 3 min); make bench-full for all scenarios"
 
@@ -42,8 +43,13 @@ format: venv
 debian-packages:
 	@bash scripts/ensure-debian-packages.sh
 
+# The pages' model (web/model.js, web/keys.js) under node's built-in runner, with the same
+# golden vectors (tests/vectors) as pytest. No npm packages.
+test-js:
+	node --test tests/js/
+
 # pytest exit code 5 means "no tests ran": that is a failure, not a pass.
-test: venv lint debian-packages
+test: venv lint test-js debian-packages
 	@set +e; $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q -rfEs $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

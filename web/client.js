@@ -3,8 +3,11 @@
 // logged once), a server clock offset from ping/pong, and a connection-state signal.
 //
 // Events dispatched (all CustomEvent, data in `detail`):
-//   "state"    {state: "connecting"|"online"|"offline"|"closed", reason?}
+//   "state"    {state: "connecting"|"online"|"offline"|"closed", reason?} — the CONNECTION
 //   "welcome"  the welcome frame (after every (re)connect)
+//   "session"  {state, seq} — the SESSION's state object (docs/protocol.md): the welcome's
+//              (seq = its last_seq), then every `state` frame whose seq is not older than the
+//              one held; pages draw timer, open alerts and requests, and who is online from it
 //   "event"    {event, replay: boolean}  — each seq at most once per page
 //   "outbox"   {items}                   — the outbox changed
 //   "sent"     {id, seq}
@@ -47,6 +50,8 @@ export class Channel extends EventTarget {
     this.state = "connecting";
     this.lastSeq = 0;
     this.welcome = null;
+    this.session = null; // the latest session state object, and the seq it is as of
+    this.sessionSeq = -1;
     this.offsetMs = 0;
     this.rttMs = null;
     this.attempt = 0;
@@ -199,6 +204,7 @@ export class Channel extends EventTarget {
         this.ready = true;
         this._setState("online");
         this._emit("welcome", f);
+        if (f.state) this._takeState(f.state, f.last_seq);
         this._timers.ping = setInterval(() => this._ping(), PING_EVERY_MS);
         this._ping();
         this._flush();
@@ -211,6 +217,9 @@ export class Channel extends EventTarget {
         this._emit("event", { event: ev, replay });
         break;
       }
+      case "state":
+        if (f.state && Number.isInteger(f.seq)) this._takeState(f.state, f.seq);
+        break;
       case "sent":
         this._settle(f.id, f.seq);
         break;
@@ -226,6 +235,13 @@ export class Channel extends EventTarget {
       default:
         break;
     }
+  }
+
+  _takeState(state, seq) {
+    if (this.session && seq < this.sessionSeq) return; // an older state never wins
+    this.session = state;
+    this.sessionSeq = seq;
+    this._emit("session", { state, seq });
   }
 
   _adjustClock(serverMs, rtt) {

@@ -65,8 +65,9 @@ function render() {
   document.title = `${s.title} — debrief`;
   $("#title").textContent = `Debrief: ${s.title}`;
   const started = s.started_at || (D.events[0] && D.events[0].at);
+  // One format: the date once, then 24-hour local clock times everywhere.
   $("#when").textContent = started
-    ? `${new Date(started).toLocaleString()}${s.ended_at ? " – " + clockTime(s.ended_at) : " (not ended yet)"}`
+    ? `${dateOf(started)}, ${clockTime(started)}${s.ended_at ? " – " + clockTime(s.ended_at) : " (not ended yet)"}`
     : "Not started yet";
   $("#export").classList.toggle("hidden", !(D.you && (D.you.role === "producer" || D.you.role === "observer")));
   renderFigures();
@@ -76,6 +77,11 @@ function render() {
   renderOffline();
   renderNotes();
   renderTimeline();
+}
+
+function dateOf(iso) {
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 }
 
 const fmtS = (v) => (v === null || v === undefined ? "—" : v < 90 ? `${Math.round(v * 10) / 10} s` : `${(v / 60).toFixed(1)} min`);
@@ -115,9 +121,10 @@ function table(node, head, rows, empty) {
 
 function renderSegments() {
   const segs = D.report.segments || [];
-  const longest = Math.max(1, ...segs.map((x) => Math.max(x.planned_minutes + (x.extended_minutes || 0), x.actual_minutes || 0)));
+  // Overrun is actual − planned (the agenda as created); extensions are shown, not added.
+  const longest = Math.max(1, ...segs.map((x) => Math.max(x.planned_minutes, x.actual_minutes || 0)));
   const rows = segs.map((x) => {
-    const planned = x.planned_minutes + (x.extended_minutes || 0);
+    const planned = x.planned_minutes;
     const bars = el("div", { class: "bars", "aria-hidden": "true" });
     const pb = el("div", { class: "bar planned" });
     pb.style.width = `${(planned / longest) * 100}%`;
@@ -183,8 +190,8 @@ function renderNotes() {
 function renderTimeline() {
   const all = $("#show-receipts").checked;
   const list = clear($("#timeline"));
-  const answers = new Map();
-  for (const ev of D.events) if (ev.kind === "ack") answers.set(ev.body.ref, ev);
+  // Answer times as the report counts them: a snooze is not an answer.
+  const answers = new Map((D.report.messages || []).map((m) => [m.seq, m]));
   for (const ev of D.events) {
     if (!all && QUIET_KINDS.has(ev.kind)) continue;
     const meta = KIND_META[ev.kind] || KIND_META.note;
@@ -200,12 +207,19 @@ function renderTimeline() {
       el("span", { class: "hint" }, clockTime(ev.at)),
       el("span", { class: "tag" }, icon(meta.icon), meta.label),
       el("span", { class: "what" }, text,
-        a ? el("span", { class: "hint" }, ` → ${a.body.status} after ${fmtS((Date.parse(a.at) - Date.parse(ev.at)) / 1000)}`) : null,
+        a ? el("span", { class: "hint" }, answerText(a)) : null,
         el("span", { class: "hint" }, ` · ${ev.author.name}`)),
     );
     list.append(li);
   }
   if (!list.children.length) list.append(el("li", { class: "hint" }, "Nothing logged yet."));
+}
+
+function answerText(m) {
+  const snoozes = m.snoozes ? ` (snoozed ${m.snoozes === 1 ? "once" : `${m.snoozes} times`} first)` : "";
+  if (m.ack_status && m.ack_after_s !== null && m.ack_after_s !== undefined) return ` → ${m.ack_status} after ${fmtS(m.ack_after_s)}${snoozes}`;
+  if (m.snoozes) return ` → snoozed, never answered`;
+  return m.seen_after_s !== null && m.seen_after_s !== undefined ? ` → seen after ${fmtS(m.seen_after_s)}, not answered` : " → not seen";
 }
 
 async function download() {

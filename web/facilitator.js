@@ -1,31 +1,43 @@
-// Facilitator heads-up overlay: big cards, stop-alert takeover, one-tap answers and requests.
+// Facilitator heads-up overlay: a big countdown, at most three cards, a stop-alert takeover,
+// one-tap answers and requests. Timer, stop alerts and requests are drawn from the session
+// state (client.js "session"); which cards are open comes from model.js. Transparent mode
+// (?mode=transparent, for OBS) is read-only.
 import { Channel } from "./client.js";
+import { CARD_KINDS, Cards, Ticks, ackFor, actionsFor, clearable, countdownTone, secondsLeft, visibleCards, waited } from "./model.js";
 import {
-  $, KIND_META, REQUEST_TEXT, STOP_TEXT, beep, clear, clockTime, describe, el, fatal, icon, mmss,
-  nextSegment, onceAFrame, takeToken,
+  $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, beep, clear, clockTime, describe, el, fatal, icon,
+  mmss, onceAFrame, soundReady, takeToken, unlockSound,
 } from "./util.js";
 
-const CARD_KINDS = new Set(["prompt.time", "flag.learner", "alert.stop"]);
-const TONE_PREF = { "prompt.time": "time", "flag.learner": "learner", "alert.stop": "stop" };
+const TONE_PREF = { "prompt.time": "time", "flag.learner": "learner", message: "learner", "alert.stop": "stop" };
 const REQUEST_SHORT = { breakout: "Breakouts", poll: "Poll", whiteboard: "Whiteboard", break: "Break", chat: "Chat", tech: "Tech help" };
-const QUICK = ["OK", "1 more minute", "Thanks", "Need a moment"];
-const mode = new URLSearchParams(location.search).get("mode");
-const token = takeToken();
+const QUICK = [["OK", "OK"], ["1 more min", "1 more minute"], ["Thanks", "Thanks"], ["A moment", "Need a moment"]];
+const CLOSED_TEXT = { done: "✓ done", declined: "✕ dismissed", replaced: "replaced by a newer prompt", segment_end: "segment ended", session_end: "session ended" };
+const DEFAULT_PREFS = { "sound.stop": true, "vibrate.stop": true };
 const PREFS_KEY = "bc.facilitator.prefs";
+const mode = new URLSearchParams(location.search).get("mode");
+const readOnly = mode === "transparent";
+const token = takeToken();
 
 const S = {
-  cards: new Map(), // seq -> card
+  ch: null,
   session: null,
-  status: "planned",
-  segment: null,
-  extensions: {},
-  seenSent: new Set(),
-  prefs: loadPrefs(),
   me: null,
+  state: null, // the session state (server)
+  cards: new Cards(),
+  ticks: new Ticks(),
+  answered: new Set(), // seqs answered here whose ack is not back yet (hidden at once)
+  seenSent: new Set(),
+  alerts: null, // seq -> level of the open stop alerts last drawn (null before the first state)
+  nodes: new Map(), // card seq -> {key, node}
+  replying: null, // seq of the message card with its reply box open
+  showAll: false,
+  closedRequests: [], // [{action, status, text, at}] answered while this page was open
+  prefs: loadPrefs(),
 };
 
 if (mode === "compact") document.body.classList.add("compact");
-if (mode === "transparent") document.body.classList.add("transparent");
+if (readOnly) document.body.classList.add("transparent");
 
 // Many changes in one frame draw once.
 const schedule = onceAFrame(render);
@@ -38,9 +50,9 @@ if (!token) {
 
 function loadPrefs() {
   try {
-    return JSON.parse(localStorage.getItem(PREFS_KEY) || "{}") || {};
+    return { ...DEFAULT_PREFS, ...(JSON.parse(localStorage.getItem(PREFS_KEY) || "{}") || {}) };
   } catch {
-    return {};
+    return { ...DEFAULT_PREFS };
   }
 }
 
@@ -61,17 +73,17 @@ function start() {
     pill.dataset.state = state;
     pill.textContent = { connecting: "Connecting…", online: "Live", offline: "Offline — reconnecting", closed: "Disconnected" }[state];
     if (reason) fatal(reason);
+    schedule();
   });
   ch.addEventListener("welcome", (e) => {
     const w = e.detail;
     S.session = w.session;
     S.me = w.you.participant_id;
-    S.status = w.state.status;
-    S.segment = w.state.segment;
-    if (S.segment) S.extensions[S.segment.index] = S.segment.extended_minutes;
+    S.ticks.learn(w.participants || []);
     document.title = `${w.session.title} — heads-up`;
     schedule();
   });
+  ch.addEventListener("session", (e) => onState(e.detail.state));
   ch.addEventListener("event", (e) => onEvent(e.detail.event, e.detail.replay));
   ch.addEventListener("sent", (e) => {
     const label = pendingToasts.get(e.detail.id);
@@ -82,129 +94,103 @@ function start() {
   });
   ch.addEventListener("failed", (e) => toast(`Not sent: ${e.detail.message}`));
   document.addEventListener("visibilitychange", () => schedule());
-  setInterval(tickAndWake, 500);
+  setInterval(tick, 250);
   buildControls();
 }
 
 const pendingToasts = new Map();
 function send(kind, body, label) {
+  if (readOnly) return null;
   const id = S.ch.send(kind, body);
   if (label) pendingToasts.set(id, label);
   return id;
 }
 
-// -- events -----------------------------------------------------------------------------
+// -- state and events -------------------------------------------------------------------
+
+function onState(state) {
+  S.state = state;
+  S.ticks.learn(state.online || []);
+  const first = S.alerts === null;
+  const now = new Map();
+  for (const a of waitingAlerts()) {
+    now.set(a.seq, a.level);
+    if (first) continue;
+    if (!S.alerts.has(a.seq)) {
+      alertUser("stop", 0);
+      $("#live-urgent").textContent = `Stop alert: ${stopText(a)}`;
+    } else if (a.level > S.alerts.get(a.seq)) {
+      alertUser("stop", a.level);
+    }
+  }
+  S.alerts = now;
+  schedule();
+}
 
 function onEvent(ev, replay) {
   const b = ev.body || {};
-  if (CARD_KINDS.has(ev.kind)) {
-    S.cards.set(ev.seq, { ev, state: "open", level: 0, seen: false, fresh: !replay });
-    if (!replay) {
-      alertUser(ev);
-      announce(ev);
-    }
-  } else if (ev.kind === "seen") {
-    const c = S.cards.get(b.ref);
-    if (c) c.seen = true;
-  } else if (ev.kind === "ack") {
-    const c = S.cards.get(b.ref);
-    if (c) {
-      c.seen = true;
-      c.answer = { status: b.status, at: ev.at, text: b.text, minutes: b.minutes };
-      if (b.status === "snoozed") {
-        c.state = "snoozed";
-        c.until = Date.parse(ev.at) + (b.minutes || 1) * 60000;
-      } else {
-        c.state = b.status;
-      }
-    }
-  } else if (ev.kind === "alert.cancel") {
-    const c = S.cards.get(b.ref);
-    if (c) c.state = "cancelled";
-  } else if (ev.kind === "alert.escalated") {
-    const c = S.cards.get(b.ref);
-    if (c) {
-      c.level = Math.max(c.level, b.level);
-      if (!replay && c.state === "open") alertUser(c.ev, true);
-    }
-  } else if (ev.kind === "alert.resurface") {
-    const c = S.cards.get(b.ref);
-    if (c && c.state === "snoozed") {
-      c.state = "open";
-      c.until = null;
-      if (!replay) alertUser(c.ev);
-    }
-  } else if (ev.kind === "session.start" && !replay) {
-    S.status = "live";
-  } else if (ev.kind === "session.end" && !replay) {
-    S.status = "ended";
+  S.cards.apply(ev);
+  S.ticks.apply(ev);
+  if (ev.kind === "ack") S.answered.delete(b.ref);
+  if (!replay && CARD_KINDS.has(ev.kind)) {
+    const urgent = ev.kind === "message" && b.urgent === true;
+    alertUser(urgent ? "stop" : TONE_PREF[ev.kind], 0);
+    const meta = KIND_META[ev.kind];
+    (urgent ? $("#live-urgent") : $("#live")).textContent = `${urgent ? "Urgent " : ""}${meta.label}: ${text(ev)}`;
   }
-  if ((ev.kind.startsWith("segment.") || ev.kind === "session.end") && !replay) {
-    S.segment = nextSegment(S.segment, ev, S.session ? S.session.agenda : [], S.extensions);
-  } else if (ev.kind === "segment.extend" && replay) {
-    S.extensions[b.index] = (S.extensions[b.index] || 0) + b.minutes;
+  if (!replay && ev.kind === "request.status") {
+    const req = (S.state && S.state.open_requests || []).find((r) => r.seq === b.ref);
+    const what = req ? REQUEST_TEXT[req.action] || req.action : `Request #${b.ref}`;
+    const line = `${what}: ${REQUEST_STATUS_TEXT[b.status] || b.status}${b.text ? " — " + b.text : ""}`;
+    if (b.status !== "on_it") S.closedRequests.unshift({ line, status: b.status, at: ev.at });
+    S.closedRequests.length = Math.min(S.closedRequests.length, 3);
+    toast(`Producer: ${line}`);
+    $("#live").textContent = `Producer: ${line}`;
   }
   schedule();
 }
 
-function alertUser(ev, escalated = false) {
-  const tone = TONE_PREF[ev.kind];
+function now() {
+  return S.ch ? S.ch.now() : Date.now();
+}
+
+/** Open stop alerts that wait for an answer (not snoozed, not answered here a moment ago). */
+function waitingAlerts() {
+  const st = S.state;
+  if (!st || st.status === "ended") return [];
+  return (st.open_alerts || []).filter((a) => !a.snoozed_until && !S.answered.has(a.seq));
+}
+
+function alertUser(tone, level) {
+  if (readOnly) return;
   if (S.prefs[`sound.${tone}`]) {
-    if (tone === "stop") beep(escalated ? [[988, 160], [740, 160], [988, 160], [740, 160]] : [[988, 180], [740, 180], [988, 220]]);
-    else if (tone === "learner") beep([[523, 120], [659, 160]]);
-    else beep([[880, 140]]);
+    const volume = Math.min(0.9, 0.25 + 0.2 * level);
+    if (tone === "stop") {
+      const twice = [[988, 180], [740, 180], [988, 220]];
+      beep(level ? [...twice, ...twice.slice(0, Math.min(3, level))] : twice, volume);
+    } else if (tone === "learner") beep([[523, 120], [659, 160]], 0.15);
+    else beep([[880, 140]], 0.15);
   }
   if (S.prefs[`vibrate.${tone}`] && navigator.vibrate) {
-    navigator.vibrate(tone === "stop" ? [300, 120, 300, 120, 300] : [150]);
+    navigator.vibrate(tone === "stop" ? Array(3 + Math.min(level, 4) * 2).fill(250) : [150]);
   }
-}
-
-function announce(ev) {
-  const meta = KIND_META[ev.kind];
-  const text = `${meta.label}: ${describe(ev, { initialsOnly: S.prefs.safe })}`;
-  const region = ev.kind === "alert.stop" ? $("#live-urgent") : $("#live");
-  region.textContent = text;
-}
-
-/** Open cards, newest first (snoozes that ran out count as open again). */
-function openCards() {
-  const now = S.ch ? S.ch.now() : Date.now();
-  const out = [];
-  for (const c of S.cards.values()) {
-    if (c.state === "snoozed" && c.until && now >= c.until) {
-      c.state = "open";
-      c.until = null;
-    }
-    if (c.state === "open") out.push(c);
-  }
-  return out.sort((a, b) => b.ev.seq - a.ev.seq);
 }
 
 // -- answering --------------------------------------------------------------------------
 
-function answer(card, status, extra = {}) {
-  send("ack", { ref: card.ev.seq, status, ...extra });
-  // Optimistic: the card leaves now; the logged ack confirms it (the outbox keeps it if offline).
-  card.state = status;
-  if (status === "snoozed") {
-    card.until = (S.ch ? S.ch.now() : Date.now()) + (extra.minutes || 1) * 60000;
-  }
-  card.answer = { status, at: new Date().toISOString(), ...extra };
+function answer(seq, action, replyText) {
+  const body = ackFor(action, seq, replyText);
+  send("ack", body, action === "reply" ? "Reply" : null);
+  // Optimistic: it leaves now; the logged ack confirms it (the outbox keeps it if offline).
+  S.answered.add(seq);
+  if (S.replying === seq) S.replying = null;
+  $("#live").textContent = `Answered: ${{ done: "OK", snoozed: "snoozed 2 minutes", declined: "dismissed" }[body.status]}`;
   schedule();
 }
 
-function answerButtons(card, big = false) {
-  const buttons = [];
-  const b = (label, cls, fn, aria) => {
-    const btn = el("button", { type: "button", class: cls, "aria-label": aria || null }, label);
-    btn.addEventListener("click", fn);
-    buttons.push(btn);
-  };
-  b(big ? "Acknowledge ✓" : "OK ✓", "ok", () => answer(card, "done"), big ? null : "Acknowledge");
-  if (card.ev.kind === "prompt.time") b("1 more min", "", () => answer(card, "done", { text: "1 more minute" }));
-  for (const m of [1, 2, 5]) b(`Snooze ${m}`, "", () => answer(card, "snoozed", { minutes: m }), `Snooze ${m} minute${m > 1 ? "s" : ""}`);
-  b("Decline", "", () => answer(card, "declined"));
-  return buttons;
+function clearAll(cards) {
+  for (const c of cards) answer(c.seq, "done");
+  document.body.focus();
 }
 
 function buildControls() {
@@ -215,15 +201,16 @@ function buildControls() {
     req.append(btn);
   }
   const quick = $("#quick");
-  for (const text of QUICK) {
-    const btn = el("button", { type: "button", class: "small" }, icon("bubble"), " ", text);
-    btn.addEventListener("click", () => send("reply", { text }, `“${text}”`));
+  for (const [label, t] of QUICK) {
+    const btn = el("button", { type: "button", class: "small", "aria-label": `Reply: ${t}` }, icon("bubble"), " ", label);
+    btn.addEventListener("click", () => send("reply", { text: t }, `“${t}”`));
     quick.append(btn);
   }
   const safe = $("#safe");
   safe.checked = !!S.prefs.safe;
   safe.addEventListener("change", () => {
     S.prefs.safe = safe.checked;
+    S.nodes.clear();
     savePrefs();
     schedule();
   });
@@ -232,19 +219,25 @@ function buildControls() {
     box.addEventListener("change", () => {
       S.prefs[box.dataset.pref] = box.checked;
       savePrefs();
-      // A tap here also unlocks audio on browsers that need a gesture first.
-      if (box.checked && box.dataset.pref.startsWith("sound.")) beep([[660, 60]]);
+      if (box.checked && box.dataset.pref.startsWith("sound.")) unlockSound().then(() => beep([[660, 60]]));
+      schedule();
     });
   }
+  // Browsers keep sound off until the first tap or key: unlock it then, and say so until then.
+  const unlock = () => unlockSound().then(() => schedule());
+  document.addEventListener("pointerdown", unlock, { capture: true });
+  document.addEventListener("keydown", unlock, { capture: true });
+  $("#sound-unlock").addEventListener("click", () => unlockSound().then(() => beep([[660, 60]])));
+  document.body.tabIndex = -1; // focus goes back here after a reply box closes
 }
 
 let toastTimer = null;
-function toast(text) {
-  const t = $("#toast");
-  t.textContent = text;
-  t.classList.remove("hidden");
+function toast(t) {
+  const box = $("#toast");
+  box.textContent = t;
+  box.classList.remove("hidden");
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => t.classList.add("hidden"), 2500);
+  toastTimer = setTimeout(() => box.classList.add("hidden"), 3500);
 }
 
 // -- drawing ----------------------------------------------------------------------------
@@ -253,127 +246,224 @@ function text(ev) {
   return describe(ev, { initialsOnly: !!S.prefs.safe });
 }
 
+function stopText(a) {
+  return (STOP_TEXT[a.reason] || "Stop") + (a.text ? ` — ${a.text}` : "");
+}
+
 function cardNode(card) {
   const ev = card.ev;
   const meta = KIND_META[ev.kind];
+  const tone = card.urgent ? "stop" : meta.tone;
   const head = el(
     "div",
     { class: "card-head" },
-    el("span", { class: "tag" }, icon(meta.icon), meta.label),
+    el("span", { class: "tag" }, icon(meta.icon), card.urgent ? "Urgent" : meta.label),
     el("span", { class: "when" }, clockTime(ev.at)),
   );
+  const actions = el("div", { class: "actions" });
+  if (!readOnly) {
+    if (S.replying === card.seq) {
+      const input = el("input", { type: "text", maxlength: "500", "aria-label": "Your reply", placeholder: "Reply…", class: "grow" });
+      const form = el("form", { class: "reply-form" }, input, el("button", { type: "submit", class: "ok" }, "Send"));
+      form.addEventListener("submit", (e) => {
+        e.preventDefault();
+        const t = input.value.trim();
+        answer(card.seq, "reply", t || undefined);
+        document.body.focus();
+      });
+      input.addEventListener("keydown", (e) => {
+        if (e.key === "Escape") {
+          S.replying = null;
+          document.body.focus();
+          schedule();
+        }
+      });
+      actions.append(form);
+      requestAnimationFrame(() => input.focus());
+    } else {
+      for (const [action, label] of actionsFor(ev.kind)) {
+        const aria = { done: "Acknowledge", snooze: "Snooze 2 minutes", dismiss: "Dismiss" }[action] || null;
+        const btn = el("button", { type: "button", class: action === "done" ? "ok" : "", dataset: { action }, "aria-label": aria }, label);
+        btn.addEventListener("click", () => {
+          if (action === "reply") {
+            S.replying = card.seq;
+            schedule();
+          } else {
+            answer(card.seq, action);
+          }
+        });
+        actions.append(btn);
+      }
+    }
+  }
   return el(
     "article",
-    { class: `card tone-${meta.tone}`, dataset: { seq: ev.seq, kind: ev.kind }, "aria-label": `${meta.label} message` },
+    { class: `card tone-${tone}${card.urgent ? " urgent" : ""}`, dataset: { seq: ev.seq, kind: ev.kind }, "aria-label": `${card.urgent ? "Urgent " : ""}${meta.label} message` },
     head,
     el("div", { class: "text" }, text(ev)),
-    el("div", { class: "actions" }, answerButtons(card)),
+    actions.children.length ? actions : null,
   );
 }
 
 function render() {
-  const open = openCards();
-  const stops = open.filter((c) => c.ev.kind === "alert.stop");
-  const others = open.filter((c) => c.ev.kind !== "alert.stop");
-  const shown = [];
-
+  const open = S.cards.at(now()).open.filter((c) => !S.answered.has(c.seq));
+  const max = mode === "compact" ? 1 : S.showAll ? Infinity : 3;
+  const { shown, more } = visibleCards(open, max);
   const want = [];
-  const safe = !!S.prefs.safe;
-  for (const c of others.slice(0, mode === "compact" ? 1 : 6)) {
-    if (!c.node || c.nodeSafe !== safe) {
-      c.node = cardNode(c);
-      c.nodeSafe = safe;
+  for (const c of shown) {
+    const key = `${!!S.prefs.safe}:${S.replying === c.seq}`;
+    let cached = S.nodes.get(c.seq);
+    if (!cached || cached.key !== key) {
+      cached = { key, node: cardNode(c) };
+      S.nodes.set(c.seq, cached);
     }
-    want.push(c.node);
-    shown.push(c);
+    want.push(cached.node);
   }
-  if (others.length > 6 && mode !== "compact") want.push(el("p", { class: "empty" }, `+${others.length - 6} more`));
-  if (!others.length) {
-    const quiet = S.status === "ended" ? "The session has ended. Thank you!" : "All clear. New messages from the producer appear here.";
+  const extra = [];
+  if (mode !== "compact" && (more || S.showAll) && open.length > 3) {
+    const btn = el("button", { type: "button", class: "small more", "aria-expanded": String(S.showAll) }, S.showAll ? "Show fewer" : `+${more} more`);
+    btn.addEventListener("click", () => {
+      S.showAll = !S.showAll;
+      schedule();
+    });
+    extra.push(btn);
+  }
+  const clearList = clearable(open);
+  if (!readOnly && mode !== "compact" && clearList.length >= 2) {
+    const btn = el("button", { type: "button", class: "small clear-all" }, `Clear all (${clearList.length})`);
+    btn.addEventListener("click", () => clearAll(clearList));
+    extra.push(btn);
+  }
+  if (extra.length) want.push(el("div", { class: "cards-more row" }, extra));
+  if (!open.length) {
+    const st = S.state ? S.state.status : "planned";
+    const quiet = st === "ended" ? "The session has ended. Thank you!" : "All clear. New messages from the producer appear here.";
     want.push(el("p", { class: "empty" }, quiet));
   }
-  const cards = $("#cards");
-  const same = cards.children.length === want.length && want.every((n, i) => cards.children[i] === n);
+  const box = $("#cards");
+  const same = box.children.length === want.length && want.every((n, i) => box.children[i] === n);
   // Rebuild only when the set changed, so a focused button keeps its focus.
-  if (!same) cards.replaceChildren(...want);
+  if (!same) box.replaceChildren(...want);
+  for (const seq of [...S.nodes.keys()]) if (!shown.some((c) => c.seq === seq)) S.nodes.delete(seq);
 
-  renderTakeover(stops, shown);
+  const alerts = waitingAlerts();
+  renderTakeover(alerts);
+  renderRequests();
   renderEarlier();
-  sendSeen(shown);
+  sendSeen(shown, alerts.slice(0, 1));
   tick();
 }
 
-function renderTakeover(stops, shown) {
+function renderTakeover(alerts) {
   const box = $("#takeover");
   const wasOpen = !box.classList.contains("hidden");
-  if (!stops.length) {
+  if (!alerts.length) {
+    if (wasOpen && box.contains(document.activeElement)) document.body.focus();
     box.classList.add("hidden");
     box.dataset.seq = "";
     return;
   }
-  const card = stops[stops.length - 1]; // the oldest open stop first
-  shown.push(card);
-  if (box.dataset.seq === String(card.ev.seq) && box.dataset.level === String(card.level) && box.dataset.safe === String(!!S.prefs.safe)) return;
-  clear(box);
-  box.dataset.seq = String(card.ev.seq);
-  box.dataset.level = String(card.level);
-  box.dataset.safe = String(!!S.prefs.safe);
-  box.classList.toggle("escalated", card.level > 0);
-  const reason = STOP_TEXT[card.ev.body.reason] || "Stop";
-  box.append(
-    ...[
-    el("span", { class: "tag tone-stop" }, icon("stop"), "Stop alert"),
-    el("div", { class: "big", id: "takeover-text" }, reason),
-    card.ev.body.text ? el("div", { class: "card-text" }, el("span", { class: "text" }, card.ev.body.text)) : null,
-    el("div", { class: "hint" }, `Sent ${clockTime(card.ev.at)}`,
-      card.level ? el("span", { class: "level" }, ` · still waiting (level ${card.level})`) : null,
-      stops.length > 1 ? ` · ${stops.length - 1} more after this` : null),
-    el("div", { class: "actions" }, answerButtons(card, true)),
-    ].filter(Boolean),
-  );
+  const a = alerts[0]; // the oldest open stop first
+  const level = Math.min(a.level || 0, 3);
+  const key = `${a.seq}:${level}:${alerts.length}`;
+  if (box.dataset.key !== key) {
+    box.dataset.key = key;
+    box.dataset.seq = String(a.seq);
+    box.dataset.level = String(level);
+    const actions = el("div", { class: "actions" });
+    if (!readOnly) {
+      for (const [action, label] of actionsFor("alert.stop")) {
+        const btn = el("button", { type: "button", class: action === "done" ? "ok" : "", dataset: { action } }, action === "done" ? `${label} ✓` : label);
+        btn.addEventListener("click", () => answer(a.seq, action));
+        actions.append(btn);
+      }
+    }
+    clear(box).append(
+      ...[
+        el("span", { class: "tag tone-stop" }, icon("stop"), "Stop alert"),
+        el("div", { class: "big", id: "takeover-text" }, STOP_TEXT[a.reason] || "Stop"),
+        a.text ? el("div", { class: "detail" }, a.text) : null,
+        el("div", { class: "waiting" }, el("span", { class: "since" }, ""), alerts.length > 1 ? ` · ${alerts.length - 1} more after this` : null),
+        actions.children.length ? actions : null,
+      ].filter(Boolean),
+    );
+  }
   box.classList.remove("hidden");
-  if (!wasOpen) box.querySelector("button.ok").focus({ preventScroll: true });
+  if (!wasOpen && !readOnly) box.querySelector("button.ok").focus({ preventScroll: true });
+}
+
+function reminded(level) {
+  if (!level) return "";
+  return ` — reminded ${level === 1 ? "once" : level === 2 ? "twice" : `${level} times`}`;
+}
+
+function renderRequests() {
+  const box = clear($("#my-requests"));
+  const mine = ((S.state && S.state.open_requests) || []).filter((r) => r.by === S.me);
+  for (const r of mine) {
+    const status = r.status === "on_it" ? `producer is on it${r.status_text ? " — " + r.status_text : ""}` : "waiting for the producer";
+    box.append(el("span", { class: `chip ${r.status === "on_it" ? "on" : ""}`, dataset: { seq: r.seq, status: r.status || "open" } }, `${REQUEST_TEXT[r.action] || r.action}: ${status}`));
+  }
+  for (const c of S.closedRequests) box.append(el("span", { class: `chip ${c.status}`, dataset: { status: c.status } }, c.line));
+  box.classList.toggle("hidden", !box.children.length);
 }
 
 function renderEarlier() {
   const list = clear($("#earlier"));
-  const done = [...S.cards.values()].filter((c) => c.state !== "open").sort((a, b) => b.ev.seq - a.ev.seq);
-  const label = { done: "✓ done", declined: "✕ declined", cancelled: "withdrawn", snoozed: "snoozed" };
-  for (const c of done.slice(0, 8)) {
-    const when = c.state === "snoozed" && c.until ? ` until ${clockTime(new Date(c.until).toISOString())}` : "";
-    list.append(el("li", { dataset: { seq: c.ev.seq, state: c.state } }, `${clockTime(c.ev.at)} · ${text(c.ev)} — ${label[c.state]}${when}`));
+  const t = now();
+  const rows = [
+    ...S.cards.at(t).snoozed.map((c) => ({ c, state: "snoozed", label: `snoozed until ${clockTime(new Date(c.until).toISOString())}` })),
+    ...S.cards.closed().slice(0, 8).map((c) => ({ c, state: c.reason, label: CLOSED_TEXT[c.reason] || c.reason })),
+  ];
+  for (const { c, state, label } of rows.slice(0, 8)) {
+    list.append(el("li", { dataset: { seq: c.seq, state } }, `${clockTime(c.ev.at)} · ${text(c.ev)} — ${label}`));
   }
-  list.parentElement.classList.toggle("hidden", !done.length);
+  list.parentElement.classList.toggle("hidden", !rows.length);
 }
 
-/** `seen` receipts only for cards actually on a visible screen. */
-function sendSeen(shown) {
-  if (document.visibilityState !== "visible") return;
-  for (const c of shown) {
-    if (c.seen || S.seenSent.has(c.ev.seq)) continue;
-    S.seenSent.add(c.ev.seq);
-    send("seen", { ref: c.ev.seq });
+/** `seen` receipts only for cards and alerts actually on a visible screen (never from OBS). */
+function sendSeen(shown, alerts) {
+  if (readOnly || document.visibilityState !== "visible") return;
+  const seqs = [...shown.map((c) => c.seq), ...alerts.filter((a) => !a.seen_at).map((a) => a.seq)];
+  for (const seq of seqs) {
+    const t = S.ticks.get(seq);
+    if ((t && t.seen) || S.seenSent.has(seq)) continue;
+    S.seenSent.add(seq);
+    send("seen", { ref: seq });
   }
 }
 
 function tick() {
+  const st = S.state;
+  const t = now();
+  const left = secondsLeft(st, t);
+  const timer = $("#timer");
   const cd = $("#countdown");
   const title = $("#seg-title");
-  if (S.segment && S.ch) {
-    const left = (Date.parse(S.segment.planned_end) - S.ch.now()) / 1000;
+  if (left !== null) {
     cd.textContent = mmss(left);
-    cd.classList.toggle("over", left < 0);
-    title.textContent = S.segment.title;
+    timer.dataset.tone = countdownTone(left, amberSeconds());
+    title.textContent = st.segment.title;
   } else {
     cd.textContent = "–:––";
-    cd.classList.remove("over");
-    title.textContent = S.status === "ended" ? "Session ended" : S.session ? S.session.title : "Waiting for the session";
+    timer.dataset.tone = "none";
+    title.textContent = !st ? "Connecting…" : st.status === "ended" ? "Session ended" : st.status === "live" ? "Between segments" : S.session ? S.session.title : "Waiting for the session";
   }
+  if (S.ch && S.ch.state === "online") $("#conn").textContent = st && st.status === "ended" ? "Session ended" : "Live";
+  const next = st && st.next_segment;
+  $("#next").textContent = st && st.status === "ended" ? "" : next ? `Next: ${next.title} (${next.planned_minutes} min)` : st && st.segment ? "Last segment" : "";
+  const since = $("#takeover .since");
+  if (since) {
+    const a = waitingAlerts()[0];
+    if (a) since.textContent = `Sent ${clockTime(a.at)} · ${waited(a.at, t)}${reminded(a.level)}`;
+  }
+  const needSound = !readOnly && !soundReady() && (S.prefs["sound.stop"] || S.prefs["sound.time"] || S.prefs["sound.learner"]);
+  $("#sound-unlock").classList.toggle("hidden", !needSound);
+  const wake = S.cards.nextWake(t - 1000);
+  if (wake !== null && wake <= t) schedule(); // a snooze ran out
 }
 
-function tickAndWake() {
-  tick();
-  // Snoozes run out on the clock, not on an event.
-  const now = S.ch ? S.ch.now() : Date.now();
-  for (const c of S.cards.values()) if (c.state === "snoozed" && c.until && now >= c.until) schedule();
+function amberSeconds() {
+  const s = S.state && S.state.settings;
+  return s && Number.isFinite(s.countdown_amber_s) ? s.countdown_amber_s : 120;
 }

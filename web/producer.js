@@ -1,32 +1,37 @@
 // Producer push panel (and the read-only observer view): presets, shortcuts, statuses, log.
+// Timer, segments, open stop alerts, open requests and who is online are drawn from the
+// session state (client.js "session"); message ticks and "1 more minute" come from model.js;
+// which keys are shortcuts and which are typing, from keys.js.
 import { Channel } from "./client.js";
+import { KeyGate } from "./keys.js";
+import { MoreTime, TRACKED_KINDS, Ticks, countdownTone, secondsLeft, waited } from "./model.js";
 import {
-  $, KIND_META, api, beep, clear, clockTime, describe, el, fatal, icon, mmss, nextSegment,
-  onceAFrame, storedSessionId, takeToken,
+  $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, api, beep, clear, clockTime, describe, el, fatal, icon,
+  mmss, onceAFrame, storedSessionId, takeToken, unlockSound,
 } from "./util.js";
 
-const TRACKED = new Set(["prompt.time", "flag.learner", "alert.stop"]);
 const token = takeToken();
+const PANEL_KEYS = { m: "Type a message to the facilitator (Enter sends)", n: "Write a private note (Ctrl+Enter saves)", l: "Type a learner's name, Enter, then a learner key", "]": "Start the next segment", "[": "End the current segment", "=": "Give the current segment 1 more minute" };
+const ANSWER_TEXT = { done: "Acknowledged", snoozed: "Snoozed", declined: "Declined" };
 
 const S = {
   role: null,
   me: null,
   sid: storedSessionId(),
   session: null,
-  status: "planned",
-  segment: null,
-  extensions: {},
-  ended: new Set(),
+  state: null,
   presets: [],
   learner: null,
   events: [], // every event, seq order
+  tracked: [], // prompts, flags, alerts and messages, seq order
+  incoming: [], // replies and requests from the facilitator, newest first
   people: {}, // participant_id -> {role, name}
-  presence: [], // [{pid, status, at}]
-  messages: new Map(), // id -> message status
-  bySeq: new Map(), // seq -> message
-  incoming: [],
+  ticks: new Ticks(),
+  more: new MoreTime(),
   failed: [],
   welcomed: false,
+  gate: new KeyGate(),
+  armed: null, // {preset, until}
 };
 
 // Many changes in one frame draw once.
@@ -43,6 +48,12 @@ function start() {
   S.ch = ch;
   ch.addEventListener("state", (e) => showConn(e.detail));
   ch.addEventListener("welcome", (e) => onWelcome(e.detail));
+  ch.addEventListener("session", (e) => {
+    S.state = e.detail.state;
+    for (const p of S.state.online || []) S.people[p.participant_id] = p;
+    S.ticks.learn(S.state.online || []);
+    schedule();
+  });
   ch.addEventListener("event", (e) => onEvent(e.detail.event, e.detail.replay));
   ch.addEventListener("outbox", () => schedule());
   ch.addEventListener("sent", () => schedule());
@@ -53,7 +64,7 @@ function start() {
   if (S.sid) {
     S.presets = cachedPresets(S.sid);
     renderPresets();
-    loadSessionData();
+    loadPresets();
   }
   setInterval(tick, 250);
   wireControls();
@@ -83,29 +94,16 @@ function cachedPresets(sid) {
   }
 }
 
-async function loadSessionData() {
+async function loadPresets() {
   try {
-    const [view, presets] = await Promise.all([
-      api(`/api/v1/sessions/${S.sid}`, token),
-      api(`/api/v1/sessions/${S.sid}/presets`, token),
-    ]);
-    S.presets = presets.presets;
+    const data = await api(`/api/v1/sessions/${S.sid}/presets`, token);
+    S.presets = data.presets;
     try {
       localStorage.setItem("bc.presets." + S.sid, JSON.stringify(S.presets));
     } catch {
       // Only a start-up cache.
     }
-    if (!S.welcomed) {
-      S.session = view.session;
-      S.role = view.you.role;
-      S.me = view.you.participant_id;
-      S.status = view.state.status;
-      applyRole();
-    }
-    renderStatic();
-    const exp = await api(`/api/v1/sessions/${S.sid}/export`, token);
-    for (const p of exp.participants) S.people[p.participant_id] = p;
-    schedule();
+    renderPresets();
   } catch (err) {
     if (err.status === 401) fatal("This link is not valid (or was revoked).");
   }
@@ -118,10 +116,8 @@ function onWelcome(w) {
   S.role = w.you.role;
   S.me = w.you.participant_id;
   S.people[w.you.participant_id] = w.you;
-  for (const p of w.state.online) S.people[p.participant_id] = p;
-  S.status = w.state.status;
-  S.segment = w.state.segment;
-  if (S.segment) S.extensions[S.segment.index] = S.segment.extended_minutes;
+  for (const p of w.participants || []) S.people[p.participant_id] = p;
+  S.ticks.learn(w.participants || []);
   document.title = `${w.session.title} — producer`;
   $("#title").textContent = w.session.title;
   const debrief = $("#debrief-link");
@@ -130,9 +126,9 @@ function onWelcome(w) {
   applyRole();
   if (first || S.sid !== w.session.id) {
     S.sid = w.session.id;
-    loadSessionData();
+    loadPresets();
   }
-  renderStatic();
+  renderPresets();
   schedule();
 }
 
@@ -147,97 +143,22 @@ function applyRole() {
 
 function onEvent(ev, replay) {
   S.events.push(ev);
+  S.ticks.apply(ev);
+  S.more.apply(ev);
   const a = ev.author || {};
-  if (a.participant_id && a.role !== "system") S.people[a.participant_id] = a;
   const b = ev.body || {};
-  if (TRACKED.has(ev.kind)) {
-    const m = S.messages.get(ev.id) || { id: ev.id };
-    Object.assign(m, { seq: ev.seq, kind: ev.kind, body: b, at: ev.at, author: a.name });
-    S.messages.set(ev.id, m);
-    S.bySeq.set(ev.seq, m);
-  } else if (ev.kind === "seen" || ev.kind === "ack" || ev.kind === "alert.escalated" || ev.kind === "alert.cancel" || ev.kind === "alert.resurface") {
-    const m = S.bySeq.get(b.ref);
-    if (m) {
-      if (ev.kind === "seen") m.seen_at = m.seen_at || ev.at;
-      if (ev.kind === "ack") {
-        m.ack = { status: b.status, at: ev.at, text: b.text, minutes: b.minutes };
-        m.seen_at = m.seen_at || ev.at;
-      }
-      if (ev.kind === "alert.escalated") m.level = Math.max(m.level || 0, b.level);
-      if (ev.kind === "alert.cancel") m.cancelled = ev.at;
-      if (ev.kind === "alert.resurface") m.resurfaced = ev.at;
-    }
-  } else if (ev.kind === "presence") {
-    S.presence.push({ pid: b.participant_id, status: b.status, at: ev.at });
-    if (!S.people[b.participant_id] && !replay) refreshPeople();
-  } else if (ev.kind === "session.start" && !replay) {
-    S.status = "live";
-  } else if (ev.kind === "session.end" && !replay) {
-    S.status = "ended";
-  }
-  if (ev.kind === "segment.end") S.ended.add(b.index);
-  if (ev.kind === "segment.start") S.ended.delete(b.index);
-  if (ev.kind.startsWith("segment.") || ev.kind === "session.end") {
-    if (!replay) S.segment = nextSegment(S.segment, ev, S.session ? S.session.agenda : [], S.extensions);
-    else if (ev.kind === "segment.extend") S.extensions[b.index] = (S.extensions[b.index] || 0) + b.minutes;
-  }
-  if ((ev.kind === "reply" || ev.kind === "request") && a.role === "facilitator") {
+  if (a.participant_id && a.role !== "system") S.people[a.participant_id] = a;
+  if (TRACKED_KINDS.has(ev.kind)) S.tracked.push(ev);
+  if ((ev.kind === "reply" || ev.kind === "request" || (ev.kind === "ack" && b.text)) && a.role === "facilitator") {
     S.incoming.unshift({ ev, fresh: !replay });
     S.incoming.length = Math.min(S.incoming.length, 6);
     if (!replay && $("#sound").checked) beep([[660, 110], [880, 140]]);
   }
+  if (!replay && ev.kind === "ack") {
+    const m = S.tracked.find((x) => x.seq === b.ref);
+    if (m) $("#announce").textContent = `${ANSWER_TEXT[b.status] || b.status}: ${describe(m)}${b.text ? " — " + b.text : ""}`;
+  }
   schedule();
-}
-
-let refreshing = null;
-function refreshPeople() {
-  if (refreshing || !S.sid) return;
-  refreshing = setTimeout(async () => {
-    try {
-      const view = await api(`/api/v1/sessions/${S.sid}`, token);
-      for (const p of view.state.online) S.people[p.participant_id] = p;
-      schedule();
-    } catch {
-      // Next presence change tries again.
-    }
-    refreshing = null;
-  }, 300);
-}
-
-function isFacilitator(pid) {
-  return S.people[pid] && S.people[pid].role === "facilitator";
-}
-
-/** Facilitators online now, and when the last one left. */
-function facilitatorPresence() {
-  const online = new Set();
-  let lastLeft = null;
-  for (const p of S.presence) {
-    if (!isFacilitator(p.pid)) continue;
-    if (p.status === "online") online.add(p.pid);
-    else {
-      online.delete(p.pid);
-      lastLeft = p.at;
-    }
-  }
-  return { online: [...online], lastLeft };
-}
-
-/** When a message reached a facilitator's screen: logged while one was online, or when one came. */
-function deliveredAt(m) {
-  if (!m.at) return null;
-  const t = Date.parse(m.at);
-  const online = new Set();
-  for (const p of S.presence) {
-    const pt = Date.parse(p.at);
-    if (pt > t && online.size) return m.at;
-    if (!isFacilitator(p.pid)) continue;
-    if (p.status === "online") online.add(p.pid);
-    else online.delete(p.pid);
-    if (pt >= t && online.size) return p.at;
-  }
-  if (online.size) return m.at;
-  return m.seen_at || null;
 }
 
 // -- sending ----------------------------------------------------------------------------
@@ -245,14 +166,16 @@ function deliveredAt(m) {
 function send(kind, body) {
   if (S.role === "observer" && kind !== "note") return null;
   const id = S.ch.send(kind, body);
-  const m = { id, kind, body, queued_at: new Date().toISOString() };
-  if (TRACKED.has(kind)) S.messages.set(id, m);
   schedule();
   return id;
 }
 
 function firePreset(p) {
-  let body = { ...p.body };
+  if (p.kind === "alert.stop") {
+    arm(p);
+    return;
+  }
+  const body = { ...p.body };
   if (p.kind === "flag.learner") {
     const typed = $("#learner").value.trim();
     const who = S.learner || typed;
@@ -272,14 +195,80 @@ function flash(presetId) {
   setTimeout(() => btn.classList.remove("sent-flash"), 400);
 }
 
+/** Back to the panel after sending from a text box, so the next shortcut works. */
+function toPanel() {
+  if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+  document.body.focus({ preventScroll: true });
+}
+
+// -- stop alerts: arm, then confirm -----------------------------------------------------
+
+function arm(p) {
+  if (S.role === "observer") return;
+  if (S.armed && S.armed.preset.preset_id === p.preset_id) {
+    confirmStop(); // a second tap on the same stop button confirms
+    return;
+  }
+  S.gate.arm(p.key || "", performance.now());
+  S.armed = { preset: p, until: performance.now() + 3000 };
+  $("#armed-title").textContent = `Send “${STOP_TEXT[p.body.reason] || p.label}”${p.body.text ? " — " + p.body.text : ""}?`;
+  $("#stop-detail").value = "";
+  $("#armed").classList.remove("hidden");
+  for (const btn of document.querySelectorAll("#presets-stop [data-preset]")) {
+    const on = btn.dataset.preset === p.preset_id;
+    btn.classList.toggle("armed-btn", on);
+    btn.querySelector(".label").textContent = on ? "Tap again to send" : S.presets.find((x) => x.preset_id === btn.dataset.preset).label;
+  }
+  armTick();
+}
+
+function disarm() {
+  S.armed = null;
+  S.gate.disarm();
+  $("#armed").classList.add("hidden");
+  for (const btn of document.querySelectorAll("#presets-stop [data-preset]")) {
+    btn.classList.remove("armed-btn");
+    const p = S.presets.find((x) => x.preset_id === btn.dataset.preset);
+    if (p) btn.querySelector(".label").textContent = p.label;
+  }
+}
+
+function confirmStop() {
+  if (!S.armed) return;
+  const p = S.armed.preset;
+  const detail = $("#stop-detail").value.trim();
+  const body = { ...p.body };
+  if (detail) body.text = detail;
+  send("alert.stop", body);
+  flash(p.preset_id);
+  disarm();
+  toPanel();
+}
+
+/** The armed window runs out after 3 s, unless a detail is being written. */
+function armTick() {
+  if (!S.armed) return;
+  const writing = document.activeElement === $("#stop-detail") || $("#stop-detail").value;
+  if (writing) S.armed.until = performance.now() + 3000;
+  const left = Math.max(0, S.armed.until - performance.now());
+  $("#armed-left").textContent = writing ? "waiting while you write" : `cancels in ${Math.ceil(left / 1000)} s`;
+  if (left <= 0) disarm();
+}
+
+// -- controls ---------------------------------------------------------------------------
+
 function nextIndex() {
+  const st = S.state;
+  if (!st || st.status === "ended") return null;
+  if (st.next_segment) return st.next_segment.index;
+  if (st.segments) return null; // the server says there is no next segment
   const agenda = S.session ? S.session.agenda : [];
-  if (S.segment) return S.segment.index + 1 < agenda.length ? S.segment.index + 1 : null;
-  for (let i = 0; i < agenda.length; i++) if (!S.ended.has(i)) return i;
-  return null;
+  const i = st.segment ? st.segment.index + 1 : 0;
+  return i < agenda.length ? i : null;
 }
 
 function wireControls() {
+  document.body.tabIndex = -1; // focus comes back here after a text box sends
   $("#seg-next").addEventListener("click", startNext);
   $("#seg-end").addEventListener("click", endSegment);
   $("#seg-plus1").addEventListener("click", () => extend(1));
@@ -293,7 +282,7 @@ function wireControls() {
   $("#learner").addEventListener("keydown", (e) => {
     if (e.key === "Enter") {
       e.preventDefault();
-      $("#learner").blur(); // the name stays; the next learner key uses it
+      toPanel(); // the name stays; the next learner key uses it
     }
   });
   $("#learner").addEventListener("input", () => {
@@ -304,10 +293,10 @@ function wireControls() {
     e.preventDefault();
     const text = $("#free-text").value.trim();
     if (!text) return;
-    if ($("#free-stop").checked) send("alert.stop", { reason: "other", text });
-    else send("prompt.time", { text });
+    send("message", $("#free-urgent").checked ? { text, urgent: true } : { text });
     $("#free-text").value = "";
-    $("#free-stop").checked = false;
+    $("#free-urgent").checked = false;
+    toPanel();
   });
   $("#note-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -319,6 +308,22 @@ function wireControls() {
       saveNote();
     }
   });
+  $("#armed-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    confirmStop();
+  });
+  $("#armed-cancel").addEventListener("click", () => {
+    disarm();
+    toPanel();
+  });
+  $("#stop-detail").addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      e.preventDefault();
+      disarm();
+      toPanel();
+    }
+  });
+  $("#sound").addEventListener("change", () => unlockSound());
   document.addEventListener("keydown", onKey);
 }
 
@@ -329,29 +334,31 @@ function saveNote() {
   $("#note").value = "";
   $("#note-status").textContent = "Saved to the log";
   setTimeout(() => ($("#note-status").textContent = ""), 2500);
+  toPanel();
 }
 
 function startNext() {
   const i = nextIndex();
   if (i === null) return;
-  if (S.status === "planned") send("session.start", {});
+  if (S.state && S.state.status === "planned") send("session.start", {});
   send("segment.start", { index: i });
 }
 
 function endSegment() {
-  if (S.segment) send("segment.end", { index: S.segment.index });
+  if (S.state && S.state.segment) send("segment.end", { index: S.state.segment.index });
 }
 
 function extend(minutes) {
-  if (S.segment) send("segment.extend", { index: S.segment.index, minutes });
+  if (S.state && S.state.segment) send("segment.extend", { index: S.state.segment.index, minutes });
 }
 
 let confirmEnd = null;
 function sessionButton() {
   const btn = $("#session-btn");
-  if (S.status === "planned") {
+  const status = S.state ? S.state.status : "planned";
+  if (status === "planned") {
     send("session.start", {});
-  } else if (S.status === "live") {
+  } else if (status === "live") {
     if (!confirmEnd) {
       btn.textContent = "Click again to end";
       confirmEnd = setTimeout(() => {
@@ -362,11 +369,37 @@ function sessionButton() {
     }
     clearTimeout(confirmEnd);
     confirmEnd = null;
-    if (S.segment) send("segment.end", { index: S.segment.index });
+    if (S.state.segment) send("segment.end", { index: S.state.segment.index });
     send("session.end", {});
   }
 }
 
+function gateKeys() {
+  const keys = {};
+  for (const k of [...Object.keys(PANEL_KEYS), "?"]) keys[k] = { stop: false };
+  for (const p of S.presets) if (p.key) keys[p.key.toLowerCase()] = { stop: p.kind === "alert.stop" };
+  return keys;
+}
+
+function runKey(key) {
+  const preset = S.presets.find((p) => p.key && p.key.toLowerCase() === key);
+  if (preset) {
+    firePreset(preset);
+    return;
+  }
+  const actions = {
+    m: () => $("#free-text").focus(),
+    n: () => $("#note").focus(),
+    l: () => $("#learner").focus(),
+    "]": startNext,
+    "[": endSegment,
+    "=": () => extend(1),
+    "?": () => toggleHelp(true),
+  };
+  if (actions[key]) actions[key]();
+}
+
+let typingHint = null;
 function onKey(e) {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   const t = e.target;
@@ -379,16 +412,20 @@ function onKey(e) {
   }
   if (e.key === "Escape") {
     if (helpOpen) toggleHelp(false);
-    else if (typing) t.blur();
+    else if (S.armed) disarm();
+    else if (typing) toPanel();
     return;
   }
   if (typing) return;
-  if (e.key === "?") {
+  if (S.armed && e.key === "Tab") {
     e.preventDefault();
-    toggleHelp($("#help").classList.contains("hidden"));
+    $("#stop-detail").focus();
     return;
   }
-  if (!$("#help").classList.contains("hidden")) return;
+  if (helpOpen) {
+    if (e.key === "?") toggleHelp(false);
+    return;
+  }
   if (S.role === "observer") {
     if (e.key === "n") {
       e.preventDefault();
@@ -396,24 +433,44 @@ function onKey(e) {
     }
     return;
   }
-  const preset = S.presets.find((p) => p.key && p.key.toLowerCase() === e.key.toLowerCase());
-  if (preset) {
-    e.preventDefault();
-    firePreset(preset);
-    return;
+  S.gate.setKeys(gateKeys());
+  const r = S.gate.press(e.key, performance.now());
+  const preset = (k) => S.presets.find((p) => p.key && p.key.toLowerCase() === k);
+  switch (r.do) {
+    case "fire":
+      e.preventDefault();
+      runKey(r.key);
+      break;
+    case "defer":
+      e.preventDefault();
+      setTimeout(() => {
+        const k = S.gate.due(performance.now());
+        if (k) runKey(k);
+      }, r.ms + 20);
+      break;
+    case "arm":
+      e.preventDefault();
+      if (preset(r.key)) arm(preset(r.key));
+      break;
+    case "confirm":
+      e.preventDefault(); // and no click on a focused button
+      confirmStop();
+      break;
+    case "disarm":
+      disarm();
+      if (r.typing) showTypingHint();
+      break;
+    case "typing":
+      showTypingHint();
+      break;
+    default:
   }
-  const actions = {
-    m: () => $("#free-text").focus(),
-    n: () => $("#note").focus(),
-    l: () => $("#learner").focus(),
-    "]": startNext,
-    "[": endSegment,
-    "=": () => extend(1),
-  };
-  if (actions[e.key]) {
-    e.preventDefault();
-    actions[e.key]();
-  }
+}
+
+function showTypingHint() {
+  $("#typing-hint").classList.remove("hidden");
+  clearTimeout(typingHint);
+  typingHint = setTimeout(() => $("#typing-hint").classList.add("hidden"), 2500);
 }
 
 let helpReturn = null;
@@ -436,15 +493,10 @@ function presetButton(p) {
     { type: "button", class: `preset tone-${meta.tone}`, dataset: { preset: p.preset_id }, "aria-keyshortcuts": p.key },
     icon(meta.icon),
     el("span", { class: "label" }, p.label),
-    p.key ? el("kbd", {}, p.key) : null,
+    p.key ? el("kbd", {}, p.kind === "alert.stop" ? `${p.key} ⏎` : p.key) : null,
   );
   btn.addEventListener("click", () => firePreset(p));
   return btn;
-}
-
-function renderStatic() {
-  renderPresets();
-  renderSessionButton();
 }
 
 function renderPresets() {
@@ -455,22 +507,19 @@ function renderPresets() {
   renderRoster();
   const keys = clear($("#help-keys"));
   const row = (k, what) => keys.append(el("tr", {}, el("td", {}, el("kbd", {}, k)), el("td", {}, what)));
-  for (const p of S.presets) if (p.key) row(p.key, p.label);
-  row("]", "Start the next segment");
-  row("[", "End the current segment");
-  row("=", "Give the current segment 1 more minute");
-  row("l", "Type a learner's name, Enter, then a learner key");
-  row("m", "Type a free message (Enter sends)");
-  row("n", "Write a private note (Ctrl+Enter saves)");
+  for (const p of S.presets) if (p.key) row(p.kind === "alert.stop" ? `${p.key} then Enter` : p.key, p.label);
+  for (const [k, what] of Object.entries(PANEL_KEYS)) row(k, what);
   row("?", "Show or hide this help");
-  row("Esc", "Close help / leave a text box");
+  row("Esc", "Close help / cancel a stop alert / leave a text box");
+  keys.append(el("tr", {}, el("td", { colspan: "2", class: "hint" }, "Keys pause while you type words, so typing meant for another window sends nothing.")));
 }
 
 function renderSessionButton() {
   if (confirmEnd) return;
   const btn = $("#session-btn");
-  btn.textContent = S.status === "planned" ? "Start session" : S.status === "live" ? "End session" : "Session ended";
-  btn.disabled = S.status === "ended";
+  const status = S.state ? S.state.status : "planned";
+  btn.textContent = status === "planned" ? "Start session" : status === "live" ? "End session" : "Session ended";
+  btn.disabled = status === "ended";
 }
 
 function renderRoster() {
@@ -499,6 +548,8 @@ function render() {
   renderSessionButton();
   renderSegments();
   renderPresence();
+  renderWaiting();
+  renderRequests();
   renderIncoming();
   renderMessages();
   renderLog();
@@ -508,56 +559,148 @@ function render() {
 
 function renderSegments() {
   const box = clear($("#segments"));
+  const st = S.state;
   const agenda = S.session ? S.session.agenda : [];
-  agenda.forEach((seg, i) => {
-    const current = S.segment && S.segment.index === i;
-    const cls = "seg" + (current ? " current" : S.ended.has(i) ? " done" : "");
-    box.append(el("span", { class: cls, "aria-current": current ? "step" : null }, `${i + 1}. ${seg.title} · ${seg.minutes}′`));
-  });
-  $("#seg-title").textContent = S.segment ? S.segment.title : S.status === "ended" ? "Session ended" : "No segment running";
+  const segs = st && st.segments ? st.segments : agenda.map((s, index) => ({ index, title: s.title, planned_minutes: s.minutes, state: "pending" }));
+  for (const seg of segs) {
+    const current = seg.state === "running" || (st && st.segment && st.segment.index === seg.index);
+    const done = !current && seg.state === "done";
+    const ext = seg.extended_minutes ? ` ${seg.extended_minutes > 0 ? "+" : ""}${seg.extended_minutes}` : "";
+    box.append(
+      el("li", { class: "seg" + (current ? " current" : done ? " done" : ""), "aria-current": current ? "step" : null, dataset: { index: seg.index, state: current ? "running" : seg.state } },
+        done ? el("span", { class: "mark", "aria-label": "finished" }, "✓ ") : null,
+        `${seg.index + 1}. ${seg.title} · ${seg.planned_minutes}′${ext}`),
+    );
+  }
+  const status = st ? st.status : "planned";
+  $("#seg-title").textContent = st && st.segment ? st.segment.title : status === "ended" ? "Session ended" : "No segment running";
   const next = nextIndex();
-  $("#seg-next").disabled = next === null || S.status === "ended";
+  $("#seg-next").disabled = next === null || status === "ended";
   $("#seg-next").textContent = next === null ? "Start next" : `Start ${next + 1}`;
-  for (const id of ["#seg-end", "#seg-plus1", "#seg-plus5", "#seg-minus"]) $(id).disabled = !S.segment;
+  for (const id of ["#seg-end", "#seg-plus1", "#seg-plus5", "#seg-minus"]) $(id).disabled = !(st && st.segment);
 }
 
 function tick() {
   const cd = $("#countdown");
-  if (!S.segment || !S.ch) {
+  const st = S.state;
+  const now = S.ch ? S.ch.now() : Date.now();
+  const left = secondsLeft(st, now);
+  if (left === null) {
     cd.textContent = "–:––";
-    cd.classList.remove("over");
-    return;
+    cd.dataset.tone = "none";
+  } else {
+    cd.textContent = mmss(left);
+    const amber = st.settings && Number.isFinite(st.settings.countdown_amber_s) ? st.settings.countdown_amber_s : 120;
+    cd.dataset.tone = countdownTone(left, amber);
   }
-  const left = (Date.parse(S.segment.planned_end) - S.ch.now()) / 1000;
-  cd.textContent = mmss(left);
-  cd.classList.toggle("over", left < 0);
+  $("#next").textContent = st && st.next_segment && st.status !== "ended" ? `Next: ${st.next_segment.title}` : "";
+  for (const node of document.querySelectorAll("[data-waiting-since]")) node.textContent = waited(node.dataset.waitingSince, now);
+  armTick();
 }
 
 function renderPresence() {
-  const { online, lastLeft } = facilitatorPresence();
+  const online = ((S.state && S.state.online) || []).filter((p) => p.role === "facilitator");
   const box = $("#presence");
   box.classList.toggle("on", online.length > 0);
-  if (online.length) box.textContent = `Facilitator online: ${online.map((p) => S.people[p].name).join(", ")}`;
-  else if (lastLeft) box.textContent = `Facilitator offline since ${clockTime(lastLeft)}`;
-  else box.textContent = "Facilitator: not joined yet";
+  box.textContent = online.length ? `Facilitator online: ${online.map((p) => p.name).join(", ")}` : "Facilitator not connected";
+}
+
+/** Rebuilds `box` only when `key` changed, so a focused button keeps its focus. */
+function keyed(box, key) {
+  if (box.dataset.key === key) return null;
+  box.dataset.key = key;
+  return clear(box);
+}
+
+function reminded(level) {
+  if (!level) return null;
+  return `reminded ${level === 1 ? "once" : level === 2 ? "twice" : `${level} times`}`;
+}
+
+/** Open stop alerts, pinned on top, with how long each has waited. */
+function renderWaiting() {
+  const alerts = (S.state && S.state.open_alerts) || [];
+  $("#waiting-panel").classList.toggle("hidden", !alerts.length);
+  const box = keyed($("#waiting"), JSON.stringify([S.role, alerts]));
+  if (!box) return;
+  for (const a of alerts) {
+    const li = el(
+      "li",
+      { class: "msg tone-stop", dataset: { seq: a.seq } },
+      icon("stop"),
+      el("span", { class: "text" }, (STOP_TEXT[a.reason] || "Stop") + (a.text ? ` — ${a.text}` : "")),
+      el(
+        "span",
+        { class: "ticks" },
+        a.snoozed_until
+          ? el("span", { class: "tick warn" }, `Snoozed until ${clockTime(a.snoozed_until)}`)
+          : el("span", { class: "tick bad", dataset: { waitingSince: a.at } }, waited(a.at, S.ch.now())),
+        el("span", { class: `tick ${a.seen_at ? "on" : ""}` }, a.seen_at ? `✓ Seen ${clockTime(a.seen_at)}` : "Not seen yet"),
+        reminded(a.level) ? el("span", { class: "tick bad" }, reminded(a.level)) : null,
+      ),
+    );
+    if (S.role === "producer") {
+      const cancel = el("button", { type: "button", class: "small" }, "Withdraw");
+      cancel.addEventListener("click", () => send("alert.cancel", { ref: a.seq }));
+      li.querySelector(".ticks").append(cancel);
+    }
+    box.append(li);
+  }
+}
+
+/** The facilitator's open requests: on it / done / declined in one tap. */
+function renderRequests() {
+  const reqs = (S.state && S.state.open_requests) || [];
+  $("#requests-open").classList.toggle("hidden", !reqs.length);
+  const box = keyed($("#requests-open"), JSON.stringify([S.role, reqs]));
+  if (!box) return;
+  for (const r of reqs) {
+    const li = el(
+      "li",
+      { class: "item tone-request", dataset: { seq: r.seq, status: r.status || "open" } },
+      icon("hand"),
+      el("span", { class: "grow" }, el("strong", {}, REQUEST_TEXT[r.action] || r.action), r.text ? ` — ${r.text}` : "",
+        el("span", { class: "hint" }, ` · ${clockTime(r.at)} · `, r.status === "on_it" ? "you are on it" : el("span", { dataset: { waitingSince: r.at } }, waited(r.at, S.ch.now())))),
+    );
+    if (S.role === "producer") {
+      const actions = el("span", { class: "row" });
+      for (const status of ["on_it", "done", "declined"]) {
+        if (status === "on_it" && r.status === "on_it") continue;
+        const btn = el("button", { type: "button", class: "small", dataset: { status } }, REQUEST_STATUS_TEXT[status]);
+        btn.addEventListener("click", () => send("request.status", { ref: r.seq, status }));
+        actions.append(btn);
+      }
+      li.append(actions);
+    }
+    box.append(li);
+  }
 }
 
 function renderIncoming() {
-  const box = clear($("#incoming"));
+  const ask = S.more.pending();
+  const canGrant = !!(ask && S.state && S.state.segment && S.role === "producer");
+  const box = keyed($("#incoming"), JSON.stringify([canGrant && ask.seq, S.incoming.map((i) => i.ev.seq)]));
+  if (!box) return;
+  if (canGrant) {
+    const grant = el("button", { type: "button", class: "primary", id: "grant-more" }, "Grant +1 min");
+    grant.addEventListener("click", () => extend(1));
+    box.append(el("div", { class: "item tone-reply grant" }, icon("clock"), el("span", { class: "grow" }, `The facilitator asks for 1 more minute (${clockTime(ask.at)})`), grant));
+  }
   if (!S.incoming.length) {
-    box.append(el("p", { class: "hint" }, "Replies and requests show up here."));
+    if (!box.children.length) box.append(el("p", { class: "hint" }, "Replies and requests show up here."));
     return;
   }
   for (const item of S.incoming) {
     const ev = item.ev;
     const meta = KIND_META[ev.kind];
+    const what = ev.kind === "ack" ? `${ev.body.text} (answer to #${ev.body.ref})` : describe(ev);
     box.append(
       el(
         "div",
         { class: `item tone-${meta.tone}${item.fresh ? " fresh" : ""}`, dataset: { seq: ev.seq } },
         icon(meta.icon),
-        el("span", { class: "tag" }, meta.label),
-        el("span", { class: "grow" }, describe(ev)),
+        el("span", { class: "tag" }, ev.kind === "ack" ? "Reply" : meta.label),
+        el("span", { class: "grow" }, what),
         el("span", { class: "hint" }, clockTime(ev.at)),
       ),
     );
@@ -565,20 +708,15 @@ function renderIncoming() {
   }
 }
 
-function statusOf(m) {
-  if (!m.seq) return "sending";
-  if (m.cancelled) return "cancelled";
-  if (m.ack) return m.ack.status;
-  if (m.seen_at) return "seen";
-  return deliveredAt(m) ? "delivered" : "logged";
+function statusOf(t) {
+  if (t.cancelled_at) return "cancelled";
+  if (t.answer) return t.answer;
+  if (t.seen) return "seen";
+  return t.delivered ? "delivered" : "logged";
 }
 
 function renderMessages() {
   const box = clear($("#messages"));
-  const queued = new Set(S.ch.outbox.map((i) => i.id));
-  for (const item of S.ch.outbox) {
-    if (TRACKED.has(item.kind) && !S.messages.has(item.id)) S.messages.set(item.id, { ...item });
-  }
   for (const f of S.failed.slice(0, 3)) {
     box.append(
       el("li", { class: "msg tone-stop", dataset: { id: f.id, status: "failed" } },
@@ -586,45 +724,49 @@ function renderMessages() {
         el("span", { class: "ticks" }, el("span", { class: "tick bad" }, `Not sent: ${f.message}`))),
     );
   }
-  const list = [...S.messages.values()].filter((m) => m.seq || queued.has(m.id));
-  list.sort((a, b) => (b.seq || Infinity) - (a.seq || Infinity) || (b.queued_at || "").localeCompare(a.queued_at || ""));
-  for (const m of list.slice(0, 40)) box.append(messageItem(m));
+  for (const item of [...S.ch.outbox].reverse()) {
+    if (TRACKED_KINDS.has(item.kind)) box.append(queuedItem(item));
+  }
+  for (let i = S.tracked.length - 1, n = 0; i >= 0 && n < 40; i--, n++) box.append(messageItem(S.tracked[i]));
   if (!box.children.length) box.append(el("li", { class: "hint" }, "Nothing sent yet. Press a button or its key."));
 }
 
-function messageItem(m) {
-  const meta = KIND_META[m.kind];
-  const status = statusOf(m);
+function queuedItem(item) {
+  const meta = KIND_META[item.kind];
+  const online = S.ch.state === "online";
+  return el(
+    "li",
+    { class: `msg tone-${meta.tone}`, dataset: { id: item.id, seq: "", status: "sending" } },
+    icon(meta.icon),
+    el("span", { class: "text" }, describe({ kind: item.kind, body: item.body })),
+    el("span", { class: "ticks" }, el("span", { class: `tick ${online ? "" : "warn"}` }, online ? "◌ Sending…" : "◌ Queued — will send when back online")),
+  );
+}
+
+function messageItem(ev) {
+  const meta = KIND_META[ev.kind];
+  const t = S.ticks.get(ev.seq);
   const ticks = [];
   const tick = (cls, text) => ticks.push(el("span", { class: `tick ${cls}` }, text));
-  if (!m.seq) {
-    tick(S.ch.state === "online" ? "" : "warn", S.ch.state === "online" ? "◌ Sending…" : "◌ Queued — will send when back online");
-  } else {
-    tick("on", `✓ Logged #${m.seq} ${clockTime(m.at)}`);
-    const d = deliveredAt(m);
-    if (d) tick("on", `✓ Delivered ${clockTime(d)}`);
-    else tick("warn", "Facilitator not connected");
-    if (m.seen_at) tick("on", `✓ Seen ${clockTime(m.seen_at)}`);
-    if (m.ack) {
-      const label = { done: "Acknowledged", snoozed: `Snoozed ${m.ack.minutes || 1} min`, declined: "Declined" }[m.ack.status];
-      tick(m.ack.status === "declined" ? "bad" : "on", `✓ ${label} ${clockTime(m.ack.at)}${m.ack.text ? " — “" + m.ack.text + "”" : ""}`);
-    }
-    if (m.level) tick("bad", `Escalated (level ${m.level})`);
-    if (m.cancelled) tick("", `Withdrawn ${clockTime(m.cancelled)}`);
+  tick("on", `✓ Logged #${ev.seq} ${clockTime(ev.at)}`);
+  if (t.delivered) tick("on", `✓ Delivered ${clockTime(t.delivered_at)}`);
+  else tick("warn", "Facilitator not connected");
+  if (t.seen) tick("on", `✓ Seen ${clockTime(t.seen_at)}`);
+  if (t.ack) {
+    const dismissed = t.ack.status === "declined" && ev.kind === "flag.learner";
+    const label = { done: "Acknowledged", snoozed: `Snoozed ${t.ack.minutes || 1} min`, declined: dismissed ? "Dismissed" : "Declined" }[t.ack.status];
+    tick(t.ack.status === "declined" ? "bad" : "on", `✓ ${label} ${clockTime(t.ack.at)}${t.ack.text ? " — “" + t.ack.text + "”" : ""}`);
   }
-  const li = el(
+  if (t.level) tick("bad", `Not answered: ${reminded(t.level)}`);
+  if (t.cancelled_at) tick("", `Withdrawn ${clockTime(t.cancelled_at)}`);
+  const urgent = ev.kind === "message" && ev.body.urgent;
+  return el(
     "li",
-    { class: `msg tone-${meta.tone}`, dataset: { id: m.id, seq: m.seq || "", status } },
+    { class: `msg tone-${urgent ? "stop" : meta.tone}`, dataset: { id: ev.id, seq: ev.seq, kind: ev.kind, status: statusOf(t) } },
     icon(meta.icon),
-    el("span", { class: "text" }, describe({ kind: m.kind, body: m.body })),
+    el("span", { class: "text" }, (urgent ? "Urgent: " : "") + describe(ev)),
     el("span", { class: "ticks" }, ticks),
   );
-  if (m.kind === "alert.stop" && m.seq && !m.ack && !m.cancelled && S.role === "producer") {
-    const cancel = el("button", { type: "button", class: "small" }, "Withdraw");
-    cancel.addEventListener("click", () => send("alert.cancel", { ref: m.seq }));
-    li.querySelector(".ticks").append(cancel);
-  }
-  return li;
 }
 
 function renderLog() {

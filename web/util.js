@@ -135,6 +135,8 @@ export const REQUEST_TEXT = {
   other: "Request",
 };
 
+export const REQUEST_STATUS_TEXT = { on_it: "On it", done: "Done", declined: "Declined" };
+
 /** Kind -> label and icon name, so colour is never the only cue. */
 export const KIND_META = {
   "prompt.time": { label: "Time", icon: "clock", tone: "time" },
@@ -143,8 +145,10 @@ export const KIND_META = {
   "alert.cancel": { label: "Cancelled", icon: "x", tone: "muted" },
   "alert.escalated": { label: "Escalated", icon: "stop", tone: "stop" },
   "alert.resurface": { label: "Back", icon: "clock", tone: "muted" },
+  message: { label: "Message", icon: "bubble", tone: "message" },
   reply: { label: "Reply", icon: "bubble", tone: "reply" },
   request: { label: "Request", icon: "hand", tone: "request" },
+  "request.status": { label: "Request", icon: "check", tone: "request" },
   ack: { label: "Answer", icon: "check", tone: "reply" },
   seen: { label: "Seen", icon: "eye", tone: "muted" },
   note: { label: "Note", icon: "pen", tone: "note" },
@@ -181,8 +185,12 @@ export function describe(ev, { initialsOnly = false } = {}) {
       const what = { done: "Done", snoozed: `Snoozed ${b.minutes || 1} min`, declined: "Declined" };
       return `${what[b.status] || b.status} #${b.ref}${b.text ? " — " + b.text : ""}`;
     }
+    case "message":
+      return b.text;
     case "reply":
       return b.text;
+    case "request.status":
+      return `${REQUEST_STATUS_TEXT[b.status] || b.status} (request #${b.ref})${b.text ? " — " + b.text : ""}`;
     case "request":
       return (REQUEST_TEXT[b.action] || b.action) + (b.text ? " — " + b.text : "");
     case "presence":
@@ -230,20 +238,44 @@ export function icon(name, cls = "icon") {
   return svg;
 }
 
-/** A short beep through WebAudio (no audio files); `pattern` is a list of [hz, ms]. */
+/** Sound through WebAudio (no audio files). Browsers start it muted until a tap or key. */
 let audioCtx = null;
-export function beep(pattern = [[880, 120]]) {
+function audio() {
+  if (!audioCtx && typeof AudioContext !== "undefined") audioCtx = new AudioContext();
+  return audioCtx;
+}
+
+/** True once the page may play sound (after the first tap or key). */
+export function soundReady() {
+  return !!audioCtx && audioCtx.state === "running";
+}
+
+/** Call from a tap or key handler: unlocks sound for the rest of the page's life. */
+export async function unlockSound() {
   try {
-    audioCtx = audioCtx || new AudioContext();
-    let t = audioCtx.currentTime;
+    const ctx = audio();
+    if (ctx && ctx.state !== "running") await ctx.resume();
+  } catch {
+    // No WebAudio: the page stays silent and says so.
+  }
+  return soundReady();
+}
+
+/** A short beep; `pattern` is a list of [hz, ms]; `volume` 0…1 (louder for each escalation). */
+export function beep(pattern = [[880, 120]], volume = 0.2) {
+  try {
+    const ctx = audio();
+    if (!ctx || ctx.state !== "running") return;
+    let t = ctx.currentTime;
     for (const [hz, ms] of pattern) {
-      const osc = audioCtx.createOscillator();
-      const gain = audioCtx.createGain();
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = volume > 0.4 ? "square" : "sine";
       osc.frequency.value = hz;
       gain.gain.setValueAtTime(0.0001, t);
-      gain.gain.exponentialRampToValueAtTime(0.2, t + 0.01);
+      gain.gain.exponentialRampToValueAtTime(Math.min(1, Math.max(0.01, volume)), t + 0.01);
       gain.gain.exponentialRampToValueAtTime(0.0001, t + ms / 1000);
-      osc.connect(gain).connect(audioCtx.destination);
+      osc.connect(gain).connect(ctx.destination);
       osc.start(t);
       osc.stop(t + ms / 1000 + 0.02);
       t += ms / 1000 + 0.05;
@@ -270,32 +302,4 @@ export async function api(path, token, options = {}) {
     throw err;
   }
   return data;
-}
-
-/** The segment currently running, updated by one segment event (mirrors app/state.py). */
-export function nextSegment(seg, ev, agenda, extensions) {
-  const b = ev.body || {};
-  if (ev.kind === "segment.extend") {
-    extensions[b.index] = (extensions[b.index] || 0) + b.minutes;
-    if (seg && seg.index === b.index) return withEnd({ ...seg, extended_minutes: extensions[b.index] });
-    return seg;
-  }
-  if (ev.kind === "segment.start") {
-    const planned = agenda[b.index] ? Number(agenda[b.index].minutes) : 0;
-    return withEnd({
-      index: b.index,
-      title: agenda[b.index] ? agenda[b.index].title : "",
-      planned_minutes: planned,
-      extended_minutes: extensions[b.index] || 0,
-      started_at: ev.at,
-    });
-  }
-  if (ev.kind === "segment.end" && seg && seg.index === b.index) return null;
-  if (ev.kind === "session.end") return null;
-  return seg;
-}
-
-function withEnd(seg) {
-  const total = seg.planned_minutes + seg.extended_minutes;
-  return { ...seg, planned_end: new Date(Date.parse(seg.started_at) + total * 60000).toISOString() };
 }

@@ -17,13 +17,14 @@ from tests.support import ROOT, Server
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 640}
+SIDE = {"width": 420, "height": 800}  # the overlay in a narrow window beside the slides
 
 
-def shoot(page: Any, out: Path, name: str) -> None:
+def shoot(page: Any, out: Path, name: str, **options: Any) -> None:
     page.evaluate("document.activeElement && document.activeElement.blur(); scrollTo(0, 0)")
     page.wait_for_timeout(300)
     path = out / f"{name}.png"
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), **options)
     shrink(path)
     print("saved", path, path.stat().st_size // 1024, "KiB")
 
@@ -35,7 +36,9 @@ def shrink(path: Path) -> None:
     except ImportError:
         return
     with Image.open(path) as img:
-        small = img.convert("RGB").quantize(colors=96, method=Image.Quantize.MEDIANCUT)
+        mode = "RGBA" if img.mode in ("RGBA", "LA") else "RGB"
+        method = Image.Quantize.FASTOCTREE if mode == "RGBA" else Image.Quantize.MEDIANCUT
+        small = img.convert(mode).quantize(colors=96, method=method)
     small.save(path, optimize=True)
 
 
@@ -81,54 +84,78 @@ def run(browser: Any, server: Server, out: Path) -> None:
         roster=["Maria Lopez", "Ahmed Khan", "Li Wei", "Sam O'Neill"],
     )
     paths = links(data)
+    fac = paths["facilitator"]
     producer = page_at(DESKTOP, paths["producer"])
-    facilitator = page_at({"width": 420, "height": 800}, paths["facilitator"])
+    facilitator = page_at(SIDE, fac)
     producer.locator("#conn", has_text="Online").wait_for()
     facilitator.locator("#conn", has_text="Live").wait_for()
+    producer.locator("[data-preset='ten-min']").wait_for()
     producer.locator("#seg-next").click()
     producer.locator(".seg.current").wait_for()
     producer.keyboard.press("1")
     facilitator.locator("article.card", has_text="10 min left").get_by_role(
         "button", name="Acknowledge"
     ).click()
+    producer.locator("#seg-plus1").click()
     producer.locator("#roster button", has_text="Maria Lopez").click()
     producer.keyboard.press("c")
+    facilitator.locator("article.card", has_text="Maria Lopez").wait_for()
     producer.locator("#note").fill("Check-in ran long: the icebreaker question was unclear")
     producer.locator("#note-form button").click()
     facilitator.locator("#requests button[data-action='poll']").click()
+    producer.locator("#requests-open li", has_text="Launch the poll").get_by_role(
+        "button", name="On it"
+    ).click()
+    facilitator.locator("#quick button", has_text="1 more min").click()
+    producer.locator("#grant-more").wait_for()
     producer.keyboard.press("2")
-    producer.locator("#incoming .item").wait_for()
+    producer.locator("#free-text").fill("Ahmed's camera is frozen; he can hear you")
+    producer.keyboard.press("Enter")
+    producer.locator("#roster button", has_text="Li Wei").click()
+    producer.keyboard.press("h")
+    facilitator.locator("#cards .more").wait_for()
     producer.locator("#messages li.msg[data-status='seen']").first.wait_for()
     shoot(producer, out, "producer-desktop")
+    shoot(facilitator, out, "facilitator-side")
     producer.keyboard.press("?")
     shoot(producer, out, "producer-help-desktop")
     producer.keyboard.press("Escape")
 
-    phone_fac = page_at(PHONE, paths["facilitator"], is_mobile=True, has_touch=True)
+    phone_fac = page_at(PHONE, fac, is_mobile=True, has_touch=True)
     phone_fac.locator("article.card").first.wait_for()
     shoot(phone_fac, out, "facilitator-phone")
-    desk_fac = page_at(DESKTOP, paths["facilitator"])
+    desk_fac = page_at(DESKTOP, fac)
     desk_fac.locator("article.card").first.wait_for()
     shoot(desk_fac, out, "facilitator-desktop")
     compact = page_at(
-        {"width": 1280, "height": 90},
-        paths["facilitator"].replace("/facilitator#", "/facilitator?mode=compact#"),
+        {"width": 1280, "height": 90}, fac.replace("/facilitator#", "/facilitator?mode=compact#")
     )
     compact.locator("article.card").first.wait_for()
     shoot(compact, out, "facilitator-compact")
+    obs = page_at(SIDE, fac.replace("/facilitator#", "/facilitator?mode=transparent#"))
+    obs.locator("article.card").first.wait_for()
 
     phone_prod = page_at(PHONE, paths["producer"], is_mobile=True, has_touch=True)
     phone_prod.locator("#conn", has_text="Online").wait_for()
     phone_prod.locator("[data-preset='five-min']").wait_for()
     shoot(phone_prod, out, "producer-phone")
 
-    producer.keyboard.press("b")
+    producer.keyboard.press("b")  # a stop alert arms; Tab adds a detail; Enter sends
+    producer.locator("#armed").wait_for()
+    producer.keyboard.press("Tab")
+    producer.keyboard.type("Learners have been at it for 50 minutes")
+    producer.screenshot(path=str(out / "producer-armed-desktop.png"))
+    shrink(out / "producer-armed-desktop.png")
+    producer.keyboard.press("Enter")
     compact.locator("#takeover").filter(has_text="take a break").wait_for()
     shoot(compact, out, "facilitator-compact-stop")
-    phone_fac.locator("#takeover").filter(has_text="take a break").wait_for()
-    desk_fac.locator("#takeover").filter(has_text="take a break").wait_for()
+    for page in (phone_fac, desk_fac, obs):
+        page.locator("#takeover").filter(has_text="take a break").wait_for()
     shoot(phone_fac, out, "facilitator-stop-phone")
     shoot(desk_fac, out, "facilitator-stop-desktop")
+    shoot(obs, out, "facilitator-transparent-stop", omit_background=True)
+    producer.locator("#waiting li").wait_for()
+    shoot(producer, out, "producer-waiting-desktop")
     phone_fac.locator("#takeover button.ok").click()
     producer.keyboard.press("]")
     producer.locator(".seg.current", has_text="Feedback").wait_for()

@@ -38,10 +38,9 @@ def test_prompts_sent_offline_arrive_once_and_in_order_when_back_online(pages: P
     ctx.set_offline(False)
     producer.locator("#conn", has_text="Online").wait_for()
     cards = facilitator.locator("article.card[data-kind='prompt.time']")
-    cards.nth(1).wait_for()
-    # Newest first on the overlay: 2 min (sent second) above 10 min.
-    assert cards.nth(0).locator(".text").inner_text() == "2 min left"
-    assert cards.nth(1).locator(".text").inner_text() == "10 min left"
+    # In order: "2 min" (sent second) replaced "10 min" on the overlay.
+    facilitator.locator("#earlier li[data-state='replaced']", has_text="10 min left").wait_for()
+    assert cards.locator(".text").all_inner_texts() == ["2 min left"]
     producer.locator("#messages li.msg[data-status='sending']").wait_for(state="detached")
     assert (
         producer.evaluate("Object.keys(localStorage).filter(k => k.startsWith('bc.outbox.'))") == []
@@ -50,7 +49,7 @@ def test_prompts_sent_offline_arrive_once_and_in_order_when_back_online(pages: P
     texts = [e["body"]["text"] for e in logged(pages.server, data, ("prompt.time",))]
     assert texts == ["10 min left", "2 min left"]
     facilitator.wait_for_timeout(500)
-    assert cards.count() == 2
+    assert cards.count() == 1
 
 
 def test_a_message_queued_before_a_reload_is_delivered_once_after_it(pages: Pages) -> None:

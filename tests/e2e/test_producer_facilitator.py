@@ -46,7 +46,8 @@ def test_a_prompt_reaches_the_overlay_and_its_answer_reaches_the_producer(pages:
 
 def test_a_stop_alert_takes_over_the_overlay_until_acknowledged(pages: Pages) -> None:
     data, producer, facilitator = _pair(pages)
-    producer.locator("[data-preset='stop-break']").click()
+    producer.locator("[data-preset='stop-break']").click()  # arms
+    producer.locator("[data-preset='stop-break']").click()  # confirms
     takeover = facilitator.locator("#takeover")
     takeover.filter(has_text="take a break").wait_for()
     # It covers the whole overlay (fixed, full viewport) and stays while unanswered.
@@ -77,7 +78,7 @@ def test_snooze_and_requests_show_on_the_producer_panel(pages: Pages) -> None:
 
     facilitator.locator("#requests button[data-action='breakout']").click()
     producer.locator("#incoming .item", has_text="Open breakouts").wait_for()
-    facilitator.locator("#quick button", has_text="1 more minute").click()
+    facilitator.locator("#quick button", has_text="1 more min").click()
     producer.locator("#incoming .item", has_text="1 more minute").wait_for()
     kinds = [e["kind"] for e in logged(pages.server, data, ("ack", "request", "reply"))]
     assert kinds == ["ack", "request", "reply"]
@@ -107,7 +108,7 @@ def test_hostile_text_is_shown_literally_and_runs_nothing(pages: Pages) -> None:
     for page in (producer, facilitator):
         assert page.locator("img[src='x']").count() == 0
     # pages fixture: no dialog fired, no console error, no CSP violation.
-    assert [e["body"]["text"] for e in logged(pages.server, data, ("prompt.time",))] == [evil]
+    assert [e["body"]["text"] for e in logged(pages.server, data, ("message",))] == [evil]
 
 
 def test_every_preset_works_from_its_keyboard_shortcut(pages: Pages) -> None:
@@ -125,9 +126,13 @@ def test_every_preset_works_from_its_keyboard_shortcut(pages: Pages) -> None:
     producer.keyboard.press("Escape")
     help_box.wait_for(state="hidden")
 
-    for _, key in presets:
+    stops = {p["key"] for p in session_presets(pages, data) if p["kind"] == "alert.stop"}
+    for i, (_, key) in enumerate(presets):
         producer.keyboard.press(key)
-    producer.locator(LOGGED_MSG).nth(12).wait_for()
+        if key in stops:  # a stop alert only arms: Enter sends it
+            producer.locator("#armed").wait_for()
+            producer.keyboard.press("Enter")
+        producer.locator(LOGGED_MSG).nth(i).wait_for()
     sent = logged(pages.server, data, ("prompt.time", "flag.learner", "alert.stop"))
     assert len(sent) == 13
     # Keys map to the preset bodies, in the order pressed.

@@ -54,7 +54,9 @@ def test_both_pages_ride_out_a_server_crash_and_nothing_is_lost_or_doubled(
         producer.locator("#messages li.msg[data-status='sending']").wait_for(state="detached")
         producer.keyboard.press("3")
         facilitator.locator("article.card", has_text="2 min left").wait_for()
-        assert facilitator.locator("article.card").count() == 3
+        # A newer timing prompt replaces the older card: one open, two in "Earlier".
+        facilitator.locator("#earlier li[data-state='replaced']").nth(1).wait_for()
+        assert facilitator.locator("article.card").count() == 1
         texts = [e["body"]["text"] for e in logged(server, data, ("prompt.time",))]
         assert texts == ["10 min left", "5 min left", "2 min left"]
         # Each page drew each event once (dedupe by seq across the reconnect).
@@ -88,11 +90,15 @@ def test_an_unanswered_stop_alert_escalates_on_the_overlay_and_the_panel(pages: 
     producer.locator("#session-btn", has_text="End session").wait_for()
     producer.locator("[data-preset='stop-problem']").wait_for()
     producer.keyboard.press("p")
+    producer.locator("#armed").wait_for()
+    producer.keyboard.press("Enter")
     takeover = facilitator.locator("#takeover")
     takeover.filter(has_text="address a problem").wait_for()
-    facilitator.locator("#takeover.escalated").wait_for(timeout=15000)
-    assert "still waiting (level 1)" in takeover.inner_text()
-    producer.locator("#messages li.msg .tick", has_text="Escalated (level 1)").wait_for()
+    facilitator.locator("#takeover[data-level='1']").wait_for(timeout=15000)
+    takeover.locator(".waiting", has_text="reminded once").wait_for()
+    assert "waiting 0:" in takeover.inner_text()
+    producer.locator("#waiting li .tick", has_text="reminded once").wait_for()
+    producer.locator("#messages li.msg .tick", has_text="Not answered: reminded once").wait_for()
     takeover.get_by_role("button", name="Acknowledge ✓").click()
     takeover.wait_for(state="hidden")
     producer.locator("#messages li.msg[data-status='done']").wait_for()
@@ -148,10 +154,10 @@ def test_compact_and_transparent_modes(pages: Pages) -> None:
 
 def test_reduced_motion_turns_off_the_escalation_flash(pages: Pages) -> None:
     page: Any = pages.open("/facilitator", reduced_motion="reduce")
-    page.evaluate("document.querySelector('#takeover').classList.add('escalated')")
+    page.evaluate("document.querySelector('#takeover').dataset.level = '1'")
     name = page.evaluate("getComputedStyle(document.querySelector('#takeover')).animationName")
     assert name == "none"
     normal: Any = pages.open("/facilitator")
-    normal.evaluate("document.querySelector('#takeover').classList.add('escalated')")
+    normal.evaluate("document.querySelector('#takeover').dataset.level = '1'")
     name = normal.evaluate("getComputedStyle(document.querySelector('#takeover')).animationName")
     assert name == "flash"

@@ -1,0 +1,59 @@
+// Golden vectors (tests/vectors/*.json) through the browser's model (web/model.js): the same
+// `ticks` that pytest checks against app/status.py, and the overlay's `cards`.
+import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { Cards, MoreTime, Ticks } from "../../web/model.js";
+
+const DIR = fileURLToPath(new URL("../vectors/", import.meta.url));
+const files = readdirSync(DIR).filter((f) => f.endsWith(".json")).sort();
+
+test("there are vectors with ticks and with cards", () => {
+  const all = files.map((f) => JSON.parse(readFileSync(join(DIR, f), "utf8")));
+  assert.ok(all.some((v) => v.expect && v.expect.ticks), "no vector has expect.ticks");
+  assert.ok(all.some((v) => v.expect && v.expect.cards), "no vector has expect.cards");
+});
+
+for (const file of files) {
+  const v = JSON.parse(readFileSync(join(DIR, file), "utf8"));
+  const expect = v.expect || {};
+
+  test(`${file}: events are in seq order from 1 without gaps`, () => {
+    v.events.forEach((ev, i) => assert.equal(ev.seq, i + 1, `${file} event #${i}`));
+  });
+
+  if (expect.ticks) {
+    test(`${file}: ticks (delivered, seen, answer) match`, () => {
+      const ticks = new Ticks(v.participants);
+      for (const ev of v.events) ticks.apply(ev);
+      assert.deepEqual(ticks.all(), expect.ticks);
+    });
+  }
+
+  if (expect.cards) {
+    for (const cp of expect.cards.checkpoints || []) {
+      test(`${file}: cards after #${cp.after_seq} at ${cp.now}`, () => {
+        const cards = new Cards();
+        for (const ev of v.events) if (ev.seq <= cp.after_seq) cards.apply(ev);
+        const { open, snoozed } = cards.at(Date.parse(cp.now));
+        assert.deepEqual(open.map((c) => c.seq), cp.open, "open");
+        assert.deepEqual(snoozed.map((c) => c.seq), cp.snoozed, "snoozed");
+        if (cp.closed) {
+          const closed = Object.fromEntries(cards.closed().map((c) => [String(c.seq), c.reason]));
+          assert.deepEqual(closed, cp.closed, "closed");
+        }
+      });
+    }
+    for (const cp of expect.cards.more_time || []) {
+      test(`${file}: pending "1 more minute" after #${cp.after_seq}`, () => {
+        const more = new MoreTime();
+        for (const ev of v.events) if (ev.seq <= cp.after_seq) more.apply(ev);
+        const ask = more.pending();
+        assert.equal(ask ? ask.seq : null, cp.pending);
+      });
+    }
+  }
+}
