@@ -13,7 +13,7 @@ from pydantic import (
 
 from app.errors import AppError, InvalidInput
 from app.models.kinds import PRODUCER, validate_body
-from app.models.text import Line
+from app.models.text import LINE_CHECK
 
 PRESETS_MAX = 60
 
@@ -22,7 +22,9 @@ class Preset(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     preset_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
-    label: Annotated[Line, StringConstraints(min_length=1, max_length=60, strip_whitespace=True)]
+    label: Annotated[
+        str, StringConstraints(min_length=1, max_length=60, strip_whitespace=True), LINE_CHECK
+    ]
     kind: str
     body: dict[str, Any] = Field(default_factory=dict)
     key: Annotated[str, StringConstraints(min_length=1, max_length=1)] | None = None

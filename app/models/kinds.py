@@ -6,12 +6,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from app.errors import InvalidBody, KindNotAllowed, UnknownKind
 from app.models.session import NAME_MAX, TEXT_MAX
-from app.models.text import MAX_SAFE_INT, CleanText, Line
+from app.models.text import LINE_CHECK, MAX_SAFE_INT, TEXT_CHECK
 
-Text = Annotated[CleanText, StringConstraints(max_length=TEXT_MAX)]
-ShortText = Annotated[CleanText, StringConstraints(min_length=1, max_length=TEXT_MAX)]
-Name = Annotated[Line, StringConstraints(min_length=1, max_length=NAME_MAX, strip_whitespace=True)]
-Tag = Annotated[Line, StringConstraints(min_length=1, max_length=40)]
+Text = Annotated[str, StringConstraints(max_length=TEXT_MAX), TEXT_CHECK]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX), TEXT_CHECK]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=NAME_MAX, strip_whitespace=True), LINE_CHECK
+]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=40), LINE_CHECK]
 Seq = Annotated[int, Field(ge=1, le=MAX_SAFE_INT)]
 
 
@@ -102,7 +104,7 @@ class Empty(Body):
 
 
 class Presence(Body):
-    participant_id: Annotated[Line, StringConstraints(min_length=1, max_length=32)]
+    participant_id: Annotated[str, StringConstraints(min_length=1, max_length=32), LINE_CHECK]
     status: Literal["online", "offline"]
 
 

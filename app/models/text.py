@@ -10,7 +10,7 @@ refuse integers past 64 bits, and JavaScript clients lose precision past 2^53.
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import BeforeValidator, Field
 
 MAX_SAFE_INT = 2**53 - 1
 
@@ -32,24 +32,27 @@ def is_clean_text(value: str) -> bool:
     return _BAD_IN_TEXT.search(value) is None
 
 
-def _line(value: str) -> str:
-    if not is_clean_line(value):
+def _line(value: Any) -> Any:
+    if isinstance(value, str) and not is_clean_line(value):
         raise ValueError(LINE_RULE)
-    return value
+    return value  # anything else is for the str schema to refuse
 
 
-def _text(value: str) -> str:
-    if not is_clean_text(value):
+def _text(value: Any) -> Any:
+    if isinstance(value, str) and not is_clean_text(value):
         raise ValueError(TEXT_RULE)
     return value
 
 
-# The reusable types. Length limits are added where used, e.g.
-# ``Annotated[Line, StringConstraints(max_length=80)]``; the check runs after them.
-Line = Annotated[str, AfterValidator(_line)]
-CleanText = Annotated[str, AfterValidator(_text)]
-# A name or title: stripped, not empty.
-Label = Annotated[Line, StringConstraints(strip_whitespace=True, min_length=1)]
+# The checks, run before the str schema (so a lone surrogate gets this message, not
+# pydantic's), and the reusable types. Give lengths with ``Field(...)``, or compose with
+# StringConstraints *before* the check, e.g.
+# ``Annotated[str, StringConstraints(max_length=80, strip_whitespace=True), LINE_CHECK]``:
+# pydantic applies constraints that come after a validator only as a late, generic check.
+LINE_CHECK = BeforeValidator(_line)
+TEXT_CHECK = BeforeValidator(_text)
+Line = Annotated[str, LINE_CHECK]
+CleanText = Annotated[str, TEXT_CHECK]
 SafeInt = Annotated[int, Field(ge=0, le=MAX_SAFE_INT)]
 
 
