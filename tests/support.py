@@ -109,7 +109,7 @@ class Server:
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 30) -> "Server":
+    def start(self, timeout: float = 60) -> "Server":
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         if self not in Server.started:
             Server.started.append(self)
@@ -133,6 +133,7 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        self.kill()  # not left running behind a failed test
         raise RuntimeError(f"server did not start:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
