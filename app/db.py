@@ -40,9 +40,9 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._global_lock = asyncio.Lock()
         self._session_locks: dict[str, asyncio.Lock] = {}
-        # The group commit of appends (app.log), made on the first append. SQLite's batches
-        # run in one thread of their own on a plain sqlite3 connection: one hand-off per batch
-        # instead of one round trip through the event loop per statement.
+        # The group commit of appends (app.log: its writers), made on the first append.
+        # SQLite's batches run in one thread of their own on a plain sqlite3 connection: one
+        # hand-off per batch instead of one round trip through the event loop per statement.
         self.group_writer: Any = None
         self.writer_engine: Engine | None = None
         self.writer_thread: ThreadPoolExecutor | None = None

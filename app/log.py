@@ -125,7 +125,7 @@ async def append_event(
     if author.role != SYSTEM and is_reserved_id(event_id):
         raise InvalidInput(f"ids beginning {', '.join(RESERVED_ID_PREFIXES)} are the server's")
     request = _Request(session_id, author, kind, clean, event_id, after_commit)
-    return await _group_writer(db).submit(request)
+    return await _group_writer(db, session_id).submit(request)
 
 
 def _insert(conn: Connection, is_sqlite: bool, r: _Request) -> Event:
@@ -247,8 +247,8 @@ _Waiter = tuple[_Request, "asyncio.Future[Appended]"]
 
 
 class _GroupWriter:
-    """Group commit, one writer per process and database: the appends that arrive while a
-    transaction is in flight share the next one.
+    """Group commit: the appends that arrive while a writer's transaction is in flight share
+    its next one.
 
     Each append still takes its seq, checks and inserts in order (``_insert``); a refused
     one gives its seq back inside the transaction (``_insert_batch``), so seqs stay gap-free
@@ -258,7 +258,8 @@ class _GroupWriter:
     SQLite: each batch runs in the writer thread on a plain sqlite3 connection, under the
     process-wide write lock (SQLite has one writer at a time anyway).
 
-    PostgreSQL: each batch is one transaction on the async engine, with no lock of ours. The
+    PostgreSQL: each batch is one transaction on the async engine, with no lock of ours, and
+    ``POSTGRES_LANES`` writers share a process's sessions (see ``_group_writer``). The
     seq UPDATE of each append takes its session's row lock until the commit; that is what
     orders the writers of one session, across processes too. The batch is sorted by session
     id (stably: each session keeps its order), so every batch takes its row locks in the same
@@ -366,11 +367,20 @@ class _GroupWriter:
                 future.set_result(result)
 
 
-def _group_writer(db: Database) -> _GroupWriter:
+# PostgreSQL: independent group commits per process, each for a fixed share of the sessions.
+# One writer would make every append of the process wait for the round trips (seq UPDATE,
+# INSERT) of every append before it; several run side by side on their own connections and
+# never touch the same session row. SQLite has one writer at a time anyway.
+POSTGRES_LANES = 8
+
+
+def _group_writer(db: Database, session_id: str) -> _GroupWriter:
+    """The writer of this session's appends in this process (always the same one)."""
     if db.group_writer is None:
-        db.group_writer = _GroupWriter(db)
-    writer: _GroupWriter = db.group_writer
-    return writer
+        lanes = 1 if db.is_sqlite else POSTGRES_LANES
+        db.group_writer = [_GroupWriter(db) for _ in range(lanes)]
+    writers: list[_GroupWriter] = db.group_writer
+    return writers[hash(session_id) % len(writers)]
 
 
 def _check_refs(
