@@ -40,9 +40,9 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._global_lock = asyncio.Lock()
         self._session_locks: dict[str, asyncio.Lock] = {}
-        # SQLite's group commit (app.log), made on the first append. Its batches run in one
-        # thread of their own on a plain sqlite3 connection: one hand-off per batch instead
-        # of one round trip through the event loop per statement.
+        # The group commit of appends (app.log: its writers), made on the first append.
+        # SQLite's batches run in one thread of their own on a plain sqlite3 connection: one
+        # hand-off per batch instead of one round trip through the event loop per statement.
         self.group_writer: Any = None
         self.writer_engine: Engine | None = None
         self.writer_thread: ThreadPoolExecutor | None = None
@@ -60,10 +60,12 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def write_lock(self, session_id: str) -> AsyncIterator[None]:
-        """Serialise appends: one writer per process for SQLite, one per session otherwise.
+        """Serialise writes to the log: one writer per process for SQLite (the group commit
+        holds it per batch), one per session otherwise (deleting a session).
 
         Across processes the database does the same job (SQLite's file lock, PostgreSQL's row
         lock on the session's counter); this lock only keeps our own tasks from queueing there.
+        PostgreSQL's appends take no lock of ours: their batches rely on the row lock alone.
         """
         if self.is_sqlite:
             async with self._global_lock:

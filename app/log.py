@@ -14,7 +14,8 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
 from app.clock import now_ms
@@ -114,35 +115,26 @@ async def append_event(
 ) -> Appended:
     """Validate and append one event; a repeated ``id`` returns the original (or a conflict).
 
-    ``after_commit`` runs once the event is durable, before the next commit of its session
-    (still under the write lock), so events are published in seq order.
+    The append joins the process's group commit (``_GroupWriter``) and returns once its
+    transaction committed. ``after_commit`` runs once the event is durable, after that of
+    every earlier event of its session, so events are published in seq order; the caller
+    hears back after it ran.
     """
     clean = validate_body(kind, body, author.role)
     event_id = new_event_id() if event_id is None else check_event_id(event_id)
     if author.role != SYSTEM and is_reserved_id(event_id):
         raise InvalidInput(f"ids beginning {', '.join(RESERVED_ID_PREFIXES)} are the server's")
     request = _Request(session_id, author, kind, clean, event_id, after_commit)
-    if db.is_sqlite:
-        return await _group_writer(db).submit(request)
-    async with db.write_lock(session_id):
-        try:
-            async with db.engine.begin() as conn:
-                event = await conn.run_sync(_insert, False, request)
-        except _Repeat as repeat:
-            return Appended(_same_or_conflict(repeat.event, request.kind, clean), created=False)
-        except IntegrityError as exc:
-            return await _after_race(db, request, exc)
-        if after_commit is not None:
-            await after_commit(event)
-        return Appended(event, created=True)
+    return await _group_writer(db, session_id).submit(request)
 
 
 def _insert(conn: Connection, is_sqlite: bool, r: _Request) -> Event:
     """Take the next seq and insert the event, in the caller's transaction (sync: SQLite's
     writer thread calls it directly, PostgreSQL through ``AsyncConnection.run_sync``).
 
-    Raises ``_Repeat`` when the id is already logged. On any refusal the caller must roll
-    back, or (group commit) give the seq back with ``_GIVE_BACK_SEQ``.
+    Raises ``_Repeat`` when the id is already logged. Every refusal but ``NotFound`` comes
+    after the seq was taken: the caller rolls back, or (group commit) gives the seq back
+    with ``_GIVE_BACK_SEQ`` (see ``_insert_batch``).
     """
     # Taking the next seq first locks the session's row until commit, so seqs are handed
     # out and committed in order, with no gap, whichever process writes.
@@ -185,21 +177,62 @@ def _insert(conn: Connection, is_sqlite: bool, r: _Request) -> Event:
     return Event(**values)
 
 
-def _insert_batch(engine: Engine, batch: list[_Request]) -> list[Event | BaseException]:
-    """SQLite: every append of the batch in one transaction, in the writer thread."""
+class _Aborted(Exception):
+    """PostgreSQL aborted the batch's transaction at a failed statement: nothing of it is kept."""
+
+
+def _insert_batch(
+    conn: Connection, is_sqlite: bool, batch: list[_Request], isolated: bool = False
+) -> list[Event | BaseException]:
+    """Every append of the batch in order, in the caller's transaction: one outcome each.
+
+    A refused append (a repeat or a conflict, a bad reference) gives back the seq it took,
+    with ``_GIVE_BACK_SEQ``: the writer holds the session's seq (SQLite: the write lock;
+    PostgreSQL: the row lock its UPDATE took), so nobody took another one since, and the
+    next append of that session takes the same seq again. ``isolated`` wraps every append
+    in a SAVEPOINT instead, so that even a failed statement undoes only its own append.
+    """
     outcomes: list[Event | BaseException] = []
-    with engine.begin() as conn:
-        for request in batch:
-            try:
-                outcomes.append(_insert(conn, True, request))
-            except NotFound as exc:
-                outcomes.append(exc)
-            except (AppError, _Repeat, IntegrityError) as exc:
-                # SQLite undid just the failed statement; give the seq back (we hold the
-                # write lock: nobody took another one since).
+    for request in batch:
+        savepoint = conn.begin_nested() if isolated else None
+        outcome: Event | BaseException
+        try:
+            outcome = _insert(conn, is_sqlite, request)
+        except (AppError, _Repeat, DBAPIError) as exc:
+            outcome = exc
+            if savepoint is not None:
+                savepoint.rollback()  # undoes the seq it took as well
+            elif isinstance(exc, DBAPIError) and not is_sqlite:
+                raise _Aborted from exc
+            elif isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError):
+                raise
+            elif not isinstance(exc, NotFound):  # NotFound: there was no seq to take
+                # (SQLite undoes just a failed statement: the seq is still taken.)
                 conn.execute(_GIVE_BACK_SEQ, {"sid": request.session_id})
-                outcomes.append(exc)
+        else:
+            if savepoint is not None:
+                savepoint.commit()
+        outcomes.append(outcome)
     return outcomes
+
+
+def _commit_sqlite(engine: Engine, batch: list[_Request]) -> list[Event | BaseException]:
+    """SQLite: the batch in one transaction, in the writer thread."""
+    with engine.begin() as conn:
+        return _insert_batch(conn, True, batch)
+
+
+async def _commit_postgres(
+    engine: AsyncEngine, batch: list[_Request]
+) -> list[Event | BaseException]:
+    """PostgreSQL: the batch in one transaction; again with SAVEPOINTs if a statement failed."""
+    try:
+        async with engine.begin() as conn:
+            return await conn.run_sync(_insert_batch, False, batch)
+    except _Aborted:
+        pass  # rolled back: the batch left nothing behind
+    async with engine.begin() as conn:
+        return await conn.run_sync(_insert_batch, False, batch, True)
 
 
 async def _after_race(db: Database, r: _Request, exc: IntegrityError) -> Appended:
@@ -210,21 +243,45 @@ async def _after_race(db: Database, r: _Request, exc: IntegrityError) -> Appende
     return Appended(_same_or_conflict(existing, r.kind, r.body), created=False)
 
 
-class _GroupWriter:
-    """SQLite's appends, one writer per process: those that arrive while a commit is in
-    flight share the next transaction (group commit).
+_Waiter = tuple[_Request, "asyncio.Future[Appended]"]
 
-    Each append still takes its seq, checks and inserts in order; a refused one gives its
-    seq back inside the transaction, so the log stays gap-free. Nobody hears ``sent`` before
-    the commit, and ``after_commit`` runs for the batch in seq order before the next batch.
+
+class _GroupWriter:
+    """Group commit: the appends that arrive while a writer's transaction is in flight share
+    its next one.
+
+    Each append still takes its seq, checks and inserts in order (``_insert``); a refused
+    one gives its seq back inside the transaction (``_insert_batch``), so seqs stay gap-free
+    and per session. Nobody hears back before the commit; if the commit fails, every append
+    of the batch fails with it and the batch leaves nothing behind (no gap either).
+
+    SQLite: each batch runs in the writer thread on a plain sqlite3 connection, under the
+    process-wide write lock (SQLite has one writer at a time anyway).
+
+    PostgreSQL: each batch is one transaction on the async engine, with no lock of ours, and
+    ``POSTGRES_LANES`` writers share a process's sessions (see ``_group_writer``). The
+    seq UPDATE of each append takes its session's row lock until the commit; that is what
+    orders the writers of one session, across processes too. The batch is sorted by session
+    id (stably: each session keeps its order), so every batch takes its row locks in the same
+    order and two processes' batches cannot deadlock. A refusal found in Python gives the seq
+    back with an UPDATE, as on SQLite, rather than a SAVEPOINT around every append (two more
+    round trips each) or a check before taking the seq (which another process can overtake
+    before the row is locked, so the give-back would be needed anyway). Only a failed
+    *statement* needs more, because PostgreSQL then aborts the whole transaction: the batch is
+    run again once, every append in a SAVEPOINT of its own, so only the failing one fails.
+
+    Publishing (``after_commit``) happens after the commit and outside the lock, so the next
+    batch can start meanwhile; batches are published one after another in commit order, each
+    in seq order, and every caller hears back once its own event was published.
     """
 
     MAX_BATCH = 256
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.queue: list[tuple[_Request, asyncio.Future[Appended]]] = []
+        self.queue: list[_Waiter] = []
         self.task: asyncio.Task[None] | None = None
+        self.publishing: asyncio.Task[None] | None = None  # the last batch's
 
     async def submit(self, request: _Request) -> Appended:
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
@@ -239,24 +296,45 @@ class _GroupWriter:
             batch = self.queue[: self.MAX_BATCH]
             del self.queue[: self.MAX_BATCH]
             try:
-                async with self.db.write_lock(""):
-                    await self._write(batch)
+                outcomes = await self._commit(batch)
             except BaseException as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 if not isinstance(exc, Exception):
                     raise
+                continue
+            self._publish(batch, outcomes)
 
-    async def _write(self, batch: list[tuple[_Request, asyncio.Future[Appended]]]) -> None:
+    async def _commit(self, batch: list[_Waiter]) -> list[Event | BaseException]:
+        if not self.db.is_sqlite:
+            batch.sort(key=lambda waiter: waiter[0].session_id)
+            return await _commit_postgres(self.db.engine, [r for r, _ in batch])
         # One hop to the writer thread for the whole batch, not one per statement: under
         # load each hop back to a busy event loop costs up to a GIL switch interval (5 ms).
         engine = self.db.writer_engine
-        assert engine is not None  # SQLite
-        outcomes = await asyncio.get_running_loop().run_in_executor(
-            self.db.writer_thread, _insert_batch, engine, [r for r, _ in batch]
-        )
-        # Committed: publish in seq order, then answer.
+        assert engine is not None
+        async with self.db.write_lock(""):
+            return await asyncio.get_running_loop().run_in_executor(
+                self.db.writer_thread, _commit_sqlite, engine, [r for r, _ in batch]
+            )
+
+    def _publish(self, batch: list[_Waiter], outcomes: list[Event | BaseException]) -> None:
+        """Publish and answer the committed batch once the batch before it is done."""
+        loop = asyncio.get_running_loop()
+        previous = self.publishing
+        if previous is not None and (previous.done() or previous.get_loop() is not loop):
+            previous = None
+        self.publishing = loop.create_task(self._answer(previous, batch, outcomes))
+
+    async def _answer(
+        self,
+        previous: "asyncio.Task[None] | None",
+        batch: list[_Waiter],
+        outcomes: list[Event | BaseException],
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
         for (request, future), outcome in zip(batch, outcomes, strict=True):
             result: Appended | BaseException
             if isinstance(outcome, Event):
@@ -289,11 +367,20 @@ class _GroupWriter:
                 future.set_result(result)
 
 
-def _group_writer(db: Database) -> _GroupWriter:
+# PostgreSQL: independent group commits per process, each for a fixed share of the sessions.
+# One writer would make every append of the process wait for the round trips (seq UPDATE,
+# INSERT) of every append before it; several run side by side on their own connections and
+# never touch the same session row. SQLite has one writer at a time anyway.
+POSTGRES_LANES = 8
+
+
+def _group_writer(db: Database, session_id: str) -> _GroupWriter:
+    """The writer of this session's appends in this process (always the same one)."""
     if db.group_writer is None:
-        db.group_writer = _GroupWriter(db)
-    writer: _GroupWriter = db.group_writer
-    return writer
+        lanes = 1 if db.is_sqlite else POSTGRES_LANES
+        db.group_writer = [_GroupWriter(db) for _ in range(lanes)]
+    writers: list[_GroupWriter] = db.group_writer
+    return writers[hash(session_id) % len(writers)]
 
 
 def _check_refs(

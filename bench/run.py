@@ -428,7 +428,9 @@ def main() -> None:
     parser.add_argument("--only", help="run only scenarios whose name contains this")
     parser.add_argument("--target", help="run only this target (floor, socketio, backchannel)")
     parser.add_argument(
-        "--server", help="run only servers whose label contains this (e.g. sqlite/memory)"
+        "--server",
+        help="run only servers whose label contains this (e.g. sqlite/memory); several,"
+        " comma-separated, run those (floor,postgres/memory: the floor paired with one shape)",
     )
     parser.add_argument("--plots", help="write PNG plots into this directory")
     parser.add_argument("--profile", help="py-spy the server during each load phase into DIR")
@@ -459,7 +461,8 @@ def main() -> None:
     if args.target:
         scenarios = [s for s in scenarios if s.target == args.target]
     if args.server:
-        scenarios = [s for s in scenarios if args.server in s.label]
+        wanted = [w for w in args.server.split(",") if w]
+        scenarios = [s for s in scenarios if any(w in s.label for w in wanted)]
     info = machine()
     print(f"{info['date']} · {info['cores']} cores · {info['ram_gb']} GB · commit {info['commit']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
