@@ -17,7 +17,6 @@ from app.deps import (
 )
 from app.errors import Unauthorized
 from app.export import build_export
-from app.log import read_events
 from app.models.kinds import visible_to
 from app.models.participant import ParticipantCreate
 from app.models.session import SessionCreate, SessionUpdate
@@ -119,15 +118,15 @@ async def add(
 async def participants(
     session_id: str, me: ParticipantDep, services: ServicesDep
 ) -> list[dict[str, Any]]:
-    """Every link of the session, revoked ones too; ``online`` as the log's presence says."""
+    """Every link of the session, revoked ones too; ``online`` as the session's state has it
+    (folded from the log's presence events, over all processes)."""
     require_role(me, "producer")
-    online: dict[str, bool] = {}
-    for e in await read_events(services.db, session_id, kinds=("presence",)):
-        online[e.body["participant_id"]] = e.body["status"] == "online"
+    model = await services.models.current(session_id)
+    online = {o["participant_id"] for o in model.state_public()["online"]}
     return [
         {
             **participant_public(p),
-            "online": online.get(p.id, False),
+            "online": p.id in online,
             "revoked": p.revoked_ms is not None,
         }
         for p in await list_participants(services.db, session_id)
