@@ -1,6 +1,7 @@
-"""``backchannel serve | migrate | demo | export``."""
+"""``backchannel serve | migrate | demo | export | purge``."""
 
 import asyncio
+import ipaddress
 import json
 import sys
 from pathlib import Path
@@ -60,6 +61,12 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
+    if not settings.organizer_key and not _is_loopback(host):
+        typer.echo(
+            f"warning: serving on {host} with no BACKCHANNEL_ORGANIZER_KEY: anyone who can "
+            f"reach it may create sessions (at most {settings.create_per_min}/min per address)",
+            err=True,
+        )
     if migrate_first:
         run_migrations()
     uvicorn.run(
@@ -68,7 +75,8 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        ws="websockets-sansio",
+        # uvicorn's websockets-sansio protocol, able to abort a peer that stops reading.
+        ws="app.realtime.transport:AbortableWebSocketProtocol",
         ws_max_size=16 * 1024,
         ws_ping_interval=20,
         ws_ping_timeout=20,
@@ -76,6 +84,15 @@ def serve(
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
     )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def _demo() -> dict[str, Any]:
@@ -143,6 +160,51 @@ def export(session_id: str) -> None:
         typer.echo(f"no session {session_id!r}", err=True)
         raise typer.Exit(1) from None
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+async def _purge(days: float) -> list[str]:
+    from app.clock import now_ms
+    from app.db import Database
+    from app.realtime.broker import from_url
+    from app.realtime.hub import channel_name
+    from app.realtime.protocol import dumps
+    from app.sessions import delete_session, ended_before
+
+    settings = get_settings()
+    db = Database(settings.database_url)
+    broker = None if settings.broker_url.startswith("memory") else from_url(settings.broker_url)
+    erased: list[str] = []
+    try:
+        if broker is not None:
+            await broker.connect()
+        for session_id in await ended_before(db, now_ms() - int(days * 86_400_000)):
+            await delete_session(db, session_id)
+            erased.append(session_id)
+            if broker is not None:
+                # Sockets still open on a server close with 4404, as for DELETE.
+                await broker.publish(channel_name(session_id), "!" + dumps({"type": "deleted"}))
+    finally:
+        if broker is not None:
+            await broker.disconnect()
+        await db.close()
+    return erased
+
+
+@cli.command()
+def purge(
+    ended_before: float = typer.Option(
+        ...,
+        "--ended-before",
+        min=0,
+        metavar="DAYS",
+        help="erase the sessions that ended more than DAYS days ago (0: every ended session)",
+    ),
+) -> None:
+    """Erase ended sessions, their participants and their logs. Live ones are kept."""
+    erased = asyncio.run(_purge(ended_before))
+    for session_id in erased:
+        typer.echo(f"erased {session_id}")
+    typer.echo(f"{len(erased)} session(s) erased")
 
 
 def main() -> None:

@@ -17,6 +17,15 @@ class Settings(BaseSettings):
     # Rate limit per connection / per token: sustained sends per second and burst size.
     rate_per_s: float = 20.0
     rate_burst: int = 40
+    # Heavy reads (export, report, CSV listing) per token: sustained per second and burst.
+    heavy_read_per_s: float = 2.0
+    heavy_read_burst: int = 5
+    # Sessions created per minute per client address when no organizer key is set.
+    create_per_min: int = 30
+    # Sockets of this process that have not sent `hello` yet; beyond it they close (1013).
+    pre_hello_max: int = 1000
+    # Days after a session ended that its links keep working (read-only, for the debrief).
+    link_ttl_days: float = 30.0
     # Seconds a client has to send `hello`.
     hello_timeout_s: float = 10.0
     # Frames queued for one slow socket before it is closed (it resumes on reconnect).

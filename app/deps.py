@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.errors import Forbidden, NotFound, Unauthorized
+from app.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from app.models import Participant
+from app.ratelimit import Limiter, LocalLimiter, Rate, RedisLimiter
 from app.services import Services
 
 
@@ -40,3 +41,42 @@ ParticipantDep = Annotated[Participant, Depends(current_participant)]
 def require_role(participant: Participant, *roles: str) -> None:
     if participant.role not in roles:
         raise Forbidden(f"a {participant.role} may not do this (needs {' or '.join(roles)})")
+
+
+def limiter(services: Services) -> Limiter:
+    """The HTTP rate limiter: in Redis when the broker is Redis (shared by all processes)."""
+    if services.limiter is None:
+        client = getattr(services.broker, "client", None)
+        if not services.broker.single_process and client is not None:
+            services.limiter = RedisLimiter(client)
+        else:
+            services.limiter = LocalLimiter()
+    return services.limiter
+
+
+async def rate_limit(services: Services, key: str, rate: Rate, what: str) -> None:
+    """Take a token from ``key``'s bucket, or refuse with 429 and ``Retry-After``."""
+    wait = await limiter(services).take(key, rate)
+    if wait:
+        raise RateLimited(f"too many {what}; slow down", retry_after_s=wait)
+
+
+async def limit_sends(services: Services, me: Participant) -> None:
+    """HTTP sends per participant, as on a socket: about 20/s with bursts of 40."""
+    s = services.settings
+    await rate_limit(services, f"send:{me.id}", Rate(s.rate_per_s, s.rate_burst), "requests")
+
+
+async def limit_heavy_reads(services: Services, me: Participant) -> None:
+    """Export, report and CSV re-read a whole log: about 2/s with bursts of 5 per token."""
+    s = services.settings
+    rate = Rate(s.heavy_read_per_s, s.heavy_read_burst)
+    await rate_limit(services, f"heavy:{me.id}", rate, "exports, reports or CSV downloads")
+
+
+async def limit_creates(services: Services, request: Request) -> None:
+    """Sessions created without an organizer key, per client address: 30/min by default."""
+    per_min = services.settings.create_per_min
+    address = request.client.host if request.client else "unknown"
+    rate = Rate(per_min / 60, per_min)
+    await rate_limit(services, f"create:{address}", rate, "sessions created from your address")

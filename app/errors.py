@@ -41,6 +41,10 @@ class Unauthorized(AppError):
     status = 401
 
 
+class LinkExpired(Unauthorized):
+    code = "link_expired"
+
+
 class Forbidden(AppError):
     code = "forbidden"
     status = 403
@@ -58,6 +62,21 @@ class NotFound(AppError):
 
 class IdempotencyConflict(AppError):
     code = "idempotency_conflict"
+    status = 409
+
+
+class SessionEnded(AppError):
+    code = "session_ended"
+    status = 409
+
+
+class LastProducer(AppError):
+    code = "last_producer"
+    status = 409
+
+
+class ParticipantRevoked(AppError):
+    code = "participant_revoked"
     status = 409
 
 

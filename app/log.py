@@ -20,7 +20,15 @@ from sqlmodel import col
 
 from app.clock import now_ms
 from app.db import Database
-from app.errors import AppError, IdempotencyConflict, InvalidBody, InvalidId, InvalidInput, NotFound
+from app.errors import (
+    AppError,
+    IdempotencyConflict,
+    InvalidBody,
+    InvalidId,
+    InvalidInput,
+    NotFound,
+    SessionEnded,
+)
 from app.models import Event, Session
 from app.models.event import ID_PATTERN, RESERVED_ID_PREFIXES, is_reserved_id
 from app.models.kinds import HIDDEN, SYSTEM, validate_body
@@ -72,8 +80,11 @@ _TAKE_SEQ = (
     .where(_SESSIONS.c.id == bindparam("sid"))
     .values(last_seq=_SESSIONS.c.last_seq + 1)
 )
-_TAKE_SEQ_PLAIN = _TAKE_SEQ.returning(_SESSIONS.c.last_seq)
-_TAKE_SEQ_AGENDA = _TAKE_SEQ.returning(_SESSIONS.c.last_seq, _SESSIONS.c.agenda)
+_TAKE_SEQ_PLAIN = _TAKE_SEQ.returning(_SESSIONS.c.last_seq, _SESSIONS.c.status)
+_TAKE_SEQ_AGENDA = _TAKE_SEQ.returning(_SESSIONS.c.last_seq, _SESSIONS.c.status, _SESSIONS.c.agenda)
+# After session.end the live line is closed; the debrief may still add notes and answers.
+# (Presence is no message: it still records who opens the session's links.)
+AFTER_END = frozenset({"note", "ack", "seen", "presence"})
 _GIVE_BACK_SEQ = (
     update(_SESSIONS)
     .where(_SESSIONS.c.id == bindparam("sid"))
@@ -143,7 +154,13 @@ def _insert(conn: Connection, is_sqlite: bool, r: _Request) -> Event:
     if row is None:
         raise NotFound("no such session")
     seq = int(row[0])
-    _check_refs(conn, r.session_id, seq, r.kind, r.body, row[1] if len(row) > 1 else [])
+    if row[1] == "ended" and r.kind not in AFTER_END:
+        # The status is read in the same statement that locks the row: no race with the end.
+        existing = conn.execute(_BY_ID, {"sid": r.session_id, "eid": r.event_id}).first()
+        if existing is not None:  # a retry of what was logged before the end
+            raise _Repeat(Event(**existing._mapping))
+        raise SessionEnded("the session has ended: only notes, seen and ack are accepted")
+    _check_refs(conn, r.session_id, seq, r.kind, r.body, row[2] if len(row) > 2 else [])
     at = now_ms()
     values: dict[str, Any] = {
         "session_id": r.session_id,

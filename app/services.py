@@ -13,7 +13,7 @@ from app.config import Settings
 from app.db import Database
 from app.log import Appended, Author, append_event
 from app.models import Participant
-from app.ratelimit import Buckets
+from app.ratelimit import Limiter
 from app.realtime.broker import Broker
 from app.realtime.hub import Hub
 from app.realtime.presence import PresenceTracker
@@ -33,14 +33,16 @@ class Services:
     hub: Hub
     presence: PresenceTracker
     scheduler: "Scheduler | None" = None
-    http_buckets: Buckets | None = None  # per-participant HTTP rate limits, made on first use
+    limiter: Limiter | None = None  # HTTP rate limits (app.deps.limiter), made on first use
 
     @property
     def models(self) -> SessionModels:
         return self.hub.models
 
     async def participant_for_token(self, token: str) -> Participant:
-        return await participant_for_token(self.db, token)
+        return await participant_for_token(
+            self.db, token, link_ttl_days=self.settings.link_ttl_days
+        )
 
 
 async def session_view(services: Services, session_id: str) -> dict[str, Any]:

@@ -5,17 +5,25 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlmodel import col
 
 from app.clock import iso, now_ms
 from app.db import Database
-from app.errors import Forbidden, NotFound, Unauthorized
+from app.errors import (
+    Forbidden,
+    LastProducer,
+    LinkExpired,
+    NotFound,
+    ParticipantRevoked,
+    Unauthorized,
+)
 from app.models import Event, Participant, Session
 from app.models.participant import ParticipantCreate
 from app.models.session import SessionCreate, SessionPublic, SessionSettings, SessionUpdate
 
 _ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+_DAY_MS = 86_400_000
 
 
 def new_token() -> str:
@@ -130,18 +138,49 @@ async def _presets_to_copy(
     return list(s.presets)
 
 
-async def participant_for_token(db: Database, token: str) -> Participant:
+async def participant_for_token(
+    db: Database, token: str, *, link_ttl_days: float | None = None
+) -> Participant:
+    """The participant behind a live token: not rotated away, not revoked, not expired.
+
+    A session's links expire ``link_ttl_days`` after it ended (None: never).
+    """
     if not token or len(token) > 200:
         raise Unauthorized("missing or invalid token")
     async with db.session() as s:
-        p = (
+        row = (
             await s.execute(
-                select(Participant).where(col(Participant.token_hash) == hash_token(token))
+                select(Participant, col(Session.ended_ms))
+                .join(Session, col(Session.id) == col(Participant.session_id))
+                .where(col(Participant.token_hash) == hash_token(token))
             )
-        ).scalar_one_or_none()
-    if p is None:
+        ).first()
+    if row is None:
         raise Unauthorized("missing or invalid token")
+    participant, ended_ms = row
+    if participant.revoked_ms is not None:
+        raise Unauthorized("this link was revoked")
+    if (
+        link_ttl_days is not None
+        and ended_ms is not None
+        and now_ms() - ended_ms > link_ttl_days * _DAY_MS
+    ):
+        raise LinkExpired(f"this session ended more than {link_ttl_days:g} days ago")
+    p: Participant = participant
     return p
+
+
+async def link_still_valid(db: Database, participant: Participant) -> bool:
+    """Is ``participant``'s token (as loaded) still its token, and not revoked?"""
+    async with db.session() as s:
+        row = (
+            await s.execute(
+                select(col(Participant.token_hash), col(Participant.revoked_ms)).where(
+                    col(Participant.id) == participant.id
+                )
+            )
+        ).first()
+    return row is not None and row[0] == participant.token_hash and row[1] is None
 
 
 async def get_session(db: Database, session_id: str) -> Session:
@@ -170,6 +209,52 @@ async def add_participant(db: Database, session_id: str, data: ParticipantCreate
     return issued
 
 
+async def rotate_token(db: Database, session_id: str, participant_id: str) -> tuple[Issued, str]:
+    """A new token for the participant; the old one stops. Returns it and the old hash."""
+    token = new_token()
+    async with db.session() as s, s.begin():
+        p = await s.get(Participant, participant_id, with_for_update=not db.is_sqlite)
+        if p is None or p.session_id != session_id:
+            raise NotFound(f"no participant {participant_id!r} in this session")
+        if p.revoked_ms is not None:
+            raise ParticipantRevoked("this participant's link was revoked; add a new participant")
+        old_hash = p.token_hash
+        p.token_hash = hash_token(token)
+    return Issued(p, token), old_hash
+
+
+async def revoke_participant(db: Database, session_id: str, participant_id: str) -> Participant:
+    """Revoke a link for good; the participant stays (its events keep their author).
+
+    The last producer who is not revoked cannot be: the session would have no one to run it.
+    """
+    async with db.write_lock(session_id), db.session() as s, s.begin():
+        # Lock the session row (PostgreSQL; SQLite: the write lock): two producers revoking
+        # each other at once cannot both win.
+        session = await s.get(Session, session_id, with_for_update=not db.is_sqlite)
+        p = await s.get(Participant, participant_id)
+        if session is None or p is None or p.session_id != session_id:
+            raise NotFound(f"no participant {participant_id!r} in this session")
+        if p.revoked_ms is not None:
+            return p
+        if p.role == "producer":
+            producers = (
+                await s.execute(
+                    select(func.count())
+                    .select_from(Participant)
+                    .where(
+                        col(Participant.session_id) == session_id,
+                        col(Participant.role) == "producer",
+                        col(Participant.revoked_ms).is_(None),
+                    )
+                )
+            ).scalar_one()
+            if producers <= 1:
+                raise LastProducer("the last producer's link cannot be revoked")
+        p.revoked_ms = now_ms()
+    return p
+
+
 async def update_session(db: Database, session_id: str, data: SessionUpdate) -> Session:
     async with db.session() as s, s.begin():
         row = await s.get(Session, session_id, with_for_update=not db.is_sqlite)
@@ -195,6 +280,17 @@ async def set_presets(db: Database, session_id: str, presets: list[dict[str, Any
             raise NotFound("no such session")
         row.presets = presets
     return row
+
+
+async def ended_before(db: Database, before_ms: int) -> list[str]:
+    """Ids of the sessions that ended before ``before_ms``."""
+    async with db.session() as s:
+        rows = await s.execute(
+            select(col(Session.id)).where(
+                col(Session.status) == "ended", col(Session.ended_ms) < before_ms
+            )
+        )
+        return [str(r) for r in rows.scalars()]
 
 
 async def delete_session(db: Database, session_id: str) -> None:

@@ -200,6 +200,9 @@ class Backchannel(Target):
             "BACKCHANNEL_LOG_LEVEL": "warning",
             "BACKCHANNEL_RATE_PER_S": "1000",
             "BACKCHANNEL_RATE_BURST": "1000",
+            # The harness creates and connects thousands at once, from one address.
+            "BACKCHANNEL_CREATE_PER_MIN": "1000000",
+            "BACKCHANNEL_PRE_HELLO_MAX": "1000000",
             **self.extra_env,
         }
         if self.app_root is not None:

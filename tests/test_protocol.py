@@ -15,7 +15,6 @@ PRODUCER_KINDS: list[tuple[str, dict[str, Any]]] = [
     ("segment.start", {"index": 0}),
     ("segment.extend", {"index": 0, "minutes": 3}),
     ("segment.end", {"index": 0}),
-    ("session.end", {}),
 ]
 
 
@@ -62,11 +61,15 @@ async def test_each_role_receives_exactly_the_kinds_it_may_see(
         reply = await facilitator.send(kind, body)
         assert reply["type"] == "sent", reply
         sent[kind] = reply["seq"]
+    # The end last: after it the facilitator may no longer reply or request.
+    reply = await producer.send("session.end", {})
+    assert reply["type"] == "sent", reply
+    sent["session.end"] = reply["seq"]
     note_reply = await observer.send("note", {"text": "observer note"})
     assert note_reply["type"] == "sent"
     last = note_reply["seq"]
     for c in (producer, facilitator, observer):
-        await c.wait_seq(last if c is not facilitator else sent["request"])
+        await c.wait_seq(last if c is not facilitator else sent["session.end"])
     await asyncio.sleep(0.3)  # anything wrongly delivered would have arrived by now
 
     everything = [e["kind"] for e in producer.events]

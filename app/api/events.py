@@ -5,31 +5,18 @@ from typing import Any
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.deps import ParticipantDep, ServicesDep, require_role
-from app.errors import InvalidInput, NotFound, RateLimited
+from app.deps import ParticipantDep, ServicesDep, limit_heavy_reads, limit_sends, require_role
+from app.errors import InvalidInput, NotFound
 from app.export import events_csv
 from app.log import Appended, Author, get_event, last_seq, read_events
 from app.models import Participant
 from app.models.event import event_public
 from app.models.kinds import visible_to
 from app.models.text import MAX_SAFE_INT
-from app.ratelimit import Buckets
 from app.services import Services, append_as
 from app.sessions import get_session
 
 router = APIRouter(prefix="/api/v1/sessions/{session_id}", tags=["events"])
-
-
-def _buckets(services: Services) -> Buckets:
-    if services.http_buckets is None:
-        services.http_buckets = Buckets(services.settings.rate_per_s, services.settings.rate_burst)
-    return services.http_buckets
-
-
-def _rate_limit(services: Services, me: Participant) -> None:
-    wait = _buckets(services).take(me.id)
-    if wait:
-        raise RateLimited("too many requests; slow down", retry_after_s=wait)
 
 
 def _reply(appended: Appended) -> JSONResponse:
@@ -61,7 +48,7 @@ async def post_event(
     event_id = request.headers.get("idempotency-key") or payload.get("id")
     if "kind" not in payload:
         raise InvalidInput("kind is required")
-    _rate_limit(services, me)
+    await limit_sends(services, me)
     return _reply(await _append(services, me, payload["kind"], payload.get("body"), event_id))
 
 
@@ -79,6 +66,7 @@ async def list_events(
 ) -> Response:
     """Visible events with ``seq > after``; ``format=csv`` for spreadsheets."""
     if format == "csv":
+        await limit_heavy_reads(services, me)
         events = await read_events(services.db, session_id, after=after, role=me.role)
         return Response(
             events_csv(events),
@@ -136,5 +124,5 @@ async def send_preset(
                 raise InvalidInput("the request body is not valid JSON") from None
             if isinstance(data, dict):
                 event_id = data.get("id")
-    _rate_limit(services, me)
+    await limit_sends(services, me)
     return _reply(await _append(services, me, preset["kind"], preset["body"], event_id))

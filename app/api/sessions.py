@@ -7,7 +7,14 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Body, Request, Response
 
-from app.deps import ParticipantDep, ServicesDep, bearer_token, require_role
+from app.deps import (
+    ParticipantDep,
+    ServicesDep,
+    bearer_token,
+    limit_creates,
+    limit_heavy_reads,
+    require_role,
+)
 from app.errors import Unauthorized
 from app.export import build_export
 from app.models.kinds import visible_to
@@ -22,7 +29,10 @@ from app.sessions import (
     delete_session,
     get_session,
     link_for,
+    list_participants,
     participant_public,
+    revoke_participant,
+    rotate_token,
     set_presets,
     update_session,
 )
@@ -36,6 +46,8 @@ async def create(data: SessionCreate, request: Request, services: ServicesDep) -
     key = services.settings.organizer_key
     if key and not _organizer_key_matches(request.headers.get("authorization", ""), key):
         raise Unauthorized("creating a session needs Authorization: Bearer <organizer key>")
+    if not key:
+        await limit_creates(services, request)
     created = await create_session(services.db, data, DEFAULT_PRESETS)
     base = services.settings.public_base
     tokens = {role: item.token for role, item in created.issued.items()}
@@ -102,6 +114,58 @@ async def add(
     }
 
 
+@router.get("/{session_id}/participants")
+async def participants(
+    session_id: str, me: ParticipantDep, services: ServicesDep
+) -> list[dict[str, Any]]:
+    """Every link of the session, revoked ones too; ``online`` as the session's state has it
+    (folded from the log's presence events, over all processes)."""
+    require_role(me, "producer")
+    model = await services.models.current(session_id)
+    online = {o["participant_id"] for o in model.state_public()["online"]}
+    return [
+        {
+            **participant_public(p),
+            "online": p.id in online,
+            "revoked": p.revoked_ms is not None,
+        }
+        for p in await list_participants(services.db, session_id)
+    ]
+
+
+@router.post("/{session_id}/participants/{participant_id}/rotate", status_code=201)
+async def rotate(
+    session_id: str, participant_id: str, me: ParticipantDep, services: ServicesDep
+) -> dict[str, Any]:
+    """A new link for a participant (the producer's, or one's own); the old one stops now."""
+    if me.id != participant_id:
+        require_role(me, "producer")
+    issued, old_hash = await rotate_token(services.db, session_id, participant_id)
+    # Sockets opened with the old token close with 4401, on every process.
+    await services.hub.publish_control(
+        session_id, {"type": "revoked", "participant_id": participant_id, "token": old_hash[:16]}
+    )
+    p = issued.participant
+    return {
+        "participant": participant_public(p),
+        "token": issued.token,
+        "link": link_for(services.settings.public_base, p.role, issued.token),
+    }
+
+
+@router.delete("/{session_id}/participants/{participant_id}")
+async def revoke(
+    session_id: str, participant_id: str, me: ParticipantDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Revoke a link: it stops now; the participant stays in the log. Not the last producer."""
+    require_role(me, "producer")
+    p = await revoke_participant(services.db, session_id, participant_id)
+    await services.hub.publish_control(
+        session_id, {"type": "revoked", "participant_id": participant_id}
+    )
+    return {"participant": {**participant_public(p), "revoked": True}}
+
+
 @router.get("/{session_id}/presets")
 async def presets(session_id: str, me: ParticipantDep, services: ServicesDep) -> dict[str, Any]:
     session = await get_session(services.db, session_id)
@@ -126,6 +190,7 @@ async def replace_presets(
 @router.get("/{session_id}/report")
 async def report(session_id: str, me: ParticipantDep, services: ServicesDep) -> Response:
     """The debrief figures, served from the session's model (encoded once per seq)."""
+    await limit_heavy_reads(services, me)
     model = await services.models.current(session_id)
     body = model.report_json(with_notes=visible_to(me.role, "note"))
     return Response(body, media_type="application/json")
@@ -134,6 +199,7 @@ async def report(session_id: str, me: ParticipantDep, services: ServicesDep) -> 
 @router.get("/{session_id}/export")
 async def export(session_id: str, me: ParticipantDep, services: ServicesDep) -> Response:
     require_role(me, "producer", "observer")
+    await limit_heavy_reads(services, me)
     data = await build_export(services.db, await services.models.current(session_id))
     filename = f"backchannel-{session_id}.json"
     return Response(

@@ -24,6 +24,8 @@ class Participant(SQLModel, table=True):
     name: str = SQLField(max_length=NAME_MAX)
     token_hash: str = SQLField(max_length=64, unique=True, index=True)
     created_ms: int = SQLField(sa_column=Column(BigInteger, nullable=False))
+    # Set when the producer revokes the link: the token stops, the participant stays.
+    revoked_ms: int | None = SQLField(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class ParticipantCreate(BaseModel):

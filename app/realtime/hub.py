@@ -30,7 +30,14 @@ from app.models import Event, Participant, Session
 from app.models.event import event_public
 from app.models.kinds import visible_to
 from app.realtime.broker import Broker
-from app.realtime.protocol import CLOSE_SESSION_GONE, CLOSE_TOO_SLOW, dumps, event_frame
+from app.realtime.protocol import (
+    CLOSE_SESSION_GONE,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHORIZED,
+    dumps,
+    event_frame,
+)
+from app.realtime.transport import transport_abort
 from app.session_model import SessionModel, SessionModels
 
 log = logging.getLogger(__name__)
@@ -54,7 +61,15 @@ def state_frame(model: SessionModel) -> str:
 
 
 class Connection:
-    """One socket: an ordered outgoing queue drained by a writer task."""
+    """One socket: an ordered outgoing queue drained by a writer task.
+
+    Closing is bounded: a socket closed by the server whose peer has not taken the close
+    frame within ``CLOSE_GRACE_S`` has its transport aborted, so a peer that stops reading
+    cannot keep the connection and its buffers. A socket closed for being too slow (its
+    queue full) drops what is queued, so the close frame goes out next.
+    """
+
+    CLOSE_GRACE_S = 5.0
 
     def __init__(self, ws: WebSocket, participant: Participant, queue_max: int) -> None:
         self.ws = ws
@@ -72,6 +87,7 @@ class Connection:
         self._room: asyncio.Future[None] | None = None  # the replay waits for the queue
         self._queue_max = queue_max
         self._writer: asyncio.Task[None] | None = None
+        self._sending = False  # the writer waits inside ws.send_text (the peer is not reading)
         self.closed = asyncio.Event()
         self.close_code: int | None = None
         # The read loop's task while it waits for a frame: closing interrupts that wait
@@ -149,10 +165,26 @@ class Connection:
             return
         self.close_code = code
         self._mark_closed()
+        abort = transport_abort(self.ws.scope)
+        if abort is not None:
+            # A no-op if the connection is gone by then (the transport is already closed).
+            asyncio.get_running_loop().call_later(self.CLOSE_GRACE_S, abort)
+        if code == CLOSE_TOO_SLOW:
+            # The peer is behind: what is queued would only sit in buffers before the close.
+            self._frames.clear()
+            if self._sending and self._writer is not None:
+                # The writer is stuck in a send the peer does not read: stop it (no frame is
+                # half-written: a send writes whole frames or waits before writing) and close.
+                self._writer.cancel()
+                self._writer = asyncio.create_task(self._send_close())
+                return
         self._put(None)
 
     def _mark_closed(self) -> None:
         self.closed.set()
+        room = self._room
+        if room is not None and not room.done():
+            room.set_result(None)  # a replay waiting for room stops at once
         reader = self.waiting_reader
         if reader is not None and reader is not asyncio.current_task():
             reader.cancel()
@@ -172,10 +204,16 @@ class Connection:
                 room = self._room
                 if room is not None and not room.done() and self._has_room():
                     room.set_result(None)
+                self._sending = True
                 await self.ws.send_text(frame)
+                self._sending = False
         except Exception:  # the peer went away; the reader notices too
             self._mark_closed()
             return
+        await self._send_close()
+
+    async def _send_close(self) -> None:
+        # Waits while the peer reads nothing; the abort scheduled by close() ends that wait.
         with contextlib.suppress(Exception):
             await self.ws.close(self.close_code or 1000)
 
@@ -392,6 +430,16 @@ class Hub:
                     conn.close(CLOSE_SESSION_GONE)
         elif kind == "session":
             self._spawn(self._refresh_meta(session_id))
+        elif kind == "revoked":
+            # A revoked or rotated link: its sockets close with 4401 on every process. A
+            # rotation names the old token by a prefix of its hash; sockets already on the
+            # new token stay.
+            for conn in list(channel.conns) if channel is not None else []:
+                p = conn.participant
+                if p.id == control.get("participant_id") and p.token_hash.startswith(
+                    str(control.get("token", ""))
+                ):
+                    conn.close(CLOSE_UNAUTHORIZED)
 
     async def meta_changed(self, session_id: str) -> None:
         """This process changed the session's settings, agenda or participants: refresh

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.clock import iso, now_ms
-from app.errors import AppError, NotFound, RateLimited, Unauthorized, Unavailable
+from app.errors import AppError, LinkExpired, NotFound, RateLimited, Unauthorized, Unavailable
 from app.log import Author
 from app.models import Participant
 from app.ratelimit import TokenBucket
@@ -35,10 +35,18 @@ from app.realtime.protocol import (
 )
 from app.services import Services, append_as
 from app.session_model import SessionModel
-from app.sessions import participant_public
+from app.sessions import link_still_valid, participant_public
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class _PreHello:
+    """Sockets of this process that have not sent ``hello`` yet (each holds a task)."""
+
+    count = 0
 
 
 class _Fatal(Exception):
@@ -95,6 +103,8 @@ async def _await_hello(ws: WebSocket, services: Services) -> tuple[Participant, 
             raise _Fatal(CLOSE_UNAUTHORIZED, "hello needs a valid token")
         try:
             participant = await services.participant_for_token(token)
+        except LinkExpired as err:
+            raise _Fatal(CLOSE_UNAUTHORIZED, err.code) from None
         except Unauthorized as err:
             raise _Fatal(CLOSE_UNAUTHORIZED, err.message) from None
         return participant, hello.since
@@ -107,6 +117,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     if not origin_allowed(ws, services):
         await ws.close(CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
         return
+    if _PreHello.count >= services.settings.pre_hello_max:
+        await _close(ws, CLOSE_TRY_AGAIN_LATER, "too many sockets waiting for hello")
+        return
+    _PreHello.count += 1
     try:
         participant, since = await asyncio.wait_for(
             _await_hello(ws, services), timeout=services.settings.hello_timeout_s
@@ -119,6 +133,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     except WebSocketDisconnect:
         return
+    finally:
+        _PreHello.count -= 1
     await _serve(ws, services, participant, since)
 
 
@@ -159,6 +175,10 @@ async def _serve(ws: WebSocket, services: Services, participant: Participant, si
         except NotFound:
             conn.close(CLOSE_SESSION_GONE)
             return
+        # A rotation or revocation between the token check and the attach closed no socket
+        # of ours (we were not listening yet): check once more, now that we are.
+        if not await link_still_valid(services.db, participant):
+            raise _Fatal(CLOSE_UNAUTHORIZED, "this link was rotated or revoked")
         await services.presence.joined(participant)
         counted = True
         await _read_loop(ws, services, conn, participant)
