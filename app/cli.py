@@ -165,7 +165,7 @@ def export(session_id: str) -> None:
 async def _purge(days: float) -> list[str]:
     from app.clock import now_ms
     from app.db import Database
-    from app.realtime.broker import from_url
+    from app.realtime.brokers import from_url
     from app.realtime.hub import channel_name
     from app.realtime.protocol import dumps
     from app.sessions import delete_session, ended_before
