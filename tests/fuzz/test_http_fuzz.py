@@ -46,7 +46,13 @@ def schemathesis(
 @pytest.fixture
 def fuzzed_server(tmp_path: Path) -> Server:
     # Rate limits stay out of the way: the fuzzer should reach validation, not 429s.
-    env = {"BACKCHANNEL_RATE_PER_S": "100000", "BACKCHANNEL_RATE_BURST": "100000"}
+    env = {
+        "BACKCHANNEL_RATE_PER_S": "100000",
+        "BACKCHANNEL_RATE_BURST": "100000",
+        "BACKCHANNEL_HEAVY_READ_PER_S": "100000",
+        "BACKCHANNEL_HEAVY_READ_BURST": "100000",
+        "BACKCHANNEL_CREATE_PER_MIN": "1000000",
+    }
     return Server(tmp_path, env=env)
 
 
