@@ -36,6 +36,8 @@ from app.models import Event, Participant
 
 log = logging.getLogger(__name__)
 
+RETRY_S = 2.0  # a re-check that failed runs again after this long
+
 Publish = Callable[[Event], Awaitable[None]]
 Key = tuple[str, str]  # (session id, participant id)
 
@@ -114,9 +116,17 @@ class _Timers:
 
     def _fire(self, key: Key) -> None:
         self._handles.pop(key, None)
-        task = asyncio.create_task(self._run(key), name="presence-recheck")
+        task = asyncio.create_task(self._recheck(key), name="presence-recheck")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _recheck(self, key: Key) -> None:
+        try:
+            await self._run(key)
+        except Exception as exc:  # the database or Redis is away: try again a bit later
+            log.warning("presence: re-check of %s failed (%r); retrying", key[1], exc)
+            if key not in self._handles:
+                self.schedule(key, RETRY_S)
 
     async def close(self) -> None:
         for key in self.keys():

@@ -1,0 +1,154 @@
+"""LocalPresence in-process, on a real SQLite log: the grace, the socket cap, the retries."""
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.cli import run_migrations
+from app.db import Database
+from app.log import read_events
+from app.models import Event, Participant
+from app.models.session import SessionCreate
+from app.realtime import presence as presence_module
+from app.realtime.presence import LocalPresence, TooManySockets
+from app.sessions import create_session
+
+GRACE_S = 0.2
+
+
+class Published:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty database at the latest schema, migrated once and copied per test."""
+    path = tmp_path_factory.mktemp("presence") / "template.db"
+    run_migrations(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+async def db(migrated: Path, tmp_path: Path) -> AsyncIterator[Database]:
+    path = tmp_path / "unit.db"
+    shutil.copy(migrated, path)
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+async def facilitator(db: Database) -> Participant:
+    created = await create_session(db, SessionCreate(title="Unit"), {})
+    return created.issued["facilitator"].participant
+
+
+async def statuses(db: Database, p: Participant) -> list[str]:
+    events = await read_events(db, p.session_id, kinds=("presence",))
+    return [e.body["status"] for e in events if e.body["participant_id"] == p.id]
+
+
+async def until(db: Database, p: Participant, want: list[str], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while (got := await statuses(db, p)) != want:
+        assert time.monotonic() < deadline, got
+        await asyncio.sleep(0.02)
+
+
+async def test_online_at_the_first_socket_offline_only_after_the_grace(
+    db: Database, facilitator: Participant
+) -> None:
+    published = Published()
+    tracker = LocalPresence(db, published, grace_s=GRACE_S)
+    await tracker.joined(facilitator)
+    await tracker.joined(facilitator)  # a second tab: nothing new
+    assert await statuses(db, facilitator) == ["online"]
+    assert [e.body["status"] for e in published.events] == ["online"]
+    await tracker.left(facilitator)
+    await tracker.left(facilitator)
+    assert await statuses(db, facilitator) == ["online"], "not before the grace"
+    started = time.monotonic()
+    await until(db, facilitator, ["online", "offline"])
+    assert time.monotonic() - started >= GRACE_S * 0.9
+    await tracker.stop()
+
+
+async def test_cycles_within_the_grace_log_nothing(db: Database, facilitator: Participant) -> None:
+    tracker = LocalPresence(db, Published(), grace_s=GRACE_S)
+    for _ in range(100):
+        await tracker.joined(facilitator)
+        await tracker.left(facilitator)
+    await until(db, facilitator, ["online", "offline"])
+    await asyncio.sleep(GRACE_S * 2)
+    assert await statuses(db, facilitator) == ["online", "offline"]
+    await tracker.stop()
+
+
+async def test_the_socket_past_the_cap_is_refused_and_not_counted(
+    db: Database, facilitator: Participant
+) -> None:
+    tracker = LocalPresence(db, Published(), max_sockets=3, grace_s=GRACE_S)
+    for _ in range(3):
+        await tracker.joined(facilitator)
+    with pytest.raises(TooManySockets):
+        await tracker.joined(facilitator)
+    await tracker.left(facilitator)
+    await tracker.joined(facilitator)  # a freed place can be taken
+    for _ in range(3):
+        await tracker.left(facilitator)
+    await until(db, facilitator, ["online", "offline"])
+    await tracker.stop()
+
+
+async def test_a_stale_online_from_before_a_restart_is_closed_at_the_first_join(
+    db: Database, facilitator: Participant
+) -> None:
+    before = LocalPresence(db, Published(), grace_s=GRACE_S)
+    await before.joined(facilitator)  # then the process dies: no offline logged
+    assert await statuses(db, facilitator) == ["online"]
+    after = LocalPresence(db, Published(), grace_s=GRACE_S)
+    other = Participant(
+        id="p-other", session_id=facilitator.session_id, role="observer", name="O", token_hash="x"
+    )
+    await after.joined(other)
+    assert await statuses(db, facilitator) == ["online", "offline"]
+    await after.left(other)
+    await after.stop()
+
+
+async def test_a_recheck_that_fails_is_retried_and_stop_logs_what_is_pending(
+    db: Database, facilitator: Participant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(presence_module, "RETRY_S", 0.05)
+    tracker = LocalPresence(db, Published(), grace_s=GRACE_S)
+    await tracker.joined(facilitator)
+    real_read = presence_module.read_events
+    failures = 0
+
+    async def flaky(*args: Any, **kwargs: Any) -> list[Event]:
+        nonlocal failures
+        if failures < 2:
+            failures += 1
+            raise OSError("database is away")
+        return await real_read(*args, **kwargs)
+
+    monkeypatch.setattr(presence_module, "read_events", flaky)
+    await tracker.left(facilitator)
+    await until(db, facilitator, ["online", "offline"])
+    assert failures == 2
+    # A socket that leaves right before shutdown is logged offline by stop(), not lost.
+    await tracker.joined(facilitator)
+    await tracker.left(facilitator)
+    await tracker.stop()
+    assert await statuses(db, facilitator) == ["online", "offline", "online", "offline"]
