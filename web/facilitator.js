@@ -32,6 +32,7 @@ const S = {
   nodes: new Map(), // card seq -> {key, node}
   replying: null, // seq of the message card with its reply box open
   showAll: false,
+  moreRow: { key: null, node: null },
   closedRequests: [], // [{action, status, text, at}] answered while this page was open
   prefs: loadPrefs(),
 };
@@ -319,22 +320,14 @@ function render() {
     }
     want.push(cached.node);
   }
-  const extra = [];
-  if (mode !== "compact" && (more || S.showAll) && open.length > 3) {
-    const btn = el("button", { type: "button", class: "small more", "aria-expanded": String(S.showAll) }, S.showAll ? "Show fewer" : `+${more} more`);
-    btn.addEventListener("click", () => {
-      S.showAll = !S.showAll;
-      schedule();
-    });
-    extra.push(btn);
-  }
+  // The "+N more" / "Clear all" row is rebuilt only when it changes: a row replaced between
+  // a button's mousedown and mouseup would swallow the click.
   const clearList = clearable(open);
-  if (!readOnly && mode !== "compact" && clearList.length >= 2) {
-    const btn = el("button", { type: "button", class: "small clear-all" }, `Clear all (${clearList.length})`);
-    btn.addEventListener("click", () => clearAll(clearList));
-    extra.push(btn);
-  }
-  if (extra.length) want.push(el("div", { class: "cards-more row" }, extra));
+  const showMore = mode !== "compact" && (more > 0 || S.showAll) && open.length > 3;
+  const showClear = !readOnly && mode !== "compact" && clearList.length >= 2;
+  const rowKey = `${showMore}:${more}:${S.showAll}:${showClear}:${clearList.length}`;
+  if (S.moreRow.key !== rowKey) S.moreRow = { key: rowKey, node: moreRow(showMore, more, showClear, clearList.length) };
+  if (S.moreRow.node) want.push(S.moreRow.node);
   if (!open.length) {
     const st = S.state ? S.state.status : "planned";
     const quiet = st === "ended" ? "The session has ended. Thank you!" : "All clear. New messages from the producer appear here.";
@@ -352,6 +345,25 @@ function render() {
   renderEarlier();
   sendSeen(shown, alerts.slice(0, 1));
   tick();
+}
+
+function moreRow(showMore, more, showClear, clearCount) {
+  const extra = [];
+  if (showMore) {
+    const btn = el("button", { type: "button", class: "small more", "aria-expanded": String(S.showAll) }, S.showAll ? "Show fewer" : `+${more} more`);
+    btn.addEventListener("click", () => {
+      S.showAll = !S.showAll;
+      schedule();
+    });
+    extra.push(btn);
+  }
+  if (showClear) {
+    const btn = el("button", { type: "button", class: "small clear-all" }, `Clear all (${clearCount})`);
+    // What is open when tapped, not when drawn.
+    btn.addEventListener("click", () => clearAll(clearable(S.cards.at(now()).open.filter((c) => !S.answered.has(c.seq)))));
+    extra.push(btn);
+  }
+  return extra.length ? el("div", { class: "cards-more row" }, extra) : null;
 }
 
 function renderTakeover(alerts) {

@@ -3,13 +3,16 @@
 //   - digit shortcuts (timing prompts) fire at once;
 //   - letter shortcuts (learner flags, other presets) fire QUIET_AFTER_MS later, unless another
 //     printable key comes first — then both were typing ("hi bob" sends nothing);
-//   - stop keys only arm: Enter within ARM_MS confirms, any other printable key or Esc disarms;
+//   - stop keys only arm: Enter confirms if it comes CONFIRM_AFTER_MS … ARM_MS after the key (an
+//     Enter straight after it is someone typing a word that ends in that letter); any other
+//     printable key or Esc disarms;
 //   - any key within TYPING_MS of a typing key is typing too (a paragraph sends nothing), and a
 //     capital letter or a space is always typing.
 
 export const TYPING_MS = 1000;
 export const QUIET_AFTER_MS = 300;
 export const ARM_MS = 3000;
+export const CONFIRM_AFTER_MS = 250;
 
 export class KeyGate {
   /** `keys`: key -> {stop: bool}; shortcuts are one printable character. */
@@ -32,8 +35,12 @@ export class KeyGate {
   press(key, now) {
     if (this.armed && now - this.armed.at > ARM_MS) this.armed = null;
     if (key === "Enter" && this.armed) {
-      const k = this.armed.key;
+      const { key: k, at } = this.armed;
       this.armed = null;
+      if (now - at < CONFIRM_AFTER_MS) {
+        this.lastTypingAt = now;
+        return { do: "disarm", typing: true };
+      }
       return { do: "confirm", key: k };
     }
     if (key === "Escape" && this.armed) {
@@ -79,7 +86,12 @@ export class KeyGate {
 
   /** Arm from a click/tap (the confirm is a second tap or Enter). */
   arm(key, now) {
-    this.armed = { key, at: now };
+    this.armed = { key, at: now - CONFIRM_AFTER_MS };
+  }
+
+  /** True once an Enter would confirm the armed stop (shown as "Enter sends"). */
+  ready(now) {
+    return this.armed !== null && now - this.armed.at >= CONFIRM_AFTER_MS;
   }
 
   disarm() {

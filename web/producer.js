@@ -203,14 +203,16 @@ function toPanel() {
 
 // -- stop alerts: arm, then confirm -----------------------------------------------------
 
-function arm(p) {
+/** Arms a stop preset; by key the gate has armed it already (Enter sends a moment later). */
+function arm(p, byKey = false) {
   if (S.role === "observer") return;
   if (S.armed && S.armed.preset.preset_id === p.preset_id) {
     confirmStop(); // a second tap on the same stop button confirms
     return;
   }
-  S.gate.arm(p.key || "", performance.now());
+  if (!byKey) S.gate.arm(p.key || "", performance.now());
   S.armed = { preset: p, until: performance.now() + 3000 };
+  setTimeout(armTick, 300);
   $("#armed-title").textContent = `Send “${STOP_TEXT[p.body.reason] || p.label}”${p.body.text ? " — " + p.body.text : ""}?`;
   $("#stop-detail").value = "";
   $("#armed").classList.remove("hidden");
@@ -252,6 +254,8 @@ function armTick() {
   if (writing) S.armed.until = performance.now() + 3000;
   const left = Math.max(0, S.armed.until - performance.now());
   $("#armed-left").textContent = writing ? "waiting while you write" : `cancels in ${Math.ceil(left / 1000)} s`;
+  // An Enter straight after the key is typing; the banner says when Enter will send.
+  $("#armed").toggleAttribute("data-ready", writing || S.gate.ready(performance.now()));
   if (left <= 0) disarm();
 }
 
@@ -450,7 +454,7 @@ function onKey(e) {
       break;
     case "arm":
       e.preventDefault();
-      if (preset(r.key)) arm(preset(r.key));
+      if (preset(r.key)) arm(preset(r.key), true);
       break;
     case "confirm":
       e.preventDefault(); // and no click on a focused button

@@ -129,8 +129,10 @@ def test_typing_words_with_focus_on_the_panel_sends_nothing_urgent(pages: Pages)
     producer.locator("[data-preset='two-min']").click()
     producer.locator("#messages li.msg[data-kind='prompt.time'][data-seq]").wait_for()
     sent = logged(pages.server, data, ("prompt.time", "flag.learner", "alert.stop", "message"))
-    assert [(e["kind"], e["body"].get("text")) for e in sent] == [("prompt.time", "2 min left")]
-    assert not [e for e in sent if e["kind"] in URGENT]
+    assert not [e for e in sent if e["kind"] in URGENT], sent
+    # (A browser stalled for over a second between two keys may let one non-urgent key
+    # through, as a real pause would; nothing urgent ever goes without a deliberate Enter.)
+    assert ("prompt.time", "2 min left") in [(e["kind"], e["body"].get("text")) for e in sent]
     assert facilitator.locator("#takeover").is_hidden()
 
 
@@ -215,9 +217,11 @@ def test_six_open_cards_on_a_small_overlay_show_three_and_keep_the_request_bar_i
         assert b is not None and b["y"] + b["height"] <= OVERLAY["height"]
     # Buttons fit the kind.
     flag = cards.filter(has_text="Li Wei")
+    flag.locator("button").first.wait_for()
     assert flag.locator("button").all_inner_texts() == ["OK", "Dismiss"]
     facilitator.locator("#cards .more").click()
     message = facilitator.locator("article.card", has_text="Poll is ready")
+    message.locator("button").first.wait_for()
     assert message.locator("button").all_inner_texts() == ["OK", "Reply"]
     # Reply from a card: the text goes back as the answer, and focus leaves the box.
     message.get_by_role("button", name="Reply").click()

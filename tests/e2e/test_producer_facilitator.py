@@ -130,7 +130,7 @@ def test_every_preset_works_from_its_keyboard_shortcut(pages: Pages) -> None:
     for i, (_, key) in enumerate(presets):
         producer.keyboard.press(key)
         if key in stops:  # a stop alert only arms: Enter sends it
-            producer.locator("#armed").wait_for()
+            producer.locator("#armed[data-ready]").wait_for()
             producer.keyboard.press("Enter")
         producer.locator(LOGGED_MSG).nth(i).wait_for()
     sent = logged(pages.server, data, ("prompt.time", "flag.learner", "alert.stop"))

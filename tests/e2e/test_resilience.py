@@ -90,7 +90,7 @@ def test_an_unanswered_stop_alert_escalates_on_the_overlay_and_the_panel(pages: 
     producer.locator("#session-btn", has_text="End session").wait_for()
     producer.locator("[data-preset='stop-problem']").wait_for()
     producer.keyboard.press("p")
-    producer.locator("#armed").wait_for()
+    producer.locator("#armed[data-ready]").wait_for()  # an Enter straight after is typing
     producer.keyboard.press("Enter")
     takeover = facilitator.locator("#takeover")
     takeover.filter(has_text="address a problem").wait_for()

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ARM_MS, KeyGate, QUIET_AFTER_MS, TYPING_MS } from "../../web/keys.js";
+import { ARM_MS, CONFIRM_AFTER_MS, KeyGate, QUIET_AFTER_MS, TYPING_MS } from "../../web/keys.js";
 
 const KEYS = { 1: {}, 2: {}, c: {}, h: {}, t: {}, p: { stop: true }, r: { stop: true }, b: { stop: true } };
 
@@ -65,10 +65,19 @@ test("a shortcut right after typing is typing; after a quiet second it works aga
   assert.equal(gate.press("1", 2 * TYPING_MS).do, "fire");
 });
 
+test("a word ending in a stop letter, then Enter straight away, sends nothing", () => {
+  const gate = new KeyGate(KEYS);
+  assert.equal(gate.press("b", 0).do, "arm"); // e.g. after a pause: "…bob" with the last b alone
+  assert.equal(gate.ready(CONFIRM_AFTER_MS - 1), false);
+  assert.equal(gate.press("Enter", CONFIRM_AFTER_MS - 1).do, "disarm");
+  assert.equal(gate.press("Enter", 2000).do, "none");
+});
+
 test("a stop key arms; Enter within the window confirms, later it does nothing", () => {
   const gate = new KeyGate(KEYS);
   assert.deepEqual(gate.press("b", 0), { do: "arm", key: "b", ms: ARM_MS });
   assert.equal(gate.armedKey(ARM_MS - 1), "b");
+  assert.equal(gate.ready(ARM_MS - 1), true);
   assert.deepEqual(gate.press("Enter", ARM_MS - 1), { do: "confirm", key: "b" });
   assert.equal(gate.press("p", 10000).do, "arm");
   assert.equal(gate.press("Enter", 10000 + ARM_MS + 1).do, "none");
@@ -86,7 +95,7 @@ test("Escape or any other key disarms a stop; capitals and spaces are typing", (
   assert.equal(gate.press(" ", 20000).do, "typing");
 });
 
-test("a tap arms like a key, and Enter confirms", () => {
+test("a tap arms like a key, and Enter confirms at once (the tap was the intent)", () => {
   const gate = new KeyGate(KEYS);
   gate.arm("p", 0);
   assert.deepEqual(gate.press("Enter", 10), { do: "confirm", key: "p" });
