@@ -65,6 +65,9 @@ def test_both_pages_ride_out_a_server_crash_and_nothing_is_lost_or_doubled(
         )
         assert len(seqs) == len(set(seqs))
     finally:
+        # Pages first: once the server stops they would retry (and log) until teardown.
+        for ctx in pages.contexts:
+            ctx.close()
         server.stop()
     # The crash closes sockets without a goodbye: those console lines are expected, no others.
     pages.problems.console[:] = [
