@@ -150,10 +150,14 @@ class SessionFold:
         return True
 
     def _session_end(self, e: LoggedEvent, b: dict[str, Any]) -> bool:
+        """The live line closes: nothing stays open or escalates after the class."""
         self.ended_ms = e.at_ms
         if self.current is not None:
             self.current.ended_ms = e.at_ms
             self.current = None
+        self.alerts.clear()
+        self.snoozes.clear()
+        self.requests.clear()
         return True
 
     def _segment_start(self, e: LoggedEvent, b: dict[str, Any]) -> bool:

@@ -89,7 +89,25 @@ DEFAULT_PRESETS: list[dict[str, Any]] = [
     _p("chat-q", "Question in chat", "flag.learner", {"learner": "Someone", "flag": "chat"}, "c"),
     _p("hand", "Hand raised", "flag.learner", {"learner": "Someone", "flag": "hand"}, "h"),
     _p("tech", "Tech trouble", "flag.learner", {"learner": "Someone", "flag": "tech"}, "t"),
-    _p("stop-problem", "Stop: address a problem", "alert.stop", {"reason": "problem"}, "p"),
-    _p("stop-chat", "Stop: respond to chat", "alert.stop", {"reason": "chat"}, "r"),
-    _p("stop-break", "Stop: take a break", "alert.stop", {"reason": "break"}, "b"),
+    _p(
+        "stop-problem",
+        "Stop: address a problem",
+        "alert.stop",
+        {"reason": "problem", "text": "Please pause: something needs your attention"},
+        "p",
+    ),
+    _p(
+        "stop-chat",
+        "Stop: respond to chat",
+        "alert.stop",
+        {"reason": "chat", "text": "A question in chat is waiting for you"},
+        "r",
+    ),
+    _p(
+        "stop-break",
+        "Stop: take a break",
+        "alert.stop",
+        {"reason": "break", "text": "The group needs a short break"},
+        "b",
+    ),
 ]

@@ -69,6 +69,8 @@ class SessionSettings(BaseModel):
         default_factory=lambda: list(DEFAULT_AUTO_PROMPTS), max_length=10
     )
     escalate_after_s: int = Field(default=DEFAULT_ESCALATE_AFTER_S, ge=5, le=3600)
+    # The overlay's countdown turns amber this many seconds before the segment's end.
+    countdown_amber_s: int = Field(default=120, ge=0, le=3600)
 
     @field_validator("auto_prompts")
     @classmethod

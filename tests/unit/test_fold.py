@@ -29,6 +29,16 @@ def test_every_kind_that_can_change_the_state_has_a_rule_and_only_those() -> Non
     assert set(KINDS) - STATE_KINDS == {"prompt.time", "message", "flag.learner", "note", "reply"}
 
 
+def test_the_end_of_the_session_closes_alerts_snoozes_and_requests() -> None:
+    log = Log()
+    log.add("alert.stop", {"reason": "chat"})
+    log.add("alert.stop", {"reason": "break"})
+    log.add("ack", {"ref": 2, "status": "snoozed"}, role="facilitator")
+    log.add("request", {"action": "poll"}, role="facilitator")
+    log.add("session.end", at_s=5)
+    assert (log.fold.alerts, log.fold.snoozes, log.fold.requests) == ({}, {}, {})
+
+
 def test_session_start_and_end_set_the_status() -> None:
     log = Log()
     assert log.fold.status == "planned"
