@@ -256,6 +256,8 @@ class Channel:
         self.ready = asyncio.Event()
         self.failed = False
         self.behind_since_check: int | None = None  # the log's last seq at the last check
+        self.ready_at: float | None = None  # loop time when it started hearing the broker
+        self.revocations: list[tuple[str, float]] = []  # (participant_id, loop time) heard
 
     @property
     def last_seq(self) -> int:
@@ -434,6 +436,10 @@ class Hub:
             # A revoked or rotated link: its sockets close with 4401 on every process. A
             # rotation names the old token by a prefix of its hash; sockets already on the
             # new token stay.
+            if channel is not None:
+                now = asyncio.get_running_loop().time()
+                channel.revocations = [r for r in channel.revocations if now - r[1] < 60]
+                channel.revocations.append((str(control.get("participant_id")), now))
             for conn in list(channel.conns) if channel is not None else []:
                 p = conn.participant
                 if p.id == control.get("participant_id") and p.token_hash.startswith(
@@ -493,6 +499,7 @@ class Hub:
             with contextlib.suppress(Exception):
                 await self.broker.unsubscribe(channel_name(session_id), channel.on_message)
             raise
+        channel.ready_at = asyncio.get_running_loop().time()
         channel.ready.set()
         channel._drain_pending()
         if channel.pending:
@@ -573,6 +580,15 @@ class Hub:
             if len(page) < REPLAY_PAGE:
                 break
         conn.end_replay()
+
+    def heard_no_revocation(self, participant: Participant, since: float) -> bool:
+        """True if this process has listened to the session's channel since loop time
+        ``since`` (before the token was checked) and heard no rotation or revocation of
+        ``participant`` since: its token needs no second look in the database."""
+        channel = self.channels.get(participant.session_id)
+        if channel is None or channel.ready_at is None or channel.ready_at > since:
+            return False
+        return not any(pid == participant.id and at >= since for pid, at in channel.revocations)
 
     async def detach(self, conn: Connection) -> None:
         channel = self.channels.get(conn.session_id)

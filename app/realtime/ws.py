@@ -121,6 +121,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await _close(ws, CLOSE_TRY_AGAIN_LATER, "too many sockets waiting for hello")
         return
     _PreHello.count += 1
+    hello_from = asyncio.get_running_loop().time()
     try:
         participant, since = await asyncio.wait_for(
             _await_hello(ws, services), timeout=services.settings.hello_timeout_s
@@ -135,7 +136,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     finally:
         _PreHello.count -= 1
-    await _serve(ws, services, participant, since)
+    await _serve(ws, services, participant, since, hello_from)
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:
@@ -164,7 +165,9 @@ def welcome_frame(model: SessionModel, participant: Participant) -> str:
     )
 
 
-async def _serve(ws: WebSocket, services: Services, participant: Participant, since: int) -> None:
+async def _serve(
+    ws: WebSocket, services: Services, participant: Participant, since: int, checked_from: float
+) -> None:
     hub: Hub = services.hub
     conn = Connection(ws, participant, services.settings.send_queue_max)
     conn.start()
@@ -176,8 +179,11 @@ async def _serve(ws: WebSocket, services: Services, participant: Participant, si
             conn.close(CLOSE_SESSION_GONE)
             return
         # A rotation or revocation between the token check and the attach closed no socket
-        # of ours (we were not listening yet): check once more, now that we are.
-        if not await link_still_valid(services.db, participant):
+        # of ours (we were not listening yet): check once more, now that we are — in the
+        # database only if this process was not already listening to the session then.
+        if not hub.heard_no_revocation(participant, checked_from) and not await link_still_valid(
+            services.db, participant
+        ):
             raise _Fatal(CLOSE_UNAUTHORIZED, "this link was rotated or revoked")
         await services.presence.joined(participant)
         counted = True
