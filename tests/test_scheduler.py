@@ -270,19 +270,19 @@ async def test_only_stop_alerts_come_back_after_a_snooze(timed_api: Api) -> None
     assert await system_events(timed_api, s) == []
 
 
-async def test_a_client_cannot_take_the_schedulers_id_so_its_prompt_still_comes(
-    timed_api: Api,
-) -> None:
+async def test_a_client_cannot_take_the_schedulers_id_first(timed_api: Api) -> None:
+    """The scheduler's ids are reserved: a client's attempt to log one is refused, so the
+    scheduler's own prompt is written (once) and it goes on to the next."""
     s = await timed_api.create_session(agenda=AGENDA)
     start = await post(timed_api, s, "producer", "segment.start", {"index": 0})
-    body = {"text": "5 min left in Welcome", "minutes_left": 5, "segment": 0}
+    body = {"text": "squatted", "minutes_left": 5, "segment": 0}
     r = await timed_api.http.post(
         f"/api/v1/sessions/{s['session']['id']}/events",
         json={"id": f"auto:0:{start['seq']}:5", "kind": "prompt.time", "body": body},
         headers=timed_api.auth(s["tokens"]["producer"]),
     )
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input"
-    await advance(timed_api, 5 * 60 + 1)  # due now: the scheduler writes it, once
+    await advance(timed_api, 5 * 60 + 1)
     await advance(timed_api, 4 * 60)
     events = await timed_api.events(s["session"]["id"], s["tokens"]["producer"])
     prompts = [e for e in events if e["kind"] == "prompt.time"]
