@@ -100,6 +100,12 @@ class RedisBroker(Broker):
         callbacks = self._subs.setdefault(channel, [])
         callbacks.append(callback)
         if len(callbacks) > 1:
+            # Already subscribed, or being subscribed: wait for that confirmation too, so
+            # no caller reads the log before Redis delivers to this channel.
+            pending = self._confirm.get(channel)
+            if pending is not None and not pending.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(pending), SUBSCRIBE_WAIT_S)
             return
         if not self._connected.is_set():
             with contextlib.suppress(TimeoutError):
