@@ -1,4 +1,6 @@
-// Create page: title, agenda editor (add/remove/reorder), roster paste; then links, copy, QR.
+// Create page: title, agenda editor (add/remove/reorder), roster paste, timing settings;
+// then links, copy, QR; and the "My sessions" list kept in this browser.
+import { forgetSession, listSessions, parseAutoPrompts, rememberSession } from "./my-sessions.js";
 import { $, api, clear, el, icon } from "./util.js";
 
 const agendaBox = $("#agenda");
@@ -93,13 +95,28 @@ form.addEventListener("submit", async (e) => {
     }
     agenda.push({ title: t.value.trim(), minutes });
   }
+  const settings = readSettings();
+  if (!settings) return;
+  const startText = $("#planned-start").value;
+  const plannedStart = startText ? new Date(startText) : null;
+  if (plannedStart && Number.isNaN(plannedStart.getTime())) {
+    showError("The planned start is not a date and time.");
+    $("#planned-start").focus();
+    return;
+  }
   const key = $("#orgkey").value.trim();
   const btn = $("#create-btn");
   btn.disabled = true;
   try {
     const data = await api("/api/v1/sessions", key || null, {
       method: "POST",
-      json: { title, agenda, roster: rosterNames() },
+      json: {
+        title,
+        agenda,
+        roster: rosterNames(),
+        settings,
+        ...(plannedStart ? { planned_start: plannedStart.toISOString() } : {}),
+      },
     });
     showResult(data);
   } catch (err) {
@@ -110,6 +127,22 @@ form.addEventListener("submit", async (e) => {
   }
 });
 
+function readSettings() {
+  const esc = Number($("#escalate").value);
+  if (!Number.isInteger(esc) || esc < 5 || esc > 3600) {
+    showError("Escalate every: a whole number of seconds from 5 to 3600.");
+    $("#escalate").focus();
+    return null;
+  }
+  try {
+    return { escalate_after_s: esc, auto_prompts: parseAutoPrompts($("#auto-prompts").value) };
+  } catch (err) {
+    showError(`Automatic prompts: ${err.message}`);
+    $("#auto-prompts").focus();
+    return null;
+  }
+}
+
 function withSession(link, sid) {
   return `${link}&s=${encodeURIComponent(sid)}`;
 }
@@ -118,6 +151,13 @@ function showResult(data) {
   const sid = data.session.id;
   const producer = data.links.producer;
   const debrief = withSession(producer.replace("/producer#", "/debrief#"), sid);
+  rememberSession({
+    id: sid,
+    title: data.session.title,
+    created: new Date().toISOString(),
+    links: { producer: withSession(producer, sid), facilitator: data.links.facilitator, observer: withSession(data.links.observer, sid), debrief },
+  });
+  renderMine();
   const rows = [
     ["Producer panel", "You: send prompts, flags and stop alerts.", withSession(producer, sid)],
     ["Facilitator overlay", "For the facilitator: keep it beside the slides or on a phone.", data.links.facilitator],
@@ -170,6 +210,44 @@ async function copyText(text, button) {
   button.textContent = ok ? "Copied ✓" : "Select and copy";
   setTimeout(() => (button.textContent = "Copy"), 2000);
 }
+
+function renderMine() {
+  const list = clear($("#mine-list"));
+  const mine = listSessions();
+  $("#mine").classList.toggle("hidden", !mine.length);
+  for (const s of mine) {
+    const forget = el("button", { type: "button", class: "small", "aria-label": `Forget “${s.title}”` }, "Forget");
+    forget.addEventListener("click", () => {
+      forgetSession(s.id);
+      renderMine();
+      ($("#mine-list button") || $("#title")).focus();
+    });
+    const created = new Date(s.created);
+    const when = Number.isNaN(created.getTime()) ? "" : created.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    const open = [["Producer", s.links.producer], ["Facilitator", s.links.facilitator], ["Debrief", s.links.debrief]]
+      .filter(([, url]) => safeLink(url))
+      .map(([name, url]) => el("a", { href: url, target: "_blank", rel: "noopener" }, name));
+    list.append(
+      el(
+        "li",
+        { class: "mine-row", dataset: { sid: s.id } },
+        el("div", { class: "grow" }, el("strong", {}, s.title), el("div", { class: "hint" }, when ? `created ${when}` : "")),
+        el("div", { class: "row" }, ...open, forget),
+      ),
+    );
+  }
+}
+
+/** Only http(s) links from storage become hrefs (never javascript: or data:). */
+function safeLink(url) {
+  try {
+    return typeof url === "string" && ["http:", "https:"].includes(new URL(url, location.href).protocol);
+  } catch {
+    return false;
+  }
+}
+
+renderMine();
 
 $("#again").addEventListener("click", () => {
   $("#result").classList.add("hidden");
