@@ -1,5 +1,6 @@
 // Debrief: report figures, planned vs actual agenda, latencies, learners, timeline, export.
 import { Channel } from "./client.js";
+import { drawTimeline } from "./debrief-timeline.js";
 import { $, KIND_META, api, clear, clockTime, describe, el, fatal, icon, storedSessionId, takeToken } from "./util.js";
 
 const token = takeToken();
@@ -30,7 +31,9 @@ function sessionId() {
 
 async function main() {
   $("#refresh").addEventListener("click", load);
-  $("#export").addEventListener("click", download);
+  $("#export").addEventListener("click", () => download("export", `backchannel-${D.sid}.json`, $("#export")));
+  $("#csv").addEventListener("click", () => download("events?format=csv", `backchannel-${D.sid}.csv`, $("#csv")));
+  $("#print").addEventListener("click", () => window.print());
   $("#show-receipts").addEventListener("change", renderTimeline);
   try {
     D.sid = await sessionId();
@@ -71,6 +74,7 @@ function render() {
     : "Not started yet";
   $("#export").classList.toggle("hidden", !(D.you && (D.you.role === "producer" || D.you.role === "observer")));
   renderFigures();
+  drawTimeline($("#chart"), { session: s, report: D.report, events: D.events, people: D.people });
   renderSegments();
   renderLatency();
   renderLearners();
@@ -222,15 +226,15 @@ function answerText(m) {
   return m.seen_after_s !== null && m.seen_after_s !== undefined ? ` → seen after ${fmtS(m.seen_after_s)}, not answered` : " → not seen";
 }
 
-async function download() {
-  const btn = $("#export");
+/** Downloads `/api/v1/sessions/{id}/{path}` (the key goes in a header, never in a URL). */
+async function download(path, filename, btn) {
   btn.disabled = true;
   try {
-    const res = await fetch(`/api/v1/sessions/${D.sid}/export`, { headers: { Authorization: "Bearer " + token } });
-    if (!res.ok) throw new Error(`export failed (HTTP ${res.status})`);
+    const res = await fetch(`/api/v1/sessions/${D.sid}/${path}`, { headers: { Authorization: "Bearer " + token } });
+    if (!res.ok) throw new Error(`download failed (HTTP ${res.status})`);
     const blob = await res.blob();
     const url = URL.createObjectURL(blob);
-    const a = el("a", { href: url, download: `backchannel-${D.sid}.json`, class: "hidden" });
+    const a = el("a", { href: url, download: filename, class: "hidden" });
     document.body.append(a);
     a.click();
     a.remove();
