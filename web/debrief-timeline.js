@@ -43,7 +43,7 @@ function span(session, report, events) {
 
 function tickStep(totalMs) {
   const minutes = totalMs / 60_000;
-  for (const step of [1, 2, 5, 10, 15, 30, 60, 120, 240]) if (minutes / step <= 10) return step * 60_000;
+  for (const step of [1 / 6, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 240]) if (minutes / step <= 10) return step * 60_000;
   return 480 * 60_000;
 }
 

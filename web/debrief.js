@@ -167,7 +167,7 @@ function renderLatency() {
 function renderLearners() {
   const rows = Object.entries(D.report.learners || {}).map(([name, flags]) => [
     name,
-    Object.entries(flags).map(([f, n]) => `${f} × ${n}`).join(", "),
+    Object.keys(flags).length ? Object.entries(flags).map(([f, n]) => `${f} × ${n}`).join(", ") : el("td", { class: "hint" }, "never flagged"),
   ]);
   table($("#learners"), ["Learner", "Flags"], rows, "No learner was flagged.");
 }

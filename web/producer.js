@@ -4,6 +4,7 @@
 // which keys are shortcuts and which are typing, from keys.js.
 import { Channel } from "./client.js";
 import { KeyGate } from "./keys.js";
+import { mount as mountPlaybook } from "./playbook.js";
 import { MoreTime, TRACKED_KINDS, Ticks, countdownTone, secondsLeft, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, api, beep, clear, clockTime, describe, el, fatal, icon,
@@ -68,6 +69,10 @@ function start() {
   }
   setInterval(tick, 250);
   wireControls();
+  mountPlaybook($("#playbook-box"), {
+    token, sessionId: () => S.sid, reservedKeys: [...Object.keys(PANEL_KEYS), "?"], presets: () => S.presets,
+    onSaved: (presets) => { S.presets = presets; renderPresets(); loadPresets(); },
+  });
 }
 
 function showConn({ state, reason }) {
