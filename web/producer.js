@@ -5,6 +5,7 @@
 import { Channel } from "./client.js";
 import { KeyGate } from "./keys.js";
 import { mount as mountPlaybook } from "./playbook.js";
+import { mount as mountRoster } from "./roster-view.js";
 import { MoreTime, TRACKED_KINDS, Ticks, countdownTone, secondsLeft, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, api, beep, clear, clockTime, describe, el, fatal, icon,
@@ -73,6 +74,7 @@ function start() {
     token, sessionId: () => S.sid, reservedKeys: [...Object.keys(PANEL_KEYS), "?"], presets: () => S.presets,
     onSaved: (presets) => { S.presets = presets; renderPresets(); loadPresets(); },
   });
+  mountRoster($("#roster-view-box"), { roster: () => (S.session && S.session.roster) || [], events: () => S.events });
 }
 
 function showConn({ state, reason }) {

@@ -285,3 +285,48 @@ def test_a_preset_made_in_the_playbook_editor_shows_its_key_and_sends_on_it(
     producer.keyboard.press("k")
     sent = wait_logged(pages, data, "message")
     assert [e["body"]["text"] for e in sent] == ["Breakout rooms are ready"]
+
+
+def test_the_roster_view_shows_who_has_not_been_heard_from(pages: Pages) -> None:
+    data = create_session(pages.server)  # roster: Maria Lopez, Ahmed Khan, Li Wei
+    producer = pages.open(links(data)["producer"])
+    producer.locator("#conn", has_text="Online").wait_for()
+    view = producer.locator("#roster-view tbody tr")
+    producer.locator("#roster-summary", has_text="3 of 3 not heard from").wait_for()
+    post_event(pages.server.url, data, "producer", "session.start", {})
+    post_event(
+        pages.server.url, data, "producer", "flag.learner", {"learner": "li", "flag": "hand"}
+    )
+    post_event(
+        pages.server.url,
+        data,
+        "producer",
+        "flag.learner",
+        {"learner": "Ahmed Khan", "flag": "quiet", "minutes": 5},
+    )
+    producer.locator("#roster-summary", has_text="1 of 3 not heard from").wait_for()
+    maria = producer.locator("#roster-view tr[data-learner='Maria Lopez']")
+    assert maria.get_attribute("data-state") == "silent"
+    assert "not heard from" in maria.inner_text()
+    li = producer.locator("#roster-view tr[data-learner='Li Wei']")
+    assert li.get_attribute("data-state") == "heard"  # "li" was matched to the roster's name
+    assert "hand raised" in li.inner_text()
+    assert (
+        "quiet 5 min" in producer.locator("#roster-view tr[data-learner='Ahmed Khan']").inner_text()
+    )
+
+    def order() -> list[str]:
+        return [n or "" for n in view.evaluate_all("rs => rs.map(r => r.dataset.learner)")]
+
+    # Longest silent first: the unflagged learner, then the oldest flag.
+    assert order() == ["Maria Lopez", "Li Wei", "Ahmed Khan"]
+    producer.select_option("#roster-sort", "recent")
+    producer.wait_for_function(
+        "document.querySelector('#roster-view tbody tr').dataset.learner === 'Ahmed Khan'"
+    )
+    assert order() == ["Ahmed Khan", "Li Wei", "Maria Lopez"]
+    producer.select_option("#roster-sort", "name")
+    producer.wait_for_function(
+        "document.querySelector('#roster-view tbody tr').dataset.learner === 'Ahmed Khan'"
+    )
+    assert order() == ["Ahmed Khan", "Li Wei", "Maria Lopez"]
