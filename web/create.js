@@ -1,6 +1,7 @@
 // Create page: title, agenda editor (add/remove/reorder), roster paste, timing settings;
 // then links, copy, QR; and the "My sessions" list kept in this browser.
 import { forgetSession, listSessions, parseAutoPrompts, rememberSession } from "./my-sessions.js";
+import { PANEL_SHORTCUTS, mount as mountPlaybook } from "./playbook.js";
 import { $, api, clear, el, icon } from "./util.js";
 
 const agendaBox = $("#agenda");
@@ -104,6 +105,7 @@ form.addEventListener("submit", async (e) => {
     $("#planned-start").focus();
     return;
   }
+  const copy = copySource();
   const key = $("#orgkey").value.trim();
   const btn = $("#create-btn");
   btn.disabled = true;
@@ -116,6 +118,7 @@ form.addEventListener("submit", async (e) => {
         roster: rosterNames(),
         settings,
         ...(plannedStart ? { planned_start: plannedStart.toISOString() } : {}),
+        ...(copy ? { copy_presets_from: copy.id, copy_presets_token: copy.token } : {}),
       },
     });
     showResult(data);
@@ -143,6 +146,27 @@ function readSettings() {
   }
 }
 
+/** The kept session chosen to copy the playbook from, with its producer key (from this browser). */
+function copySource() {
+  const id = $("#copy-from").value;
+  const s = id && listSessions().find((x) => x.id === id);
+  if (!s) return null;
+  const token = new URLSearchParams(new URL(s.links.producer).hash.slice(1)).get("t");
+  return token ? { id, token } : null;
+}
+
+/** After creating: the new session's playbook, editable before the class. */
+async function showPlaybook(sid, token) {
+  const box = clear($("#result-playbook"));
+  let presets = [];
+  try {
+    presets = (await api(`/api/v1/sessions/${sid}/presets`, token)).presets;
+  } catch {
+    return; // the panel has the editor too
+  }
+  mountPlaybook(box, { token, sessionId: () => sid, reservedKeys: PANEL_SHORTCUTS, presets: () => presets, onSaved: (p) => (presets = p) });
+}
+
 function withSession(link, sid) {
   return `${link}&s=${encodeURIComponent(sid)}`;
 }
@@ -158,6 +182,7 @@ function showResult(data) {
     links: { producer: withSession(producer, sid), facilitator: data.links.facilitator, observer: withSession(data.links.observer, sid), debrief },
   });
   renderMine();
+  showPlaybook(sid, data.tokens.producer);
   const rows = [
     ["Producer panel", "You: send prompts, flags and stop alerts.", withSession(producer, sid)],
     ["Facilitator overlay", "For the facilitator: keep it beside the slides or on a phone.", data.links.facilitator],
@@ -214,6 +239,12 @@ async function copyText(text, button) {
 function renderMine() {
   const list = clear($("#mine-list"));
   const mine = listSessions();
+  const copyFrom = $("#copy-from");
+  const chosen = copyFrom.value;
+  for (const opt of [...copyFrom.options].slice(1)) opt.remove();
+  for (const s of mine) copyFrom.append(el("option", { value: s.id }, `Copy from “${s.title}”`));
+  copyFrom.value = mine.some((s) => s.id === chosen) ? chosen : "";
+  $("#copy-box").classList.toggle("hidden", !mine.length);
   $("#mine").classList.toggle("hidden", !mine.length);
   for (const s of mine) {
     const forget = el("button", { type: "button", class: "small", "aria-label": `Forget “${s.title}”` }, "Forget");

@@ -330,3 +330,44 @@ def test_the_roster_view_shows_who_has_not_been_heard_from(pages: Pages) -> None
         "document.querySelector('#roster-view tbody tr').dataset.learner === 'Ahmed Khan'"
     )
     assert order() == ["Ahmed Khan", "Li Wei", "Maria Lopez"]
+
+
+def test_the_create_page_edits_the_new_playbook_and_copies_it_into_the_next_session(
+    pages: Pages,
+) -> None:
+    page = pages.open("/")
+    assert page.locator("#copy-box").is_hidden()  # nothing to copy from yet
+    page.fill("#title", "Cohort 4")
+    page.click("#create-btn")
+    page.locator("#result").wait_for()
+    page.locator("#result-playbook summary").click()
+    rows = page.locator("#result-playbook .pb-row")
+    rows.first.wait_for()
+    n = rows.count()
+    page.get_by_role("button", name="+ Add preset").click()
+    new = rows.nth(n)
+    new.get_by_label(f"Preset {n + 1} kind").select_option("alert.stop")
+    new.get_by_label(f"Preset {n + 1} label").fill("Stop: Ahmed's audio")
+    new.locator("select").nth(1).select_option("problem")
+    new.get_by_label(f"Preset {n + 1} text").fill("Ahmed's audio is breaking up")
+    new.get_by_label(f"Preset {n + 1} key").fill("x")
+    page.get_by_role("button", name="Save playbook").click()
+    page.locator("#result-playbook [role=status]", has_text="Saved").wait_for()
+
+    page.click("#again")
+    page.locator("#copy-box").wait_for()
+    page.fill("#title", "Cohort 5")
+    page.select_option("#copy-from", label="Copy from “Cohort 4”")
+    page.click("#create-btn")
+    page.locator("#result-title", has_text="Cohort 5").wait_for()
+    href = page.eval_on_selector_all("#links a", "els => els.map(a => a.href)")[0]
+    sid = href.split("s=")[1]
+    token = href.split("#t=")[1].split("&")[0]
+    r = httpx.get(
+        f"{pages.server.url}/api/v1/sessions/{sid}/presets",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    copied = [p for p in r.json()["presets"] if p["label"] == "Stop: Ahmed's audio"]
+    assert copied and copied[0]["key"] == "x" and copied[0]["kind"] == "alert.stop"
+    assert copied[0]["body"] == {"reason": "problem", "text": "Ahmed's audio is breaking up"}
