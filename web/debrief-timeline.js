@@ -98,7 +98,9 @@ export function drawTimeline(box, { session, report, events, people = {} }) {
   const step = tickStep(to - from);
   for (let t = Math.ceil(from / step) * step; t <= to; t += step) {
     axis.append(svg("line", { x1: x(t), x2: x(t), y1: AXIS - 6, y2: height - 8 }));
-    axis.append(svg("text", { x: x(t), y: AXIS - 10, "text-anchor": "middle" }, clockTime(new Date(t).toISOString())));
+    // A label near the right edge ends at its tick, so it is never clipped by the SVG's box.
+    const anchor = x(t) > W - RIGHT - 40 ? "end" : "middle";
+    axis.append(svg("text", { x: x(t), y: AXIS - 10, "text-anchor": anchor }, clockTime(new Date(t).toISOString())));
   }
   root.append(axis);
 

@@ -170,6 +170,15 @@ def test_the_debrief_timeline_draws_one_bar_per_segment_and_one_mark_per_alert(
     )
     assert xs == sorted(xs) and xs[0] < xs[-1]
     assert page.locator("#chart svg foreignObject, #chart svg script").count() == 0
+    # No label is clipped by the SVG's box (its viewBox is 1000 wide).
+    clipped = page.evaluate(
+        """() => [...document.querySelectorAll('#chart svg text')].map(t => {
+            const b = t.getBBox();
+            const vb = t.ownerSVGElement.viewBox.baseVal;
+            return (b.x < -0.5 || b.x + b.width > vb.width + 0.5 || b.y < -0.5) ? t.textContent : null;
+        }).filter(Boolean)"""
+    )
+    assert clipped == [], clipped
 
     # The CSV download sits beside the chart and is the log as the API gives it.
     with page.expect_download() as info:
