@@ -188,7 +188,8 @@ export function mount(box, { token, sessionId, reservedKeys = [], presets, onSav
       label: p.label.trim(),
       kind: p.kind,
       body: cleanBody(p),
-      ...(p.key ? { key: p.key } : {}),
+      // Lower case: the panel takes a capital letter as typing, never as a shortcut.
+      ...(p.key ? { key: p.key.toLowerCase() } : {}),
     }));
     save.disabled = true;
     try {
