@@ -6,6 +6,7 @@ import { Channel } from "./client.js";
 import { KeyGate } from "./keys.js";
 import { mount as mountPlaybook } from "./playbook.js";
 import { mount as mountRoster } from "./roster-view.js";
+import { mount as mountSetup } from "./setup-panel.js";
 import { MoreTime, TRACKED_KINDS, Ticks, countdownTone, secondsLeft, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, api, beep, clear, clockTime, describe, el, fatal, icon,
@@ -75,6 +76,7 @@ function start() {
     onSaved: (presets) => { S.presets = presets; renderPresets(); loadPresets(); },
   });
   mountRoster($("#roster-view-box"), { roster: () => (S.session && S.session.roster) || [], events: () => S.events });
+  mountSetup($("#setup-box"), { token, session: () => S.session, onSaved: (session) => { S.session = session; renderRoster(); } });
 }
 
 function showConn({ state, reason }) {

@@ -380,3 +380,43 @@ def test_the_create_page_edits_the_new_playbook_and_copies_it_into_the_next_sess
     copied = [p for p in r.json()["presets"] if p["label"] == "Stop: Ahmed's audio"]
     assert copied and copied[0]["key"] == "x" and copied[0]["kind"] == "alert.stop"
     assert copied[0]["body"] == {"reason": "problem", "text": "Ahmed's audio is breaking up"}
+
+
+def test_the_panel_changes_settings_and_roster_of_a_live_session(pages: Pages) -> None:
+    data = create_session(pages.server)
+    post_event(pages.server.url, data, "producer", "session.start", {})
+    producer = pages.open(links(data)["producer"])
+    producer.locator("#conn", has_text="Online").wait_for()
+    producer.locator("#setup summary").click()
+    assert producer.locator("#setup-escalate").input_value() == "20"
+    assert producer.locator("#setup-roster").input_value() == "Maria Lopez\nAhmed Khan\nLi Wei"
+    producer.fill("#setup-auto", "2, later")
+    producer.get_by_role("button", name="Save setup").click()
+    producer.locator("#setup [role=alert]", has_text="later").wait_for()
+    # Another screen changes a setting this form does not show; saving keeps it.
+    sid = data["session"]["id"]
+    r = httpx.patch(
+        f"{pages.server.url}/api/v1/sessions/{sid}",
+        json={"settings": {"countdown_amber_s": 60, "escalate_after_s": 20, "auto_prompts": [5]}},
+        headers={"Authorization": "Bearer " + data["tokens"]["producer"]},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    producer.fill("#setup-auto", "2")
+    producer.fill("#setup-escalate", "45")
+    producer.fill("#setup-roster", "Maria Lopez\nAhmed Khan\nLi Wei\nZoe Park")
+    producer.get_by_role("button", name="Save setup").click()
+    producer.locator("#setup [role=status]", has_text="Saved").wait_for()
+    got = httpx.get(
+        f"{pages.server.url}/api/v1/sessions/{sid}",
+        headers={"Authorization": "Bearer " + data["tokens"]["producer"]},
+        timeout=10,
+    ).json()
+    settings = got["state"]["settings"]
+    assert settings == {"auto_prompts": [2], "escalate_after_s": 45, "countdown_amber_s": 60}
+    assert got["session"]["roster"][-1] == "Zoe Park"
+    # The panel uses the new roster at once: a button to flag Zoe, and Zoe not heard from.
+    producer.locator("#roster button", has_text="Zoe Park").wait_for()
+    zoe = producer.locator("#roster-view tr[data-learner='Zoe Park']")
+    zoe.wait_for()
+    assert zoe.get_attribute("data-state") == "silent"
