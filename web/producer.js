@@ -7,6 +7,7 @@ import { KeyGate } from "./keys.js";
 import { mount as mountPlaybook } from "./playbook.js";
 import { mount as mountRoster } from "./roster-view.js";
 import { mount as mountSetup } from "./setup-panel.js";
+import { mount as mountLinks } from "./links-panel.js";
 import { MoreTime, TRACKED_KINDS, Ticks, countdownTone, secondsLeft, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, api, beep, clear, clockTime, describe, el, fatal, icon,
@@ -76,6 +77,7 @@ function start() {
     onSaved: (presets) => { S.presets = presets; renderPresets(); loadPresets(); },
   });
   mountRoster($("#roster-view-box"), { roster: () => (S.session && S.session.roster) || [], events: () => S.events });
+  mountLinks($("#setup-box"), { token, sessionId: () => S.sid, me: () => S.me });
   mountSetup($("#setup-box"), { token, session: () => S.session, onSaved: (session) => { S.session = session; renderRoster(); } });
 }
 

@@ -420,3 +420,36 @@ def test_the_panel_changes_settings_and_roster_of_a_live_session(pages: Pages) -
     zoe = producer.locator("#roster-view tr[data-learner='Zoe Park']")
     zoe.wait_for()
     assert zoe.get_attribute("data-state") == "silent"
+
+
+def test_the_panel_gives_the_facilitator_a_new_link_and_the_old_one_stops(pages: Pages) -> None:
+    data = create_session(pages.server)
+    sid = data["session"]["id"]
+    old = data["tokens"]["facilitator"]
+    producer = pages.open(links(data)["producer"])
+    producer.locator("#conn", has_text="Online").wait_for()
+    producer.locator("#links-box summary").click()
+    row = producer.locator("#links-list li[data-role='facilitator']")
+    row.wait_for()
+    assert producer.locator("#links-list li[data-role='producer'] button").first.is_disabled()
+    row.get_by_role("button", name="New link").click()
+    code = row.locator(".fresh-link code")
+    code.wait_for()
+    new = code.inner_text().split("#t=")[1]
+    assert new != old
+    url = f"{pages.server.url}/api/v1/sessions/{sid}"
+    assert httpx.get(url, headers={"Authorization": f"Bearer {old}"}).status_code == 401
+    assert httpx.get(url, headers={"Authorization": f"Bearer {new}"}).status_code == 200
+    # Revoke the observer (two clicks): its link stops; the list says so.
+    revoke = producer.locator("#links-list li[data-role='observer']").get_by_role(
+        "button", name="Revoke"
+    )
+    revoke.click()
+    producer.locator("#links-list li[data-role='observer'] button", has_text="again").wait_for()
+    assert httpx.get(
+        url, headers={"Authorization": f"Bearer {data['tokens']['observer']}"}
+    ).is_success
+    revoke.click()
+    producer.locator("#links-list li[data-role='observer']", has_text="revoked").wait_for()
+    obs = data["tokens"]["observer"]
+    assert httpx.get(url, headers={"Authorization": f"Bearer {obs}"}).status_code == 401
