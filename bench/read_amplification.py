@@ -40,7 +40,7 @@ async def _victim(ws_url: str, tokens: dict[str, str], seconds: float) -> list[f
         websockets.connect(ws_url, max_size=2**22) as overlay,
     ):
         for ws, role in ((producer, "producer"), (overlay, "facilitator")):
-            await ws.send(json.dumps({"type": "hello", "token": tokens[role], "since": 10**9}))
+            await ws.send(json.dumps({"type": "hello", "token": tokens[role], "since": 0}))
             while json.loads(await ws.recv())["type"] != "welcome":
                 pass
 
