@@ -168,7 +168,11 @@ async def test_the_producer_changes_the_session_and_adds_a_co_facilitator(
     assert r.status_code == 200, r.text
     got = r.json()["session"]
     assert got["title"] == "Coaching skills II" and got["roster"] == ["Maria", "Zoe"]
-    assert got["settings"] == {"auto_prompts": [2], "escalate_after_s": 30}
+    assert got["settings"] == {
+        "auto_prompts": [2],
+        "escalate_after_s": 30,
+        "countdown_amber_s": 120,
+    }
     assert got["agenda"] == session["session"]["agenda"], "untouched fields stay"
     bad = await api.http.patch(
         f"/api/v1/sessions/{sid}", json={"settings": {"escalate_after_s": "soon"}}, headers=h
