@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     # Heavy reads (export, report, CSV listing) per token: sustained per second and burst.
     heavy_read_per_s: float = 2.0
     heavy_read_burst: int = 5
+    # … and per session, over all its tokens.
+    heavy_read_session_per_s: float = 4.0
+    heavy_read_session_burst: int = 10
     # Sessions created per minute per client address when no organizer key is set.
     create_per_min: int = 30
     # Sockets of this process that have not sent `hello` yet; beyond it they close (1013).

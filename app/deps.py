@@ -68,10 +68,18 @@ async def limit_sends(services: Services, me: Participant) -> None:
 
 
 async def limit_heavy_reads(services: Services, me: Participant) -> None:
-    """Export, report and CSV re-read a whole log: about 2/s with bursts of 5 per token."""
+    """Export, report and CSV send a whole session's worth of data: about 2/s with bursts
+    of 5 per token, and 4/s with bursts of 10 per session, so that adding participants to
+    a session does not multiply what its readers can take from the server."""
     s = services.settings
-    rate = Rate(s.heavy_read_per_s, s.heavy_read_burst)
-    await rate_limit(services, f"heavy:{me.id}", rate, "exports, reports or CSV downloads")
+    what = "exports, reports or CSV downloads"
+    await rate_limit(services, f"heavy:{me.id}", Rate(s.heavy_read_per_s, s.heavy_read_burst), what)
+    await rate_limit(
+        services,
+        f"heavy-session:{me.session_id}",
+        Rate(s.heavy_read_session_per_s, s.heavy_read_session_burst),
+        what + " of this session",
+    )
 
 
 async def limit_creates(services: Services, request: Request) -> None:

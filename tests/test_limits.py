@@ -134,3 +134,40 @@ def test_serve_warns_on_a_non_loopback_host_without_an_organizer_key(tmp_path: P
         keyed.stop()
     assert "no BACKCHANNEL_ORGANIZER_KEY" in open_server.log_text()
     assert "no BACKCHANNEL_ORGANIZER_KEY" not in keyed.log_text()
+
+
+async def test_heavy_reads_are_also_limited_per_session_over_all_its_tokens(
+    tmp_path: Path,
+) -> None:
+    """Adding participants does not multiply what a session's readers may take."""
+    server = Server(tmp_path, env={"BACKCHANNEL_HEAVY_READ_SESSION_PER_S": "0.2"}).start()
+    api = Api(server.url)
+    try:
+        session = await api.create_session()
+        sid = session["session"]["id"]
+        producer = api.auth(session["tokens"]["producer"])
+        tokens = []
+        for i in range(6):
+            r = await api.http.post(
+                f"/api/v1/sessions/{sid}/participants",
+                json={"role": "observer", "name": f"reader {i}"},
+                headers=producer,
+            )
+            assert r.status_code == 201, r.text
+            tokens.append(r.json()["token"])
+        codes = []
+        for token in tokens:  # two each: within every token's own budget of five
+            for _ in range(2):
+                r = await api.http.get(f"/api/v1/sessions/{sid}/report", headers=api.auth(token))
+                codes.append(r.status_code)
+        assert codes[:10] == [200] * 10  # the session's burst
+        assert codes[10:] == [429, 429]
+        other = await api.create_session()  # another session has its own budget
+        r = await api.http.get(
+            f"/api/v1/sessions/{other['session']['id']}/report",
+            headers=api.auth(other["tokens"]["producer"]),
+        )
+        assert r.status_code == 200
+    finally:
+        await api.close()
+        server.stop()
