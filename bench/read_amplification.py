@@ -6,11 +6,16 @@ token of its own, as an attacker who added participants would) while a victim se
 producer sends 10 messages a second and its facilitator's overlay receives them. The
 victim's send→overlay latency is measured with and without the readers, in one run.
 
-    python -m bench.read_amplification [--events 20000] [--readers 8] [--app-root DIR]
+    python -m bench.read_amplification [--events 20000] [--readers 8] [--polite] [--app-root DIR]
+
+``--polite`` readers wait the ``Retry-After`` of a 429 (what heavy reads cost); without it
+they loop on 429s as fast as the server answers (an HTTP flood, which a deployment's nginx
+``limit_req`` stops before the app: docs/security.md).
 """
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import tempfile
@@ -73,7 +78,7 @@ async def _victim(ws_url: str, tokens: dict[str, str], seconds: float) -> list[f
 
 
 async def _reader(
-    base: str, sid: str, token: str, stop: asyncio.Event, tally: dict[int, int]
+    base: str, sid: str, token: str, stop: asyncio.Event, tally: dict[int, int], polite: bool
 ) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
         while not stop.is_set():
@@ -81,9 +86,14 @@ async def _reader(
                 f"/api/v1/sessions/{sid}/report", headers={"Authorization": f"Bearer {token}"}
             )
             tally[r.status_code] = tally.get(r.status_code, 0) + 1
+            if polite and r.status_code == 429:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), float(r.headers["Retry-After"]))
 
 
-async def measure(target: Backchannel, events: int, readers: int, seconds: float) -> dict[str, Any]:
+async def measure(
+    target: Backchannel, events: int, readers: int, seconds: float, polite: bool
+) -> dict[str, Any]:
     base = f"http://127.0.0.1:{target.port}"
     async with httpx.AsyncClient(base_url=base, timeout=120) as http:
         big = (await http.post("/api/v1/sessions", json={"title": "big"})).json()
@@ -106,7 +116,7 @@ async def measure(target: Backchannel, events: int, readers: int, seconds: float
     stop = asyncio.Event()
     tally: dict[int, int] = {}
     loops = [
-        asyncio.create_task(_reader(base, big["session"]["id"], tok, stop, tally))
+        asyncio.create_task(_reader(base, big["session"]["id"], tok, stop, tally, polite))
         for tok in tokens[:readers]
     ]
     t0 = time.perf_counter()
@@ -137,6 +147,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--readers", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument(
+        "--polite", action="store_true", help="readers wait Retry-After after a 429"
+    )
     parser.add_argument("--app-root", type=Path)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -154,10 +167,13 @@ def main() -> None:
         )
         target.start()
         try:
-            result = asyncio.run(measure(target, args.events, args.readers, args.seconds))
+            result = asyncio.run(
+                measure(target, args.events, args.readers, args.seconds, args.polite)
+            )
         finally:
             target.stop()
     result["app_root"] = str(args.app_root or ".")
+    result["polite"] = args.polite
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
