@@ -13,7 +13,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +41,6 @@ from app.session_model import SessionModel, SessionModels
 
 log = logging.getLogger(__name__)
 
-PROCESS_ID = uuid.uuid4().hex[:12]
 REPLAY_PAGE = 500
 OPEN_ATTEMPTS = 3
 PUBLISH_TIMEOUT_S = 1.0
