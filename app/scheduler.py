@@ -28,6 +28,7 @@ from sqlmodel import col
 from app.clock import now_ms
 from app.db import Database
 from app.errors import AppError, NotFound
+from app.fold import STATE_KINDS
 from app.log import SYSTEM_AUTHOR, append_event
 from app.models import Session
 from app.realtime.broker import Broker
@@ -38,21 +39,9 @@ from app.sessions import effective_settings
 log = logging.getLogger(__name__)
 
 MAX_LEVEL = 5
-# Kinds whose arrival can change what is due (a prompt from the producer cannot).
-WAKE_KINDS = frozenset(
-    {
-        "session.start",
-        "session.end",
-        "segment.start",
-        "segment.end",
-        "segment.extend",
-        "alert.stop",
-        "alert.cancel",
-        "alert.escalated",
-        "alert.resurface",
-        "ack",
-    }
-)
+# Kinds whose arrival can change what is due: those that change the session's state, but
+# for receipts, requests and presence (no timer depends on them).
+WAKE_KINDS = STATE_KINDS - {"seen", "request", "request.status", "presence"}
 
 
 @dataclass(frozen=True)
