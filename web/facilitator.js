@@ -225,8 +225,10 @@ function buildControls() {
     });
   }
   // Browsers keep sound off until the first tap or key: unlock it then, and say so until then.
+  // On "click", not "pointerdown": hiding the banner between press and release would move
+  // the page under the finger and the tap would miss what it was aimed at.
   const unlock = () => unlockSound().then(() => schedule());
-  document.addEventListener("pointerdown", unlock, { capture: true });
+  document.addEventListener("click", unlock, { capture: true });
   document.addEventListener("keydown", unlock, { capture: true });
   $("#sound-unlock").addEventListener("click", () => unlockSound().then(() => beep([[660, 60]])));
   document.body.tabIndex = -1; // focus goes back here after a reply box closes
