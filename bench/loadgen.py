@@ -175,7 +175,7 @@ class Sock:
             if msg.get("id") in self.sess.pending_ack:
                 self.sess.pending_ack.pop(msg["id"], None)
                 self.sess.pending_fac.pop(msg["id"], None)
-        elif kind != "pong":
+        elif kind not in ("pong", "state"):  # state frames follow state changes (presence)
             stats.error(f"unexpected:{kind}")
 
     async def drop(self) -> None:
