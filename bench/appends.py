@@ -24,18 +24,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.targets import _pg_admin
+
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def pct(values: list[float], p: float) -> float:
