@@ -251,6 +251,7 @@ def test_a_preset_made_in_the_playbook_editor_shows_its_key_and_sends_on_it(
     producer.locator("[data-preset='ten-min']").wait_for()
     producer.locator("#playbook summary").click()
     rows = producer.locator("#playbook .pb-row")
+    rows.nth(9).wait_for()  # the editor fills in after the click: wait, do not race it
     before = rows.count()
     assert before >= 10  # the default playbook is loaded into the editor
     producer.get_by_role("button", name="+ Add preset").click()
