@@ -5,6 +5,8 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from app import __version__
 from app.api import errors as api_errors
@@ -24,12 +26,15 @@ def _presence(hub: Hub, settings: Settings) -> PresenceTracker:
     max_sockets = settings.max_sockets_per_participant
     grace_s = settings.presence_grace_s
     if hub.broker.single_process:
-        return LocalPresence(hub.db, hub.publish, max_sockets=max_sockets, grace_s=grace_s)
+        return LocalPresence(
+            hub.db, hub.publish, hub.models, max_sockets=max_sockets, grace_s=grace_s
+        )
     # Several processes share the sockets: count them in Redis (the broker's), with expiry.
     return RedisPresence(
         hub.db,
         hub.publish,
         settings.broker_url,
+        hub.models,
         ttl_s=settings.presence_ttl_s,
         max_sockets=max_sockets,
         grace_s=grace_s,
@@ -71,6 +76,23 @@ def _configure_logging(settings: Settings) -> None:
     log.setLevel(settings.log_level.upper())
 
 
+class BackchannelApp(FastAPI):
+    """FastAPI, with ``/ws`` taken straight to its endpoint.
+
+    A socket's task lives as long as the socket. Through the framework it would run (and
+    keep, for its whole life) a frame for every middleware and router layer, and each
+    connect would pay for them; none of them does anything for ``/ws``, whose endpoint
+    handles its own errors. Other WebSocket paths still go through the router (and 403).
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/ws":
+            scope["app"] = self
+            await ws.websocket_endpoint(WebSocket(scope, receive, send))
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     _configure_logging(settings)
@@ -86,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = Services(settings=settings, db=db, broker=broker, hub=hub, presence=presence)
         app.state.services = services
         await presence.start()
+        services.heap.start()
         if settings.scheduler:
             from app.scheduler import Scheduler
 
@@ -96,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if services.scheduler is not None:
                 await services.scheduler.stop()
+            await services.heap.stop()
             await hub.close_all()
             await presence.stop()
             await broker.disconnect()
@@ -103,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # /openapi.json is always served; the interactive /docs and /redoc pages load their
     # scripts from a CDN, outside the pages' CSP, so they are off unless a setting asks.
-    app = FastAPI(
+    app = BackchannelApp(
         title="Backchannel",
         version=__version__,
         summary="A private, logged line between a virtual-classroom producer and facilitator.",

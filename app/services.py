@@ -6,11 +6,13 @@ points (``api``, ``deps``, ``realtime.ws``) import this module; everything below
 the one piece it needs (a ``Database``, a ``Hub``) as an argument (docs/architecture.md).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from app.clock import now_ms
 from app.config import Settings
 from app.db import Database
+from app.heap import HeapPacer
 from app.log import Appended, Author, append_event
 from app.models import Participant
 from app.ratelimit import Limiter
@@ -19,7 +21,7 @@ from app.realtime.hub import Hub
 from app.realtime.presence import PresenceTracker
 from app.roster import with_roster_names
 from app.session_model import SessionModels
-from app.sessions import participant_for_token
+from app.sessions import hash_token, participant_for_token
 
 if TYPE_CHECKING:
     from app.scheduler import Scheduler
@@ -33,6 +35,7 @@ class Services:
     hub: Hub
     presence: PresenceTracker
     scheduler: "Scheduler | None" = None
+    heap: HeapPacer = field(default_factory=HeapPacer)
     limiter: Limiter | None = None  # HTTP rate limits (app.deps.limiter), made on first use
 
     @property
@@ -40,9 +43,24 @@ class Services:
         return self.hub.models
 
     async def participant_for_token(self, token: str) -> Participant:
+        """The participant behind a live token: from what the hub knows when it can tell
+        (a reconnect), else from the database."""
+        if token and len(token) <= 200:
+            known = self.hub.known_participant(hash_token(token))
+            if known is not None and not self._expired(known.session_id):
+                return known
         return await participant_for_token(
             self.db, token, link_ttl_days=self.settings.link_ttl_days
         )
+
+    def _expired(self, session_id: str) -> bool:
+        """Has the session's link TTL run out, as far as its held model tells?"""
+        ttl_days = self.settings.link_ttl_days
+        model = self.models.held.get(session_id)
+        if ttl_days is None or model is None:
+            return ttl_days is not None
+        ended = model.state.ended_ms
+        return ended is not None and now_ms() - ended > ttl_days * 86_400_000
 
 
 async def session_view(services: Services, session_id: str) -> dict[str, Any]:

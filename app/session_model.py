@@ -34,6 +34,8 @@ class SessionModel:
     participants: dict[str, Participant]
     state: SessionFold = field(default_factory=SessionFold)
     report: ReportFold = field(default_factory=ReportFold)
+    # participant_id -> (how many presence events they have, does the last say online)
+    presence: dict[str, tuple[int, bool]] = field(default_factory=dict)
     _state_public: dict[str, Any] | None = None
     _reports: dict[bool, tuple[int, dict[str, Any], bytes | None]] = field(default_factory=dict)
 
@@ -47,6 +49,9 @@ class SessionModel:
             raise ValueError(f"event {e.seq} applied after {self.state.last_seq}")
         changed = self.state.apply(e)
         self.report.apply(e, self.state)
+        if e.kind == "presence":
+            pid = str(e.body.get("participant_id"))
+            self.presence[pid] = (self.presence.get(pid, (0, False))[0] + 1, _online(e.body))
         if changed:
             self._state_public = None
         return changed
@@ -231,6 +236,10 @@ def _next_segment(segments: list[dict[str, Any]], f: SessionFold) -> dict[str, A
         return None
     nxt = candidates[0]
     return {k: nxt[k] for k in ("index", "title", "planned_minutes")}
+
+
+def _online(body: dict[str, Any]) -> bool:
+    return body.get("status") == "online"
 
 
 def fold_events(

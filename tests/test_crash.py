@@ -77,9 +77,16 @@ async def test_every_message_that_got_sent_survives_a_sigkill_exactly_once(tmp_p
         prompts = [e for e in await api.events(sid, token) if e["kind"] == "prompt.time"]
         assert sorted(e["id"] for e in prompts) == sorted(attempted)
 
-        # The facilitator resumes from where it was: everything after, once, in order.
+        # The facilitator resumes from where it was: everything after, once, in order (its
+        # own `online` is logged after its welcome: wait for that too).
         facilitator = Client(srv.ws_url, s["tokens"]["facilitator"])
         await facilitator.connect(since=seen_before)
+        me = facilitator.welcome["you"]["participant_id"]
+        for _ in range(100):
+            view = (await api.http.get(f"/api/v1/sessions/{sid}", headers=api.auth(token))).json()
+            if me in {o["participant_id"] for o in view["state"]["online"]}:
+                break
+            await asyncio.sleep(0.05)
         last = (await api.events(sid, token))[-1]["seq"]
         await facilitator.wait_seq(last)
         assert seqs(facilitator.events) == [

@@ -29,6 +29,7 @@ from app.models import Event, Participant, Session
 from app.models.event import event_public
 from app.models.kinds import visible_to
 from app.realtime.broker import Broker
+from app.realtime.known_tokens import KnownTokens
 from app.realtime.protocol import (
     CLOSE_SESSION_GONE,
     CLOSE_TOO_SLOW,
@@ -256,6 +257,7 @@ class Channel:
         self.behind_since_check: int | None = None  # the log's last seq at the last check
         self.ready_at: float | None = None  # loop time when it started hearing the broker
         self.revocations: list[tuple[str, float]] = []  # (participant_id, loop time) heard
+        self.linger: asyncio.TimerHandle | None = None  # its release, once its sockets left
 
     @property
     def last_seq(self) -> int:
@@ -347,15 +349,18 @@ class Hub:
         queue_max: int = 1000,
         models: SessionModels | None = None,
         heal_every_s: float = 0.5,
+        linger_s: float = 10.0,
     ) -> None:
         self.db = db
         self.broker = broker
         self.queue_max = queue_max
         self.models = models or SessionModels(db)
+        self.tokens = KnownTokens()
         self.channels: dict[str, Channel] = {}
         self._listeners: list[Listener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.heal_every_s = heal_every_s
+        self.linger_s = linger_s
         self._healer: asyncio.Task[None] | None = None
         self._remote: collections.deque[tuple[str, str]] = collections.deque()
         self._publisher: asyncio.Task[None] | None = None
@@ -425,12 +430,16 @@ class Hub:
         channel = self.channels.get(session_id)
         if kind == "deleted":
             self.models.forget(session_id)
+            self.tokens.forget_session(session_id)
             if channel is not None:
                 for conn in list(channel.conns):
                     conn.close(CLOSE_SESSION_GONE)
+                if not channel.conns:
+                    self._spawn(self._close_channel(channel))
         elif kind == "session":
             self._spawn(self._refresh_meta(session_id))
         elif kind == "revoked":
+            self.tokens.forget_participant(str(control.get("participant_id")))
             # A revoked or rotated link: its sockets close with 4401 on every process. A
             # rotation names the old token by a prefix of its hash; sockets already on the
             # new token stay.
@@ -506,6 +515,23 @@ class Hub:
         return channel
 
     async def _release(self, channel: Channel) -> None:
+        """The channel's last socket left. It keeps listening (and its model fed) for
+        ``linger_s``: a socket that comes back, as after a network cut, then finds it open
+        and costs no subscribe and no read of the database."""
+        if channel.conns or self.channels.get(channel.session_id) is not channel:
+            return
+        if self.linger_s <= 0:
+            await self._close_channel(channel)
+            return
+        if channel.linger is None:
+            channel.linger = asyncio.get_running_loop().call_later(
+                self.linger_s, lambda: self._spawn(self._close_channel(channel))
+            )
+
+    async def _close_channel(self, channel: Channel) -> None:
+        if channel.linger is not None:
+            channel.linger.cancel()
+            channel.linger = None
         if channel.conns or self.channels.get(channel.session_id) is not channel:
             return
         del self.channels[channel.session_id]
@@ -558,6 +584,9 @@ class Hub:
         """Register the socket and send its welcome (the state as of seq N), then replay
         ``since < seq <= N`` from the log; live after that, each event with its state."""
         channel = await self._channel(conn.session_id)
+        if channel.linger is not None:
+            channel.linger.cancel()
+            channel.linger = None
         model = channel.model
         assert model is not None
         model.know(conn.participant)
@@ -579,14 +608,48 @@ class Hub:
                 break
         conn.end_replay()
 
-    def heard_no_revocation(self, participant: Participant, since: float) -> bool:
-        """True if this process has listened to the session's channel since loop time
-        ``since`` (before the token was checked) and heard no rotation or revocation of
-        ``participant`` since: its token needs no second look in the database."""
+    def known_participant(self, token_hash: str) -> Participant | None:
+        """The participant whose token this is, if this process knows it is still good
+        without asking the database (see ``app.realtime.known_tokens``)."""
+        known = self.tokens.get(token_hash)
+        if known is None:
+            return None
+        p = known.participant
+        channel = self.channels.get(p.session_id)
+        if channel is None or channel.ready_at is None or channel.ready_at > known.at:
+            return None
+        if any(pid == p.id and at >= known.at for pid, at in channel.revocations):
+            self.tokens.forget(token_hash)
+            return None
+        return p
+
+    def vouch(self, participant: Participant, at: float) -> None:
+        """The participant's token was still good at loop time ``at``, with the session's
+        channel listening: a reconnect may skip the database while it keeps listening."""
+        self.tokens.put(participant, at)
+
+    def token_still_valid(self, participant: Participant, since: float) -> bool | None:
+        """After ``attach``: is the token checked at loop time ``since`` still the
+        participant's, and not revoked? None when only the database can tell.
+
+        Once the channel listens, every rotation or revocation is heard on it. So the token
+        is still good if none of the participant's was heard since the check, and either the
+        channel already listened then, or the model's participants (read from the database
+        after it began to listen) have this token, unrevoked.
+        """
         channel = self.channels.get(participant.session_id)
-        if channel is None or channel.ready_at is None or channel.ready_at > since:
+        if channel is None or channel.model is None or channel.ready_at is None:
+            return None
+        if any(pid == participant.id and at >= since for pid, at in channel.revocations):
             return False
-        return not any(pid == participant.id and at >= since for pid, at in channel.revocations)
+        if channel.ready_at <= since:
+            return True
+        known = channel.model.participants.get(participant.id)
+        if known is None or known is participant:
+            return None  # the model learnt of the participant from this very socket
+        if known.token_hash == participant.token_hash and known.revoked_ms is None:
+            return True
+        return None
 
     async def detach(self, conn: Connection) -> None:
         channel = self.channels.get(conn.session_id)
@@ -598,5 +661,8 @@ class Hub:
         if self._healer is not None:
             self._healer.cancel()
         for channel in list(self.channels.values()):
+            if channel.linger is not None:
+                channel.linger.cancel()
+                channel.linger = None
             for conn in list(channel.conns):
                 conn.close(1001)

@@ -22,7 +22,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
@@ -31,8 +31,9 @@ from redis.backoff import NoBackoff
 
 from app.db import Database
 from app.errors import AppError
-from app.log import SYSTEM_AUTHOR, append_event, read_events
+from app.log import SYSTEM_AUTHOR, append_event
 from app.models import Event, Participant
+from app.session_model import SessionModels
 
 log = logging.getLogger(__name__)
 
@@ -50,44 +51,127 @@ class PresenceTracker(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def joined(self, participant: Participant) -> None:
-        """Count a new socket, or raise TooManySockets (then it is not counted)."""
+        """Count a new socket before its welcome, or raise TooManySockets (then it is not
+        counted)."""
+
+    def welcomed(self, participant: Participant) -> None:
+        """The socket ``joined`` counted has its welcome: log ``online`` if that is due, in
+        the background (off the connect path)."""
 
     async def left(self, participant: Participant) -> None:
         """Uncount a socket that ``joined`` accepted."""
+
+    async def settled(self) -> None:
+        """Until the presence work started so far has run."""
 
 
 # -- the log ---------------------------------------------------------------------------
 
 
-async def _logged(db: Database, session_id: str) -> dict[str, list[Event]]:
-    """Each participant's presence events, oldest first."""
-    by_participant: dict[str, list[Event]] = {}
-    for e in await read_events(db, session_id, kinds=("presence",)):
-        by_participant.setdefault(e.body["participant_id"], []).append(e)
-    return by_participant
+class _Logbook:
+    """Each participant's presence as the log has it, and the append of a transition.
+
+    What the log says comes from the session's model (held by the hub while a socket is
+    open, else cached and caught up from the log's tail): no read of the presence events.
+    The model hears of an append a moment after its commit, so what this process appended
+    is remembered until the model has it. An append whose id is taken (another process, or
+    a model behind) returns the event that holds the id: it is noted and the transition
+    tried again with the next number.
+    """
+
+    def __init__(self, db: Database, publish: Publish, models: SessionModels) -> None:
+        self.db = db
+        self.publish = publish
+        self.models = models
+        self._appended: dict[Key, tuple[int, bool]] = {}
+
+    async def says(self, key: Key) -> tuple[int, bool]:
+        """(how many presence events the participant has, does the last say online)."""
+        model = await self.models.current(key[0])
+        logged = model.presence.get(key[1], (0, False))
+        mine = self._appended.get(key)
+        if mine is None:
+            return logged
+        if mine[0] > logged[0]:
+            return mine
+        del self._appended[key]  # the model has caught up
+        return logged
+
+    async def online_in_log(self, session_id: str) -> list[str]:
+        """The participants the log calls online."""
+        model = await self.models.current(session_id)
+        return [pid for pid, (_, online) in model.presence.items() if online]
+
+    async def write(self, key: Key, online: bool) -> None:
+        """Log ``online``/``offline`` for the participant unless the log says so already."""
+        session_id, participant_id = key
+        for _ in range(5):
+            n, says_online = await self.says(key)
+            if says_online == online:
+                return
+            try:
+                appended = await append_event(
+                    self.db,
+                    session_id,
+                    SYSTEM_AUTHOR,
+                    "presence",
+                    {"participant_id": participant_id, "status": _status(online)},
+                    f"presence:{participant_id}:{n + 1}",
+                    after_commit=self.publish,
+                )
+            except AppError as err:  # the session is gone, or the id holds another event
+                log.debug("presence for %s not appended: %s", participant_id, err.code)
+                return
+            self._appended[key] = (n + 1, appended.event.body.get("status") == "online")
+            if appended.created:
+                return
 
 
-def _says_online(events: list[Event]) -> bool:
-    return bool(events) and events[-1].body.get("status") == "online"
+def _status(online: bool) -> str:
+    return "online" if online else "offline"
 
 
-async def _append(
-    db: Database, publish: Publish, key: Key, online: bool, previous: list[Event]
-) -> None:
-    session_id, participant_id = key
-    try:
-        await append_event(
-            db,
-            session_id,
-            SYSTEM_AUTHOR,
-            "presence",
-            {"participant_id": participant_id, "status": "online" if online else "offline"},
-            f"presence:{participant_id}:{len(previous) + 1}",
-            after_commit=publish,
-        )
-    except AppError as err:
-        # Another process logged this transition, or the session is gone.
-        log.debug("presence for %s not appended: %s", participant_id, err.code)
+class _KeyLocks:
+    """One lock per participant: a transition is read-then-append, one at a time."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Key, asyncio.Lock] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Key) -> AsyncIterator[None]:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and self._locks.get(key) is lock:
+                del self._locks[key]
+
+
+class _Background:
+    """Presence work that runs after the socket's welcome, not on its connect path."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        task = asyncio.create_task(self._guard(coro, what), name="presence")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _guard(coro: Coroutine[Any, Any, None], what: str) -> None:
+        try:
+            await coro
+        except Exception as exc:  # presence is best effort: never fail the socket for it
+            log.warning("presence: %s not recorded (%r)", what, exc)
+
+    async def wait(self) -> None:
+        """Until what was spawned so far has run (tests; stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
 class _Timers:
@@ -165,15 +249,23 @@ class LocalPresence:
     """Presence for one process that holds every socket (the in-memory broker)."""
 
     def __init__(
-        self, db: Database, publish: Publish, *, max_sockets: int = 10, grace_s: float = 5.0
+        self,
+        db: Database,
+        publish: Publish,
+        models: SessionModels | None = None,
+        *,
+        max_sockets: int = 10,
+        grace_s: float = 5.0,
     ) -> None:
-        self.db = db
-        self.publish = publish
         self.max_sockets = max_sockets
         self.grace_s = grace_s
+        self._log = _Logbook(db, publish, models or SessionModels(db))
         self._sockets: dict[Key, int] = {}
+        self._due: set[Key] = set()  # counted, first of the participant, not welcomed yet
+        self._checked: set[str] = set()  # sessions whose stale "online" were closed here
         self._timers = _Timers(self._reconcile)
-        self._lock = asyncio.Lock()  # transitions are read-then-append: one at a time
+        self._locks = _KeyLocks()
+        self._background = _Background()
         self._drain = _Drain()
 
     async def start(self) -> None:
@@ -181,6 +273,7 @@ class LocalPresence:
 
     async def stop(self) -> None:
         await self._drain.wait()
+        await self._background.wait()
         # The process is going away and cannot see a reconnect: log the pending now.
         pending = self._timers.keys()
         await self._timers.close()
@@ -188,12 +281,14 @@ class LocalPresence:
             with contextlib.suppress(Exception):
                 await self._reconcile(key)
 
+    async def settled(self) -> None:
+        await self._background.wait()
+
     async def joined(self, participant: Participant) -> None:
         key = (participant.session_id, participant.id)
         n = self._sockets.get(key, 0)
         if n >= self.max_sockets:
             raise TooManySockets(f"at most {self.max_sockets} open sockets per participant")
-        fresh = not any(k[0] == key[0] for k in (*self._sockets, *self._timers.keys()))
         self._sockets[key] = n + 1
         self._drain.add(1)
         if n > 0:
@@ -201,12 +296,13 @@ class LocalPresence:
         if key in self._timers:
             self._timers.cancel(key)  # back within the grace: nothing to log
             return
-        try:
-            if fresh:
-                await self._clear_stale(key[0])
-            await self._reconcile(key)
-        except Exception as exc:  # presence is best effort: never fail the socket for it
-            log.warning("presence: join of %s not recorded (%r)", participant.id, exc)
+        self._due.add(key)
+
+    def welcomed(self, participant: Participant) -> None:
+        key = (participant.session_id, participant.id)
+        if key in self._due:
+            self._due.discard(key)
+            self._background.spawn(self._arrive(key), f"join of {participant.id}")
 
     async def left(self, participant: Participant) -> None:
         key = (participant.session_id, participant.id)
@@ -218,23 +314,24 @@ class LocalPresence:
             self._sockets[key] = n
             return
         del self._sockets[key]
+        self._due.discard(key)
         self._timers.schedule(key, self.grace_s)
 
-    async def _clear_stale(self, session_id: str) -> None:
-        """No socket of this session is here, so whoever the log calls online is not.
-
-        (After a crash or restart nobody logged their leaving.)
-        """
-        for pid, events in (await _logged(self.db, session_id)).items():
-            if _says_online(events):
-                await self._reconcile((session_id, pid))
+    async def _arrive(self, key: Key) -> None:
+        session_id = key[0]
+        if session_id not in self._checked:
+            # The first socket of the session in this process: whoever the log calls online
+            # without a socket here is not (a crash or restart logged no leaving).
+            self._checked.add(session_id)
+            for pid in await self._log.online_in_log(session_id):
+                other = (session_id, pid)
+                if other != key and other not in self._timers:
+                    await self._reconcile(other)
+        await self._reconcile(key)
 
     async def _reconcile(self, key: Key) -> None:
-        async with self._lock:
-            events = (await _logged(self.db, key[0])).get(key[1], [])
-            online = self._sockets.get(key, 0) > 0
-            if online != _says_online(events):
-                await _append(self.db, self.publish, key, online, events)
+        async with self._locks.hold(key):
+            await self._log.write(key, self._sockets.get(key, 0) > 0)
 
 
 # -- several processes: Redis ----------------------------------------------------------
@@ -336,13 +433,13 @@ class RedisPresence:
         db: Database,
         publish: Publish,
         redis_url: str,
+        models: SessionModels | None = None,
         *,
         ttl_s: float = 15.0,
         max_sockets: int = 10,
         grace_s: float = 5.0,
     ) -> None:
-        self.db = db
-        self.publish = publish
+        self._log = _Logbook(db, publish, models or SessionModels(db))
         self.redis: Redis = Redis.from_url(
             redis_url,
             decode_responses=True,
@@ -358,6 +455,8 @@ class RedisPresence:
         self._serial = itertools.count(1)
         self._members: dict[Key, list[str]] = {}  # this process's sockets
         self._timers = _Timers(self.reconcile)
+        self._due: set[Key] = set()  # counted, first in every process, not welcomed yet
+        self._background = _Background()
         self._drain = _Drain()
         self._task: asyncio.Task[None] | None = None
         self._checked: set[str] = set()  # sessions whose stale "online" were checked here
@@ -370,6 +469,7 @@ class RedisPresence:
         # Sockets are closing: let their left() run first. Pending offlines stay in Redis
         # for whichever process is alive when they fall due.
         await self._drain.wait()
+        await self._background.wait()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(BaseException):
@@ -392,31 +492,44 @@ class RedisPresence:
             raise TooManySockets(f"at most {self.max_sockets} open sockets per participant")
         self._members.setdefault(key, []).append(member)
         self._drain.add(1)
-        if count not in (1, None):
-            return
-        try:
-            if sid not in self._checked:
-                self._checked.add(sid)
-                await self._check_logged_online(sid)
-            await self.reconcile(key)
-        except Exception as exc:  # presence is best effort: never fail the socket for it
-            self._warn("join of %s not recorded (%r)", pid, exc)
+        if count in (1, None):
+            self._due.add(key)
+
+    def welcomed(self, participant: Participant) -> None:
+        key = (participant.session_id, participant.id)
+        if key in self._due:
+            self._due.discard(key)
+            self._background.spawn(self._arrive(key), f"join of {participant.id}")
+
+    async def settled(self) -> None:
+        await self._background.wait()
+
+    async def _arrive(self, key: Key) -> None:
+        sid = key[0]
+        if sid not in self._checked:
+            self._checked.add(sid)
+            await self._check_logged_online(sid)
+        await self.reconcile(key)
 
     async def left(self, participant: Participant) -> None:
-        sid, pid = key = (participant.session_id, participant.id)
+        key = (participant.session_id, participant.id)
         members = self._members.get(key)
         if not members:
             return
         member = members.pop()
         if not members:
             del self._members[key]
+            self._due.discard(key)
         self._drain.add(-1)
+        self._background.spawn(self._leave(key, member), f"leave of {participant.id}")
+
+    async def _leave(self, key: Key, member: str) -> None:
         try:
-            await self.redis.zrem(_members_key(sid), member)
+            await self.redis.zrem(_members_key(key[0]), member)
             if key not in self._members:
                 await self.reconcile(key)
         except Exception as exc:
-            self._warn("leave of %s not recorded (%r)", pid, exc)
+            self._warn("leave of %s not recorded (%r)", key[1], exc)
 
     def _warn(self, message: str, *args: Any) -> None:
         """One line per 5 s while Redis is away, not one per socket."""
@@ -462,9 +575,8 @@ class RedisPresence:
 
     async def _check_logged_online(self, session_id: str) -> None:
         """Anyone the log calls online without a live socket anywhere is not (all crashed)."""
-        for pid, events in (await _logged(self.db, session_id)).items():
-            if _says_online(events):
-                await self.reconcile((session_id, pid))
+        for pid in await self._log.online_in_log(session_id):
+            await self.reconcile((session_id, pid))
 
     # -- the log ----------------------------------------------------------------------
 
@@ -481,17 +593,17 @@ class RedisPresence:
             await asyncio.sleep(0.02)
         try:
             online = int(await self.redis.eval(_ONLINE, 1, _members_key(sid), pid)) > 0
-            events = (await _logged(self.db, sid)).get(pid, [])
-            if online or not _says_online(events):
+            _, says_online = await self._log.says(key)
+            if online or not says_online:
                 await self.redis.zrem(PENDING_KEY, entry)
-                if online and not _says_online(events):
-                    await _append(self.db, self.publish, key, True, events)
+                if online and not says_online:
+                    await self._log.write(key, True)
                 return
             wait_ms = int(await self.redis.eval(_PENDING, 1, PENDING_KEY, entry, self.grace_ms))
             if wait_ms > 0:
                 self._timers.schedule(key, wait_ms / 1000)
                 return
-            await _append(self.db, self.publish, key, False, events)
+            await self._log.write(key, False)
             await self.redis.zrem(PENDING_KEY, entry)
         finally:
             with contextlib.suppress(Exception):

@@ -173,20 +173,26 @@ async def _serve(
     conn.start()
     counted = False
     try:
+        # Counted before the welcome: a socket over the participant's cap gets none.
+        await services.presence.joined(participant)
+        counted = True
         try:
             await hub.attach(conn, since, lambda model: welcome_frame(model, participant))
         except NotFound:
             conn.close(CLOSE_SESSION_GONE)
             return
         # A rotation or revocation between the token check and the attach closed no socket
-        # of ours (we were not listening yet): check once more, now that we are — in the
-        # database only if this process was not already listening to the session then.
-        if not hub.heard_no_revocation(participant, checked_from) and not await link_still_valid(
-            services.db, participant
-        ):
+        # of ours (we were not listening yet): check once more, now that we are, in the
+        # database only when what this process heard cannot tell.
+        checked_at = asyncio.get_running_loop().time()
+        valid = hub.token_still_valid(participant, checked_from)
+        if valid is None:
+            valid = await link_still_valid(services.db, participant)
+        if not valid:
             raise _Fatal(CLOSE_UNAUTHORIZED, "this link was rotated or revoked")
-        await services.presence.joined(participant)
-        counted = True
+        hub.vouch(participant, checked_at)
+        services.presence.welcomed(participant)
+        services.heap.opened_one()
         await _read_loop(ws, services, conn, participant)
     except TooManySockets:
         conn.close(CLOSE_TOO_MANY_SOCKETS)
@@ -198,6 +204,7 @@ async def _serve(
         log.exception("socket for %s failed", participant.session_id)
         conn.close(1011)
     finally:
+        services.heap.closed_one()
         await conn.stop()
         await hub.detach(conn)
         if counted:

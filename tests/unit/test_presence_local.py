@@ -11,7 +11,7 @@ import pytest
 
 from app.cli import run_migrations
 from app.db import Database
-from app.log import read_events
+from app.log import Appended, read_events
 from app.models import Event, Participant
 from app.models.session import SessionCreate
 from app.realtime import presence as presence_module
@@ -59,6 +59,13 @@ async def statuses(db: Database, p: Participant) -> list[str]:
     return [e.body["status"] for e in events if e.body["participant_id"] == p.id]
 
 
+async def arrive(tracker: LocalPresence, p: Participant) -> None:
+    """A socket opens: counted before its welcome, logged after it (in the background)."""
+    await tracker.joined(p)
+    tracker.welcomed(p)
+    await tracker.settled()
+
+
 async def until(db: Database, p: Participant, want: list[str], timeout: float = 5) -> None:
     deadline = time.monotonic() + timeout
     while (got := await statuses(db, p)) != want:
@@ -71,8 +78,8 @@ async def test_online_at_the_first_socket_offline_only_after_the_grace(
 ) -> None:
     published = Published()
     tracker = LocalPresence(db, published, grace_s=GRACE_S)
-    await tracker.joined(facilitator)
-    await tracker.joined(facilitator)  # a second tab: nothing new
+    await arrive(tracker, facilitator)
+    await arrive(tracker, facilitator)  # a second tab: nothing new
     assert await statuses(db, facilitator) == ["online"]
     assert [e.body["status"] for e in published.events] == ["online"]
     await tracker.left(facilitator)
@@ -87,7 +94,7 @@ async def test_online_at_the_first_socket_offline_only_after_the_grace(
 async def test_cycles_within_the_grace_log_nothing(db: Database, facilitator: Participant) -> None:
     tracker = LocalPresence(db, Published(), grace_s=GRACE_S)
     for _ in range(100):
-        await tracker.joined(facilitator)
+        await arrive(tracker, facilitator)
         await tracker.left(facilitator)
     await until(db, facilitator, ["online", "offline"])
     await asyncio.sleep(GRACE_S * 2)
@@ -100,11 +107,11 @@ async def test_the_socket_past_the_cap_is_refused_and_not_counted(
 ) -> None:
     tracker = LocalPresence(db, Published(), max_sockets=3, grace_s=GRACE_S)
     for _ in range(3):
-        await tracker.joined(facilitator)
+        await arrive(tracker, facilitator)
     with pytest.raises(TooManySockets):
         await tracker.joined(facilitator)
     await tracker.left(facilitator)
-    await tracker.joined(facilitator)  # a freed place can be taken
+    await arrive(tracker, facilitator)  # a freed place can be taken
     for _ in range(3):
         await tracker.left(facilitator)
     await until(db, facilitator, ["online", "offline"])
@@ -115,13 +122,13 @@ async def test_a_stale_online_from_before_a_restart_is_closed_at_the_first_join(
     db: Database, facilitator: Participant
 ) -> None:
     before = LocalPresence(db, Published(), grace_s=GRACE_S)
-    await before.joined(facilitator)  # then the process dies: no offline logged
+    await arrive(before, facilitator)  # then the process dies: no offline logged
     assert await statuses(db, facilitator) == ["online"]
     after = LocalPresence(db, Published(), grace_s=GRACE_S)
     other = Participant(
         id="p-other", session_id=facilitator.session_id, role="observer", name="O", token_hash="x"
     )
-    await after.joined(other)
+    await arrive(after, other)
     assert await statuses(db, facilitator) == ["online", "offline"]
     await after.left(other)
     await after.stop()
@@ -132,23 +139,23 @@ async def test_a_recheck_that_fails_is_retried_and_stop_logs_what_is_pending(
 ) -> None:
     monkeypatch.setattr(presence_module, "RETRY_S", 0.05)
     tracker = LocalPresence(db, Published(), grace_s=GRACE_S)
-    await tracker.joined(facilitator)
-    real_read = presence_module.read_events
+    await arrive(tracker, facilitator)
+    real_append = presence_module.append_event
     failures = 0
 
-    async def flaky(*args: Any, **kwargs: Any) -> list[Event]:
+    async def flaky(*args: Any, **kwargs: Any) -> Appended:
         nonlocal failures
         if failures < 2:
             failures += 1
             raise OSError("database is away")
-        return await real_read(*args, **kwargs)
+        return await real_append(*args, **kwargs)
 
-    monkeypatch.setattr(presence_module, "read_events", flaky)
+    monkeypatch.setattr(presence_module, "append_event", flaky)
     await tracker.left(facilitator)
     await until(db, facilitator, ["online", "offline"])
     assert failures == 2
     # A socket that leaves right before shutdown is logged offline by stop(), not lost.
-    await tracker.joined(facilitator)
+    await arrive(tracker, facilitator)
     await tracker.left(facilitator)
     await tracker.stop()
     assert await statuses(db, facilitator) == ["online", "offline", "online", "offline"]
