@@ -27,7 +27,7 @@ export function foldName(name) {
 /**
  * Python's str.casefold() for one character: its lower case, or where that is a variant
  * (ß, ς, ᲀ…) the lower case of its upper case; dotless ı stays itself, and Cherokee folds
- * to upper case. Checked against Python over every code point.
+ * to upper case. (Checked once against Python 3.11, Unicode 14, over every code point.)
  */
 function casefold(c) {
   if (CHEROKEE.test(c)) return c.toUpperCase();

@@ -8,6 +8,7 @@ import { mount as mountPlaybook } from "./playbook.js";
 import { mount as mountRoster } from "./roster-view.js";
 import { mount as mountSetup } from "./setup-panel.js";
 import { mount as mountLinks } from "./links-panel.js";
+import { mount as mountLearnerBox } from "./learner-box.js";
 import { MoreTime, TRACKED_KINDS, Ticks, countdownTone, secondsLeft, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, api, beep, clear, clockTime, describe, el, fatal, icon,
@@ -36,6 +37,7 @@ const S = {
   welcomed: false,
   gate: new KeyGate(),
   armed: null, // {preset, until}
+  learnerBox: null, // web/learner-box.js: suggestions under #learner
 };
 
 // Many changes in one frame draw once.
@@ -294,12 +296,9 @@ function wireControls() {
   $("#help-close").addEventListener("click", () => toggleHelp(false));
   $("#help").addEventListener("click", (e) => e.target === $("#help") && toggleHelp(false));
   $("#filter").addEventListener("change", () => schedule());
-  $("#learner").addEventListener("keydown", (e) => {
-    if (e.key === "Enter") {
-      e.preventDefault();
-      toPanel(); // the name stays; the next learner key uses it
-    }
-  });
+  // Enter in the learner box: the name stays (as the roster spells it, when it is clear);
+  // the next learner key uses it.
+  S.learnerBox = mountLearnerBox($("#learner"), { list: $("#learner-suggestions"), roster: () => (S.session && S.session.roster) || [], onEnter: toPanel });
   $("#learner").addEventListener("input", () => {
     S.learner = null;
     renderRoster();
@@ -545,7 +544,6 @@ function renderRoster() {
     return;
   }
   const box = clear($("#roster"));
-  const list = clear($("#roster-list"));
   for (const name of roster) {
     const b = el("button", { type: "button", "aria-pressed": String(S.learner === name) }, name);
     b.addEventListener("click", () => {
@@ -554,9 +552,9 @@ function renderRoster() {
       renderRoster();
     });
     box.append(b);
-    list.append(el("option", { value: name }));
   }
   if (!roster.length) box.append(el("span", { class: "hint" }, "No roster: type a name, or the flag says “Someone”."));
+  if (S.learnerBox) S.learnerBox.refresh(); // a roster saved while the list is open
 }
 
 function render() {
