@@ -38,6 +38,7 @@ const S = {
   gate: new KeyGate(),
   armed: null, // {preset, until}
   learnerBox: null, // web/learner-box.js: suggestions under #learner
+  setup: null, // web/setup-panel.js: {refresh} for the agenda editor
 };
 
 // Many changes in one frame draw once.
@@ -56,6 +57,7 @@ function start() {
   ch.addEventListener("welcome", (e) => onWelcome(e.detail));
   ch.addEventListener("session", (e) => {
     S.state = e.detail.state;
+    if (S.setup) S.setup.refresh(); // the agenda editor follows segments that start
     for (const p of S.state.online || []) S.people[p.participant_id] = p;
     S.ticks.learn(S.state.online || []);
     schedule();
@@ -80,7 +82,7 @@ function start() {
   });
   mountRoster($("#roster-view-box"), { roster: () => (S.session && S.session.roster) || [], events: () => S.events });
   mountLinks($("#setup-box"), { token, sessionId: () => S.sid, me: () => S.me });
-  mountSetup($("#setup-box"), { token, session: () => S.session, onSaved: (session) => { S.session = session; renderRoster(); } });
+  S.setup = mountSetup($("#setup-box"), { token, session: () => S.session, state: () => S.state, onSaved: (session) => { S.session = session; renderRoster(); } });
 }
 
 function showConn({ state, reason }) {
