@@ -71,7 +71,7 @@ export function mount(input, { list, roster, onEnter }) {
   input.addEventListener("input", suggest);
   input.addEventListener("blur", close);
   input.addEventListener("keydown", (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return; // an IME's Enter and arrows are its own
     if (e.key === "ArrowDown" || e.key === "ArrowUp") {
       e.preventDefault();
       move(e.key === "ArrowDown" ? 1 : -1);
