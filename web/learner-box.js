@@ -1,5 +1,5 @@
 // The panel's learner box as a combobox: while the producer types, the roster names it could
-// mean are listed under it (web/names.js, the server's own rule). ↓/↑ move through them,
+// mean are listed above it (web/names.js, the server's own rule). ↓/↑ move through them,
 // Enter or Tab picks one, Esc closes the list; Enter with none chosen keeps what the server
 // would log (the roster's spelling when the name is clear, else the text as typed) and hands
 // the keyboard back to the panel, so the next learner key sends the flag.

@@ -1,5 +1,5 @@
 // Learner names as the roster spells them: the browser's copy of app/roster.py's rule, for the
-// suggestions under the panel's learner box. The server matches again on every flag (it is the
+// suggestions at the panel's learner box. The server matches again on every flag (it is the
 // one that decides what is logged); both sides run tests/vectors/roster/names.json.
 
 // Python's str.split() whitespace (what fold_name splits on): \s without U+FEFF, plus the

@@ -37,7 +37,7 @@ const S = {
   welcomed: false,
   gate: new KeyGate(),
   armed: null, // {preset, until}
-  learnerBox: null, // web/learner-box.js: suggestions under #learner
+  learnerBox: null, // web/learner-box.js: roster names suggested while #learner is typed in
   setup: null, // web/setup-panel.js: {refresh} for the agenda editor
 };
 
