@@ -75,6 +75,11 @@ class LastProducer(AppError):
     status = 409
 
 
+class SegmentStarted(AppError):
+    code = "segment_started"
+    status = 409
+
+
 class ParticipantRevoked(AppError):
     code = "participant_revoked"
     status = 409

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.clock import iso, now_ms
@@ -16,6 +17,7 @@ from app.errors import (
     LinkExpired,
     NotFound,
     ParticipantRevoked,
+    SegmentStarted,
     Unauthorized,
 )
 from app.models import Event, Participant, Session
@@ -256,7 +258,10 @@ async def revoke_participant(db: Database, session_id: str, participant_id: str)
 
 
 async def update_session(db: Database, session_id: str, data: SessionUpdate) -> Session:
-    async with db.session() as s, s.begin():
+    # The write lock (SQLite) or the row lock (PostgreSQL, the one appends take for their
+    # seq) is held from reading which segments have started to the commit, so no
+    # segment.start can land in between.
+    async with db.write_lock(session_id), db.session() as s, s.begin():
         row = await s.get(Session, session_id, with_for_update=not db.is_sqlite)
         if row is None:
             raise NotFound("no such session")
@@ -265,12 +270,42 @@ async def update_session(db: Database, session_id: str, data: SessionUpdate) -> 
         if "planned_start" in data.model_fields_set:
             row.planned_start = data.planned_start
         if data.agenda is not None:
-            row.agenda = [seg.model_dump() for seg in data.agenda]
+            agenda = [seg.model_dump() for seg in data.agenda]
+            _keep_started_segments(row.agenda, agenda, await _started_segments(s, session_id))
+            row.agenda = agenda
         if data.roster is not None:
             row.roster = list(data.roster)
         if data.settings is not None:
             row.settings = data.settings.model_dump()
     return row
+
+
+async def _started_segments(s: AsyncSession, session_id: str) -> set[int]:
+    """Agenda indexes the log has a ``segment.start`` for."""
+    bodies = await s.execute(
+        select(col(Event.body)).where(
+            col(Event.session_id) == session_id, col(Event.kind) == "segment.start"
+        )
+    )
+    return {int(body["index"]) for body in bodies.scalars()}
+
+
+def _keep_started_segments(
+    old: list[dict[str, Any]], new: list[dict[str, Any]], started: set[int]
+) -> None:
+    """A segment that has started keeps its place, title and minutes: the log, the state and
+    the debrief refer to segments by index, so moving or changing one would rewrite what
+    already happened (more time for the running one is ``segment.extend``)."""
+    for index in sorted(started):
+        if index >= len(old):
+            continue
+        if index >= len(new) or new[index] != old[index]:
+            seg = old[index]
+            raise SegmentStarted(
+                f"segment {index + 1} ({seg['title']}, {seg['minutes']:g} min) has started: "
+                "a started segment keeps its place, title and minutes; "
+                "change, move or delete only the segments not started yet"
+            )
 
 
 async def set_presets(db: Database, session_id: str, presets: list[dict[str, Any]]) -> Session:

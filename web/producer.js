@@ -8,6 +8,7 @@ import { mount as mountPlaybook } from "./playbook.js";
 import { mount as mountRoster } from "./roster-view.js";
 import { mount as mountSetup } from "./setup-panel.js";
 import { mount as mountLinks } from "./links-panel.js";
+import { mount as mountLearnerBox } from "./learner-box.js";
 import { MoreTime, TRACKED_KINDS, Ticks, countdownTone, secondsLeft, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, api, beep, clear, clockTime, describe, el, fatal, icon,
@@ -36,6 +37,8 @@ const S = {
   welcomed: false,
   gate: new KeyGate(),
   armed: null, // {preset, until}
+  learnerBox: null, // web/learner-box.js: roster names suggested while #learner is typed in
+  setup: null, // web/setup-panel.js: {refresh} for the agenda editor
 };
 
 // Many changes in one frame draw once.
@@ -54,6 +57,7 @@ function start() {
   ch.addEventListener("welcome", (e) => onWelcome(e.detail));
   ch.addEventListener("session", (e) => {
     S.state = e.detail.state;
+    if (S.setup) S.setup.refresh(); // the agenda editor follows segments that start
     for (const p of S.state.online || []) S.people[p.participant_id] = p;
     S.ticks.learn(S.state.online || []);
     schedule();
@@ -78,7 +82,7 @@ function start() {
   });
   mountRoster($("#roster-view-box"), { roster: () => (S.session && S.session.roster) || [], events: () => S.events });
   mountLinks($("#setup-box"), { token, sessionId: () => S.sid, me: () => S.me });
-  mountSetup($("#setup-box"), { token, session: () => S.session, onSaved: (session) => { S.session = session; renderRoster(); } });
+  S.setup = mountSetup($("#setup-box"), { token, session: () => S.session, state: () => S.state, onSaved: (session) => { S.session = session; renderRoster(); } });
 }
 
 function showConn({ state, reason }) {
@@ -294,12 +298,9 @@ function wireControls() {
   $("#help-close").addEventListener("click", () => toggleHelp(false));
   $("#help").addEventListener("click", (e) => e.target === $("#help") && toggleHelp(false));
   $("#filter").addEventListener("change", () => schedule());
-  $("#learner").addEventListener("keydown", (e) => {
-    if (e.key === "Enter") {
-      e.preventDefault();
-      toPanel(); // the name stays; the next learner key uses it
-    }
-  });
+  // Enter in the learner box: the name stays (as the roster spells it, when it is clear);
+  // the next learner key uses it.
+  S.learnerBox = mountLearnerBox($("#learner"), { list: $("#learner-suggestions"), roster: () => (S.session && S.session.roster) || [], onEnter: toPanel });
   $("#learner").addEventListener("input", () => {
     S.learner = null;
     renderRoster();
@@ -545,7 +546,6 @@ function renderRoster() {
     return;
   }
   const box = clear($("#roster"));
-  const list = clear($("#roster-list"));
   for (const name of roster) {
     const b = el("button", { type: "button", "aria-pressed": String(S.learner === name) }, name);
     b.addEventListener("click", () => {
@@ -554,9 +554,9 @@ function renderRoster() {
       renderRoster();
     });
     box.append(b);
-    list.append(el("option", { value: name }));
   }
   if (!roster.length) box.append(el("span", { class: "hint" }, "No roster: type a name, or the flag says “Someone”."));
+  if (S.learnerBox) S.learnerBox.refresh(); // a roster saved while the list is open
 }
 
 function render() {

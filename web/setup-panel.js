@@ -1,5 +1,7 @@
 // Session setup on the producer panel: planned start, escalation interval, automatic prompts
-// and roster, changed while the session is planned or live with PATCH /api/v1/sessions/{id}.
+// and roster, changed while the session is planned or live with PATCH /api/v1/sessions/{id};
+// the agenda below them has an editor and a save of its own (web/agenda-editor.js).
+import { mount as mountAgenda } from "./agenda-editor.js";
 import { parseAutoPrompts } from "./my-sessions.js";
 import { api, el } from "./util.js";
 
@@ -10,8 +12,11 @@ function localInput(iso) {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
-/** options: {token, session: () => welcome.session, onSaved: (session) => void} */
-export function mount(box, { token, session, onSaved }) {
+/**
+ * options: {token, session: () => welcome.session, state: () => session state,
+ * onSaved: (session) => void}. Returns {refresh}: call it when the state changed.
+ */
+export function mount(box, { token, session, state, onSaved }) {
   const start = el("input", { id: "setup-start", type: "datetime-local" });
   const esc = el("input", { id: "setup-escalate", type: "number", min: 5, max: 3600, inputmode: "numeric" });
   const autos = el("input", { id: "setup-auto", autocomplete: "off", placeholder: "5, 1, 0" });
@@ -35,6 +40,7 @@ export function mount(box, { token, session, onSaved }) {
     el("div", { class: "row" }, save, status),
   );
   box.append(details);
+  const agenda = mountAgenda(details, { token, session, state, onSaved });
 
   function fill() {
     const s = session();
@@ -49,7 +55,11 @@ export function mount(box, { token, session, onSaved }) {
     error.textContent = text;
     error.classList.toggle("hidden", !text);
   };
-  details.addEventListener("toggle", () => details.open && fill());
+  details.addEventListener("toggle", () => {
+    if (!details.open) return;
+    fill();
+    agenda.refresh();
+  });
 
   save.addEventListener("click", async () => {
     showError("");
@@ -85,4 +95,5 @@ export function mount(box, { token, session, onSaved }) {
       save.disabled = false;
     }
   });
+  return { refresh: agenda.refresh };
 }

@@ -160,6 +160,27 @@ def run(browser: Any, server: Server, out: Path) -> None:
     producer.keyboard.press("]")
     producer.locator(".seg.current", has_text="Feedback").wait_for()
 
+    # Roster names suggested while a name is typed (the list is open only while the box has
+    # the focus, so not shoot(), which blurs it), and the agenda editor in the session setup.
+    producer.locator("#learner").click()
+    producer.keyboard.type("l")
+    producer.locator("#learner-suggestions [role=option]").nth(1).wait_for()
+    producer.keyboard.press("ArrowDown")
+    producer.locator("#learner").evaluate("e => e.scrollIntoView({block: 'center'})")
+    producer.screenshot(path=str(out / "producer-learner-suggestions.png"))
+    shrink(out / "producer-learner-suggestions.png")
+    producer.keyboard.press("Escape")
+    producer.keyboard.press("Escape")
+    producer.locator("#setup summary").click()
+    producer.locator("#agenda-rows li[data-state='running']").wait_for()
+    producer.get_by_role("button", name="+ Add segment").click()
+    producer.get_by_label("Segment 4 title").fill("Questions and answers")
+    producer.get_by_label("Segment 4 minutes").fill("8")
+    producer.get_by_role("button", name="Move segment 4 up").click()
+    producer.locator("#agenda-editor").screenshot(path=str(out / "producer-agenda-editor.png"))
+    shrink(out / "producer-agenda-editor.png")
+    producer.get_by_role("button", name="Discard changes").last.click()
+
     for size, vp in (("desktop", DESKTOP), ("phone", PHONE)):
         debrief = page_at(vp, paths["debrief"])
         debrief.locator("#timeline li").first.wait_for()

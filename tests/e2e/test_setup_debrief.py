@@ -389,6 +389,8 @@ def test_the_panel_changes_settings_and_roster_of_a_live_session(pages: Pages) -
     producer = pages.open(links(data)["producer"])
     producer.locator("#conn", has_text="Online").wait_for()
     producer.locator("#setup summary").click()
+    # The form fills in on the details' toggle event, a task after the click: wait for it.
+    producer.wait_for_function("document.querySelector('#setup-roster').value !== ''")
     assert producer.locator("#setup-escalate").input_value() == "20"
     assert producer.locator("#setup-roster").input_value() == "Maria Lopez\nAhmed Khan\nLi Wei"
     producer.fill("#setup-auto", "2, later")
