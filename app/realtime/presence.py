@@ -122,9 +122,20 @@ class _Logbook:
             except AppError as err:  # the session is gone, or the id holds another event
                 log.debug("presence for %s not appended: %s", participant_id, err.code)
                 return
-            self._appended[key] = (n + 1, appended.event.body.get("status") == "online")
             if appended.created:
+                self._appended[key] = (n + 1, online)
                 return
+            # The id was taken (another process logged a transition the model has not
+            # heard of yet): look again once the model has caught up with it.
+            await self._caught_up(session_id, appended.event.seq)
+        log.warning("presence for %s: the log kept moving; left as it is", participant_id)
+
+    async def _caught_up(self, session_id: str, seq: int, timeout_s: float = 3.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while (await self.models.current(session_id)).last_seq < seq:
+            if time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.05)
 
 
 def _status(online: bool) -> str:

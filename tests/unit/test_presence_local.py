@@ -11,11 +11,12 @@ import pytest
 
 from app.cli import run_migrations
 from app.db import Database
-from app.log import Appended, read_events
+from app.log import SYSTEM_AUTHOR, Appended, append_event, read_events
 from app.models import Event, Participant
 from app.models.session import SessionCreate
 from app.realtime import presence as presence_module
 from app.realtime.presence import LocalPresence, TooManySockets
+from app.session_model import SessionModels
 from app.sessions import create_session
 
 GRACE_S = 0.2
@@ -159,3 +160,53 @@ async def test_a_recheck_that_fails_is_retried_and_stop_logs_what_is_pending(
     await tracker.left(facilitator)
     await tracker.stop()
     assert await statuses(db, facilitator) == ["online", "offline", "online", "offline"]
+
+
+async def test_a_stale_model_never_logs_a_transition_twice(
+    db: Database, facilitator: Participant
+) -> None:
+    """The model is behind the log (another process appended; its broker message is late):
+    the taken id is seen, the model caught up, and the next number used."""
+    models = SessionModels(db)
+    model = await models.hold(facilitator.session_id)  # held: fed only by its "channel"
+    foreign = []
+    for n, status in ((1, "online"), (2, "offline")):
+        appended = await append_event(
+            db,
+            facilitator.session_id,
+            SYSTEM_AUTHOR,
+            "presence",
+            {"participant_id": facilitator.id, "status": status},
+            f"presence:{facilitator.id}:{n}",
+        )
+        foreign.append(appended.event)
+
+    async def late_broker() -> None:
+        await asyncio.sleep(0.2)
+        for e in foreign:
+            model.apply(e)
+
+    delivery = asyncio.create_task(late_broker())
+    tracker = LocalPresence(db, Published(), models, grace_s=GRACE_S)
+    await arrive(tracker, facilitator)
+    await delivery
+    assert await statuses(db, facilitator) == ["online", "offline", "online"]
+    events = await read_events(db, facilitator.session_id, kinds=("presence",))
+    assert [e.id for e in events][-1] == f"presence:{facilitator.id}:3"
+    await tracker.left(facilitator)
+    await tracker.stop()
+
+
+async def test_what_this_process_appended_counts_before_the_model_hears_of_it(
+    db: Database, facilitator: Participant
+) -> None:
+    models = SessionModels(db)
+    await models.hold(facilitator.session_id)  # never fed here: the broker is "slow"
+    tracker = LocalPresence(db, Published(), models, grace_s=GRACE_S)
+    await arrive(tracker, facilitator)
+    await tracker.left(facilitator)
+    await until(db, facilitator, ["online", "offline"])
+    await arrive(tracker, facilitator)
+    await until(db, facilitator, ["online", "offline", "online"])
+    await tracker.left(facilitator)
+    await tracker.stop()
