@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # Seconds a participant's last socket must stay closed before `offline` is logged (a
     # reconnect within it logs nothing).
     presence_grace_s: float = 5.0
+    # Move what start-up and each burst of sockets leave out of the garbage collector's
+    # sight (app/heap.py). Off: Python's collector as it comes.
+    gc_freeze: bool = True
     # Open sockets per participant over all processes (the next one closes with 4409).
     max_sockets_per_participant: int = 10
     # Run the agenda/escalation scheduler in this process.

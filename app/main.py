@@ -108,7 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = Services(settings=settings, db=db, broker=broker, hub=hub, presence=presence)
         app.state.services = services
         await presence.start()
-        services.heap.start()
+        if settings.gc_freeze:
+            services.heap.start()
         if settings.scheduler:
             from app.scheduler import Scheduler
 

@@ -38,8 +38,9 @@ ROLES = ("producer", "facilitator", "observer")
 
 
 class Sock:
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, deflate: bool = False) -> None:
         self.url = url
+        self.deflate = deflate
         self.token = token
         self.ws: ClientConnection | None = None
         self.last_seq = 0
@@ -47,7 +48,12 @@ class Sock:
 
     async def open(self) -> float:
         t0 = time.perf_counter()
-        ws = await connect(self.url, max_size=None, ping_interval=None, compression=None)
+        ws = await connect(
+            self.url,
+            max_size=None,
+            ping_interval=None,
+            compression="deflate" if self.deflate else None,
+        )
         self.ws = ws
         await ws.send(json.dumps({"type": "hello", "token": self.token, "since": self.last_seq}))
         while True:
@@ -96,6 +102,10 @@ async def open_all(socks: list[Sock], concurrency: int) -> list[float]:
 
 def _cpu(target: Target) -> float:
     return sum(p.cpu_times().user + p.cpu_times().system for p in target.processes())
+
+
+def _rss(target: Target) -> int:
+    return sum(p.memory_info().rss for p in target.processes())
 
 
 def _spy(target: Target, out: Path | None, name: str) -> subprocess.Popen[bytes] | None:
@@ -182,19 +192,18 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             ]
         else:
             sessions = await target.create_sessions(args.sessions)
-        socks = [Sock(target.ws_url, s["tokens"][r]) for s in sessions for r in ROLES]
+        socks = [Sock(target.ws_url, s["tokens"][r], args.deflate) for s in sessions for r in ROLES]
+        rss_before = _rss(target)
         rows = [await phase(target, socks, "first", False, args)]
+        kb = (_rss(target) - rss_before) / 1024 / len(socks)
+        print(f"  {args.label:>10} memory: {kb:.1f} KB per socket (RSS)", flush=True)
         rows.append(await phase(target, socks, "storm", True, args))
         await asyncio.sleep(args.grace_s)
         rows.append(await phase(target, socks, "again", True, args))
         for s in socks:
             if s.ws is not None:
                 s.ws.transport.abort()
-        return {
-            "label": args.label,
-            "rss_mb": round(target.processes()[0].memory_info().rss / 2**20, 1),
-            "phases": rows,
-        }
+        return {"label": args.label, "kb_per_socket": round(kb, 1), "phases": rows}
     finally:
         target.stop()
 
@@ -208,6 +217,12 @@ def main() -> None:
     parser.add_argument("--label", help="name in the output (default: the server)")
     parser.add_argument("--grace-s", type=float, default=7.0, help="wait before the last cut")
     parser.add_argument("--profile", help="py-spy each phase into DIR")
+    parser.add_argument(
+        "--deflate", action="store_true", help="clients offer permessage-deflate, as browsers do"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], help="KEY=VALUE for the server (repeatable)"
+    )
     parser.add_argument("--out", help="write the rows as JSON here")
     args = parser.parse_args()
     args.label = args.label or args.server

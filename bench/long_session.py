@@ -136,7 +136,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bc-long-") as tmp:
         target = Backchannel(
             Path(tmp),
-            env={"BACKCHANNEL_RATE_PER_S": "100000", "BACKCHANNEL_RATE_BURST": "100000"},
+            env={
+                "BACKCHANNEL_RATE_PER_S": "100000",
+                "BACKCHANNEL_RATE_BURST": "100000",
+                # The timed reads come faster than a debrief page's (abuse limits, issue 12).
+                "BACKCHANNEL_HEAVY_READ_PER_S": "100000",
+                "BACKCHANNEL_HEAVY_READ_BURST": "100000",
+                "BACKCHANNEL_HEAVY_READ_SESSION_PER_S": "100000",
+                "BACKCHANNEL_HEAVY_READ_SESSION_BURST": "100000",
+            },
             app_root=args.app_root,
         )
         target.start()

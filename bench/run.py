@@ -440,6 +440,12 @@ def main() -> None:
         help="serve Backchannel's app package from this directory (e.g. `git archive OLD app`"
         " unpacked there) to measure before/after in the same conditions",
     )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        help="KEY=VALUE for Backchannel's servers (repeatable), e.g. BACKCHANNEL_GC_FREEZE=false",
+    )
     args = parser.parse_args()
     global APP_ROOT
     APP_ROOT = Path(args.app_root).resolve() if args.app_root else None
@@ -463,6 +469,9 @@ def main() -> None:
     if args.server:
         wanted = [w for w in args.server.split(",") if w]
         scenarios = [s for s in scenarios if any(w in s.label for w in wanted)]
+    extra_env = dict(kv.split("=", 1) for kv in args.env)
+    for sc in scenarios:
+        sc.env.update(extra_env)
     info = machine()
     print(f"{info['date']} · {info['cores']} cores · {info['ram_gb']} GB · commit {info['commit']}")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -75,8 +75,8 @@ class _Logbook:
     open, else cached and caught up from the log's tail): no read of the presence events.
     The model hears of an append a moment after its commit, so what this process appended
     is remembered until the model has it. An append whose id is taken (another process, or
-    a model behind) returns the event that holds the id: it is noted and the transition
-    tried again with the next number.
+    a model behind) returns the event that holds the id: the model is waited for until it
+    has that event, and the transition looked at again.
     """
 
     def __init__(self, db: Database, publish: Publish, models: SessionModels) -> None:
@@ -146,18 +146,18 @@ class _KeyLocks:
     """One lock per participant: a transition is read-then-append, one at a time."""
 
     def __init__(self) -> None:
-        self._locks: dict[Key, asyncio.Lock] = {}
+        self._locks: dict[Key, tuple[asyncio.Lock, list[int]]] = {}  # lock, [users]
 
     @contextlib.asynccontextmanager
     async def hold(self, key: Key) -> AsyncIterator[None]:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = asyncio.Lock()
+        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
         try:
             async with lock:
                 yield
         finally:
-            if not lock.locked() and self._locks.get(key) is lock:
+            users[0] -= 1
+            if users[0] == 0:  # nobody holds or waits for it: forget it
                 del self._locks[key]
 
 
