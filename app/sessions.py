@@ -122,7 +122,9 @@ async def create_session(
         "facilitator": _new_participant(s.id, "facilitator", data.facilitator_name),
         "observer": _new_participant(s.id, "observer", data.observer_name),
     }
-    async with db.session() as dbs, dbs.begin():
+    # Our own writers queue here, not in SQLite's busy handler (which is not fair: under load
+    # one could wait past its timeout and fail with "database is locked").
+    async with db.write_lock(s.id), db.session() as dbs, dbs.begin():
         dbs.add(s)
         await dbs.flush()
         for item in issued.values():
@@ -212,7 +214,7 @@ async def list_participants(db: Database, session_id: str) -> list[Participant]:
 async def add_participant(db: Database, session_id: str, data: ParticipantCreate) -> Issued:
     await get_session(db, session_id)
     issued = _new_participant(session_id, data.role, data.name)
-    async with db.session() as s, s.begin():
+    async with db.write_lock(session_id), db.session() as s, s.begin():
         s.add(issued.participant)
     return issued
 
@@ -220,7 +222,7 @@ async def add_participant(db: Database, session_id: str, data: ParticipantCreate
 async def rotate_token(db: Database, session_id: str, participant_id: str) -> tuple[Issued, str]:
     """A new token for the participant; the old one stops. Returns it and the old hash."""
     token = new_token()
-    async with db.session() as s, s.begin():
+    async with db.write_lock(session_id), db.session() as s, s.begin():
         p = await s.get(Participant, participant_id, with_for_update=not db.is_sqlite)
         if p is None or p.session_id != session_id:
             raise NotFound(f"no participant {participant_id!r} in this session")
@@ -315,7 +317,7 @@ def _keep_started_segments(
 
 
 async def set_presets(db: Database, session_id: str, presets: list[dict[str, Any]]) -> Session:
-    async with db.session() as s, s.begin():
+    async with db.write_lock(session_id), db.session() as s, s.begin():
         row = await s.get(Session, session_id)
         if row is None:
             raise NotFound("no such session")

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import AppError, RateLimited
@@ -87,6 +88,15 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """The database is busy or away (locked, a lost connection): nothing was changed, and
+    the same request can be tried again."""
+    log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
+    response = error_response(503, "unavailable", "the database is busy; try again shortly")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", exc_info=exc)
     return error_response(500, "internal", "something went wrong on our side; nothing was changed")
@@ -96,4 +106,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
