@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from tests.support import TEST_HOOKS, Api, Client, Server, server_log_problems
+from tests.support import (
+    TEST_HOOKS,
+    Api,
+    Client,
+    Server,
+    postgres_database,
+    server_log_problems,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -104,3 +111,31 @@ async def timed_api(timed_server: Server) -> AsyncIterator[Api]:
         yield client
     finally:
         await client.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    if request.param == "sqlite":
+        srv = Server(tmp_path).start()
+        try:
+            yield srv
+        finally:
+            srv.stop()
+        return
+    with postgres_database() as url:
+        srv = Server(tmp_path, database_url=url).start()
+        try:
+            yield srv
+        finally:
+            srv.stop()
+
+
+@pytest.fixture
+async def db_api(db_server: Server) -> AsyncIterator[Api]:
+    api = Api(db_server.url)
+    try:
+        yield api
+    finally:
+        await api.close()
+        log = db_server.log_text()
+        assert "Traceback" not in log and " 500 " not in log, log[-4000:]

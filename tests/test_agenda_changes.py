@@ -2,43 +2,13 @@
 move and go freely; a started one keeps its place, title and minutes (409 segment_started,
 nothing stored), on SQLite and on PostgreSQL alike."""
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.support import Api, Server, postgres_database
+from tests.support import Api
 
 WELCOME = {"title": "Welcome", "minutes": 10}
 PRACTICE = {"title": "Practice", "minutes": 20}
 CLOSE = {"title": "Close", "minutes": 5}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_db_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    if request.param == "sqlite":
-        srv = Server(tmp_path).start()
-        try:
-            yield srv
-        finally:
-            srv.stop()
-        return
-    with postgres_database() as url:
-        srv = Server(tmp_path, database_url=url).start()
-        try:
-            yield srv
-        finally:
-            srv.stop()
-
-
-@pytest.fixture
-async def any_db_api(any_db_server: Server) -> AsyncIterator[Api]:
-    api = Api(any_db_server.url)
-    try:
-        yield api
-    finally:
-        await api.close()
 
 
 class Producer:
@@ -72,8 +42,8 @@ def titles(view: dict[str, Any]) -> list[tuple[str, float]]:
     return [(s["title"], s["minutes"]) for s in view["session"]["agenda"]]
 
 
-async def test_a_planned_agenda_changes_moves_and_shrinks_freely(any_db_api: Api) -> None:
-    p = await producer_of(any_db_api)
+async def test_a_planned_agenda_changes_moves_and_shrinks_freely(db_api: Api) -> None:
+    p = await producer_of(db_api)
     r = await p.patch(agenda=[{**PRACTICE, "minutes": 25}, WELCOME])
     assert r.status_code == 200, r.text
     assert titles(r.json()) == [("Practice", 25), ("Welcome", 10)]
@@ -84,8 +54,8 @@ async def test_a_planned_agenda_changes_moves_and_shrinks_freely(any_db_api: Api
     ]
 
 
-async def test_a_started_segment_keeps_its_place_title_and_minutes(any_db_api: Api) -> None:
-    p = await producer_of(any_db_api)
+async def test_a_started_segment_keeps_its_place_title_and_minutes(db_api: Api) -> None:
+    p = await producer_of(db_api)
     await p.send("session.start")
     await p.send("segment.start", {"index": 0})
     before = await p.view()
@@ -112,8 +82,8 @@ async def test_a_started_segment_keeps_its_place_title_and_minutes(any_db_api: A
     assert [s["state"] for s in state["segments"]] == ["running", "pending", "pending"]
 
 
-async def test_a_pending_segment_before_a_started_one_cannot_go(any_db_api: Api) -> None:
-    p = await producer_of(any_db_api)
+async def test_a_pending_segment_before_a_started_one_cannot_go(db_api: Api) -> None:
+    p = await producer_of(db_api)
     await p.send("session.start")
     await p.send("segment.start", {"index": 0})
     await p.send("segment.start", {"index": 2})  # Practice skipped

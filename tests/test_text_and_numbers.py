@@ -5,46 +5,16 @@ gives a 500 or a traceback, on SQLite and on PostgreSQL alike (each test runs on
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
 
 from tests.storage import snapshot
-from tests.support import Api, Client, Server, postgres_database
+from tests.support import Api, Client, Server
 
 SAFE_MAX = 2**53 - 1
 SURROGATE = "Maria \ud83d"  # a lone high surrogate: cannot be encoded as UTF-8
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    if request.param == "sqlite":
-        srv = Server(tmp_path).start()
-        try:
-            yield srv
-        finally:
-            srv.stop()
-        return
-    with postgres_database() as url:
-        srv = Server(tmp_path, database_url=url).start()
-        try:
-            yield srv
-        finally:
-            srv.stop()
-
-
-@pytest.fixture
-async def db_api(db_server: Server) -> AsyncIterator[Api]:
-    api = Api(db_server.url)
-    try:
-        yield api
-    finally:
-        await api.close()
-        log = db_server.log_text()
-        assert "Traceback" not in log and " 500 " not in log, log[-4000:]
 
 
 def raw_json(obj: Any) -> str:

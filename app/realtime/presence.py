@@ -256,7 +256,28 @@ class _Drain:
 # -- one process -----------------------------------------------------------------------
 
 
-class LocalPresence:
+class _Arrivals:
+    """What both trackers do around a welcome: the first socket of a participant, counted by
+    ``joined``, is logged ``online`` after its welcome, in the background."""
+
+    def __init__(self) -> None:
+        self._due: set[Key] = set()  # counted, first of the participant, not welcomed yet
+        self._background = _Background()
+
+    def welcomed(self, participant: Participant) -> None:
+        key = (participant.session_id, participant.id)
+        if key in self._due:
+            self._due.discard(key)
+            self._background.spawn(self._arrive(key), f"join of {participant.id}")
+
+    async def settled(self) -> None:
+        await self._background.wait()
+
+    async def _arrive(self, key: Key) -> None:
+        raise NotImplementedError
+
+
+class LocalPresence(_Arrivals):
     """Presence for one process that holds every socket (the in-memory broker)."""
 
     def __init__(
@@ -270,13 +291,12 @@ class LocalPresence:
     ) -> None:
         self.max_sockets = max_sockets
         self.grace_s = grace_s
+        super().__init__()
         self._log = _Logbook(db, publish, models or SessionModels(db))
         self._sockets: dict[Key, int] = {}
-        self._due: set[Key] = set()  # counted, first of the participant, not welcomed yet
         self._checked: set[str] = set()  # sessions whose stale "online" were closed here
         self._timers = _Timers(self._reconcile)
         self._locks = _KeyLocks()
-        self._background = _Background()
         self._drain = _Drain()
 
     async def start(self) -> None:
@@ -292,9 +312,6 @@ class LocalPresence:
             with contextlib.suppress(Exception):
                 await self._reconcile(key)
 
-    async def settled(self) -> None:
-        await self._background.wait()
-
     async def joined(self, participant: Participant) -> None:
         key = (participant.session_id, participant.id)
         n = self._sockets.get(key, 0)
@@ -308,12 +325,6 @@ class LocalPresence:
             self._timers.cancel(key)  # back within the grace: nothing to log
             return
         self._due.add(key)
-
-    def welcomed(self, participant: Participant) -> None:
-        key = (participant.session_id, participant.id)
-        if key in self._due:
-            self._due.discard(key)
-            self._background.spawn(self._arrive(key), f"join of {participant.id}")
 
     async def left(self, participant: Participant) -> None:
         key = (participant.session_id, participant.id)
@@ -436,7 +447,7 @@ def _members_key(session_id: str) -> str:
     return f"bc:presence:{session_id}"
 
 
-class RedisPresence:
+class RedisPresence(_Arrivals):
     """Presence across processes: Redis members with expiry, reconciled into the log."""
 
     def __init__(
@@ -450,6 +461,7 @@ class RedisPresence:
         max_sockets: int = 10,
         grace_s: float = 5.0,
     ) -> None:
+        super().__init__()
         self._log = _Logbook(db, publish, models or SessionModels(db))
         self.redis: Redis = Redis.from_url(
             redis_url,
@@ -466,8 +478,6 @@ class RedisPresence:
         self._serial = itertools.count(1)
         self._members: dict[Key, list[str]] = {}  # this process's sockets
         self._timers = _Timers(self.reconcile)
-        self._due: set[Key] = set()  # counted, first in every process, not welcomed yet
-        self._background = _Background()
         self._drain = _Drain()
         self._task: asyncio.Task[None] | None = None
         self._checked: set[str] = set()  # sessions whose stale "online" were checked here
@@ -505,15 +515,6 @@ class RedisPresence:
         self._drain.add(1)
         if count in (1, None):
             self._due.add(key)
-
-    def welcomed(self, participant: Participant) -> None:
-        key = (participant.session_id, participant.id)
-        if key in self._due:
-            self._due.discard(key)
-            self._background.spawn(self._arrive(key), f"join of {participant.id}")
-
-    async def settled(self) -> None:
-        await self._background.wait()
 
     async def _arrive(self, key: Key) -> None:
         sid = key[0]
