@@ -9,7 +9,6 @@ the one piece it needs (a ``Database``, a ``Hub``) as an argument (docs/architec
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.clock import now_ms
 from app.config import Settings
 from app.db import Database
 from app.heap import HeapPacer
@@ -21,7 +20,7 @@ from app.realtime.hub import Hub
 from app.realtime.presence import PresenceTracker
 from app.roster import with_roster_names
 from app.session_model import SessionModels
-from app.sessions import hash_token, participant_for_token
+from app.sessions import hash_token, link_expired, participant_for_token
 
 if TYPE_CHECKING:
     from app.scheduler import Scheduler
@@ -54,13 +53,13 @@ class Services:
         )
 
     def _expired(self, session_id: str) -> bool:
-        """Has the session's link TTL run out, as far as its held model tells?"""
+        """Has the session's link TTL run out, as far as its held model tells? (No model:
+        only the database can tell.)"""
         ttl_days = self.settings.link_ttl_days
         model = self.models.held.get(session_id)
-        if ttl_days is None or model is None:
+        if model is None:
             return ttl_days is not None
-        ended = model.state.ended_ms
-        return ended is not None and now_ms() - ended > ttl_days * 86_400_000
+        return link_expired(model.state.ended_ms, ttl_days)
 
 
 async def session_view(services: Services, session_id: str) -> dict[str, Any]:

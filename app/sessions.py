@@ -145,6 +145,15 @@ async def _presets_to_copy(
     return list(s.presets)
 
 
+def link_expired(ended_ms: int | None, link_ttl_days: float | None) -> bool:
+    """Links stop ``link_ttl_days`` after their session ended (None: never)."""
+    return (
+        link_ttl_days is not None
+        and ended_ms is not None
+        and now_ms() - ended_ms > link_ttl_days * _DAY_MS
+    )
+
+
 _BY_TOKEN = (
     select(*Participant.__table__.columns, col(Session.ended_ms).label("session_ended_ms"))  # type: ignore[attr-defined]
     .join(Session, col(Session.id) == col(Participant.session_id))
@@ -171,11 +180,7 @@ async def participant_for_token(
     ended_ms = fields.pop("session_ended_ms")
     if fields["revoked_ms"] is not None:
         raise Unauthorized("this link was revoked")
-    if (
-        link_ttl_days is not None
-        and ended_ms is not None
-        and now_ms() - ended_ms > link_ttl_days * _DAY_MS
-    ):
+    if link_expired(ended_ms, link_ttl_days):
         raise LinkExpired(f"this session ended more than {link_ttl_days:g} days ago")
     return Participant.model_construct(**fields)
 

@@ -263,6 +263,16 @@ class Channel:
     def last_seq(self) -> int:
         return self.model.last_seq if self.model is not None else 0
 
+    def heard_revocation(self, participant_id: str, since: float) -> bool:
+        """Was a rotation or revocation of the participant heard at loop time ``since`` or
+        later?"""
+        return any(pid == participant_id and at >= since for pid, at in self.revocations)
+
+    def stop_lingering(self) -> None:
+        if self.linger is not None:
+            self.linger.cancel()
+            self.linger = None
+
     def on_message(self, message: str | None) -> None:
         if message is None:
             self._catch_up()
@@ -529,9 +539,7 @@ class Hub:
             )
 
     async def _close_channel(self, channel: Channel) -> None:
-        if channel.linger is not None:
-            channel.linger.cancel()
-            channel.linger = None
+        channel.stop_lingering()
         if channel.conns or self.channels.get(channel.session_id) is not channel:
             return
         del self.channels[channel.session_id]
@@ -584,9 +592,7 @@ class Hub:
         """Register the socket and send its welcome (the state as of seq N), then replay
         ``since < seq <= N`` from the log; live after that, each event with its state."""
         channel = await self._channel(conn.session_id)
-        if channel.linger is not None:
-            channel.linger.cancel()
-            channel.linger = None
+        channel.stop_lingering()
         model = channel.model
         assert model is not None
         model.know(conn.participant)
@@ -618,7 +624,7 @@ class Hub:
         channel = self.channels.get(p.session_id)
         if channel is None or channel.ready_at is None or channel.ready_at > known.at:
             return None
-        if any(pid == p.id and at >= known.at for pid, at in channel.revocations):
+        if channel.heard_revocation(p.id, known.at):
             self.tokens.forget(token_hash)
             return None
         return p
@@ -640,7 +646,7 @@ class Hub:
         channel = self.channels.get(participant.session_id)
         if channel is None or channel.model is None or channel.ready_at is None:
             return None
-        if any(pid == participant.id and at >= since for pid, at in channel.revocations):
+        if channel.heard_revocation(participant.id, since):
             return False
         if channel.ready_at <= since:
             return True
@@ -661,8 +667,6 @@ class Hub:
         if self._healer is not None:
             self._healer.cancel()
         for channel in list(self.channels.values()):
-            if channel.linger is not None:
-                channel.linger.cancel()
-                channel.linger = None
+            channel.stop_lingering()
             for conn in list(channel.conns):
                 conn.close(1001)
