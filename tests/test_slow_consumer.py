@@ -16,8 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from app.models import Participant
-from app.realtime.hub import Connection
+from app.realtime.connection import Connection
 from app.realtime.protocol import CLOSE_TOO_SLOW
 from app.realtime.transport import ABORT_EXTENSION
 from tests.support import Api, Client, Server
@@ -166,23 +168,23 @@ def participant() -> Participant:
 async def test_a_full_queue_sends_the_close_frame_next_and_drops_what_was_queued() -> None:
     peer = StuckPeer(close_blocks=False)
     conn = Connection(peer, participant(), queue_max=3)  # type: ignore[arg-type]
-    conn.start()
     conn.send("f1")
     await asyncio.sleep(0)  # the writer takes f1 and waits on the peer
     for frame in ("f2", "f3", "f4", "f5"):
         conn.send(frame)
-    assert conn.closed.is_set() and conn.close_code == CLOSE_TOO_SLOW
+    assert conn.closed and conn.close_code == CLOSE_TOO_SLOW
     await asyncio.wait_for(conn.stop(), 5)
     # The close went out at once, while f1 was still stuck; f2-f4 never followed it.
     assert peer.closed_with == [CLOSE_TOO_SLOW]
     assert peer.sent == []
 
 
-async def test_a_peer_that_does_not_take_the_close_in_time_is_aborted() -> None:
+async def test_a_peer_that_does_not_take_the_close_in_time_is_aborted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Connection, "CLOSE_GRACE_S", 0.2)
     peer = StuckPeer()
     conn = Connection(peer, participant(), queue_max=2)  # type: ignore[arg-type]
-    conn.CLOSE_GRACE_S = 0.2
-    conn.start()
     for frame in ("f1", "f2", "f3", "f4"):
         conn.send(frame)
         await asyncio.sleep(0)
@@ -197,7 +199,6 @@ async def test_an_ordinary_close_still_sends_what_was_queued_first() -> None:
     peer = StuckPeer(close_blocks=False)
     peer.unblock.set()
     conn = Connection(peer, participant(), queue_max=10)  # type: ignore[arg-type]
-    conn.start()
     conn.send("a")
     conn.send("b")
     conn.close(4404)

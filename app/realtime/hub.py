@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from fastapi import WebSocket
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -27,17 +26,15 @@ from app.fold import PlainEvent
 from app.log import read_events
 from app.models import Event, Participant, Session
 from app.models.event import event_public
-from app.models.kinds import visible_to
 from app.realtime.broker import Broker
+from app.realtime.connection import Connection
 from app.realtime.known_tokens import KnownTokens
 from app.realtime.protocol import (
     CLOSE_SESSION_GONE,
-    CLOSE_TOO_SLOW,
     CLOSE_UNAUTHORIZED,
     dumps,
     event_frame,
 )
-from app.realtime.transport import transport_abort
 from app.session_model import SessionModel, SessionModels
 
 log = logging.getLogger(__name__)
@@ -57,170 +54,6 @@ def channel_name(session_id: str) -> str:
 
 def state_frame(model: SessionModel) -> str:
     return dumps({"type": "state", "seq": model.last_seq, "state": model.state_public()})
-
-
-class Connection:
-    """One socket: an ordered outgoing queue drained by a writer task.
-
-    Closing is bounded: a socket closed by the server whose peer has not taken the close
-    frame within ``CLOSE_GRACE_S`` has its transport aborted, so a peer that stops reading
-    cannot keep the connection and its buffers. A socket closed for being too slow (its
-    queue full) drops what is queued, so the close frame goes out next.
-    """
-
-    CLOSE_GRACE_S = 5.0
-
-    def __init__(self, ws: WebSocket, participant: Participant, queue_max: int) -> None:
-        self.ws = ws
-        self.participant = participant
-        self.role = participant.role
-        self.session_id = participant.session_id
-        self.last_sent = 0
-        self.replaying = True
-        self._buffer: list[tuple[int, str, str, str | None]] = []
-        self._late_state: str | None = None  # a settings change during the replay
-        # The outgoing frames (None: close), and the writer's wake-up while it is empty: a
-        # deque and one future are lighter than an asyncio.Queue, per socket and per frame.
-        self._frames: collections.deque[str | None] = collections.deque()
-        self._wakeup: asyncio.Future[None] | None = None
-        self._room: asyncio.Future[None] | None = None  # the replay waits for the queue
-        self._queue_max = queue_max
-        self._writer: asyncio.Task[None] | None = None
-        self._sending = False  # the writer waits inside ws.send_text (the peer is not reading)
-        self.closed = asyncio.Event()
-        self.close_code: int | None = None
-        # The read loop's task while it waits for a frame: closing interrupts that wait
-        # (one task per socket, not a waiter task and a receive task per frame besides).
-        self.waiting_reader: asyncio.Task[Any] | None = None
-
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop())
-
-    def send(self, frame: str) -> None:
-        if self.closed.is_set():
-            return
-        if len(self._frames) >= self._queue_max:
-            # A socket that cannot keep up is closed; it resumes from its last seq.
-            self.close(CLOSE_TOO_SLOW)
-            return
-        self._put(frame)
-
-    def _put(self, frame: str | None) -> None:
-        self._frames.append(frame)
-        wakeup = self._wakeup
-        if wakeup is not None and not wakeup.done():
-            wakeup.set_result(None)
-
-    async def room(self) -> None:
-        """Wait until the queue is at most half full (the replay's backpressure)."""
-        while not self._has_room() and not self.closed.is_set():
-            self._room = asyncio.get_running_loop().create_future()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._room, 1.0)
-            self._room = None
-
-    def _has_room(self) -> bool:
-        return len(self._frames) <= self._queue_max // 2
-
-    def offer(self, seq: int, kind: str, frame: str, state: str | None) -> None:
-        """A live event (and the state after it) from the channel: buffered while
-        replaying, then sent once."""
-        if self.replaying:
-            self._buffer.append((seq, kind, frame, state))
-            return
-        self._deliver(seq, kind, frame, state)
-
-    def offer_state(self, frame: str) -> None:
-        """A state change that is no event (settings, agenda, participants)."""
-        if self.replaying:
-            self._late_state = frame
-        else:
-            self.send(frame)
-
-    def _deliver(self, seq: int, kind: str, frame: str, state: str | None) -> None:
-        if seq <= self.last_sent:
-            return
-        self.last_sent = seq
-        if visible_to(self.role, kind):
-            self.send(frame)
-        if state is not None:
-            self.send(state)
-
-    def replayed(self, event: Event) -> None:
-        self._deliver(event.seq, event.kind, event_frame(event_public(event)), None)
-
-    def end_replay(self) -> None:
-        """Flush what arrived live during the replay; from here on events go straight out."""
-        buffered, self._buffer = self._buffer, []
-        for seq, kind, frame, state in sorted(buffered, key=lambda item: item[0]):
-            self._deliver(seq, kind, frame, state)
-        if self._late_state is not None:
-            self.send(self._late_state)
-            self._late_state = None
-        self.replaying = False
-
-    def close(self, code: int) -> None:
-        if self.closed.is_set():
-            return
-        self.close_code = code
-        self._mark_closed()
-        abort = transport_abort(self.ws.scope)
-        if abort is not None:
-            # A no-op if the connection is gone by then (the transport is already closed).
-            asyncio.get_running_loop().call_later(self.CLOSE_GRACE_S, abort)
-        if code == CLOSE_TOO_SLOW:
-            # The peer is behind: what is queued would only sit in buffers before the close.
-            self._frames.clear()
-            if self._sending and self._writer is not None:
-                # The writer is stuck in a send the peer does not read: stop it (no frame is
-                # half-written: a send writes whole frames or waits before writing) and close.
-                self._writer.cancel()
-                self._writer = asyncio.create_task(self._send_close())
-                return
-        self._put(None)
-
-    def _mark_closed(self) -> None:
-        self.closed.set()
-        room = self._room
-        if room is not None and not room.done():
-            room.set_result(None)  # a replay waiting for room stops at once
-        reader = self.waiting_reader
-        if reader is not None and reader is not asyncio.current_task():
-            reader.cancel()
-
-    async def _write_loop(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-            while True:
-                if not self._frames:
-                    self._wakeup = loop.create_future()
-                    await self._wakeup
-                    self._wakeup = None
-                    continue
-                frame = self._frames.popleft()
-                if frame is None:
-                    break
-                room = self._room
-                if room is not None and not room.done() and self._has_room():
-                    room.set_result(None)
-                self._sending = True
-                await self.ws.send_text(frame)
-                self._sending = False
-        except Exception:  # the peer went away; the reader notices too
-            self._mark_closed()
-            return
-        await self._send_close()
-
-    async def _send_close(self) -> None:
-        # Waits while the peer reads nothing; the abort scheduled by close() ends that wait.
-        with contextlib.suppress(Exception):
-            await self.ws.close(self.close_code or 1000)
-
-    async def stop(self) -> None:
-        self.close(self.close_code or 1000)
-        if self._writer is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._writer, timeout=2)
 
 
 def _event_from_frame(frame: str) -> PlainEvent:
@@ -601,7 +434,7 @@ class Hub:
         upto = model.last_seq
         conn.send(welcome(model))
         conn.last_sent = since
-        while conn.last_sent < upto and not conn.closed.is_set():
+        while conn.last_sent < upto and not conn.closed:
             await conn.room()
             page = await read_events(
                 self.db, conn.session_id, after=conn.last_sent, limit=REPLAY_PAGE

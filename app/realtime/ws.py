@@ -12,7 +12,8 @@ from app.errors import AppError, LinkExpired, NotFound, RateLimited, Unauthorize
 from app.log import Author
 from app.models import Participant
 from app.ratelimit import TokenBucket
-from app.realtime.hub import Connection, Hub
+from app.realtime.connection import Connection
+from app.realtime.hub import Hub
 from app.realtime.presence import TooManySockets
 from app.realtime.protocol import (
     CLOSE_FORBIDDEN_ORIGIN,
@@ -170,7 +171,6 @@ async def _serve(
 ) -> None:
     hub: Hub = services.hub
     conn = Connection(ws, participant, services.settings.send_queue_max)
-    conn.start()
     counted = False
     try:
         # Counted before the welcome: a socket over the participant's cap gets none.
@@ -218,13 +218,13 @@ async def _read_loop(
     author = Author(participant.id, participant.role, participant.name)
     bucket = TokenBucket(services.settings.rate_per_s, services.settings.rate_burst)
     reader = asyncio.current_task()
-    while not conn.closed.is_set():
+    while not conn.closed:
         conn.waiting_reader = reader
         try:
             text = await _receive_text(ws)
         except asyncio.CancelledError:
             # conn.close() interrupted the wait: this side is closing the socket.
-            if conn.closed.is_set() and reader is not None and reader.uncancel() == 0:
+            if conn.closed and reader is not None and reader.uncancel() == 0:
                 return
             raise
         finally:
