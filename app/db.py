@@ -16,6 +16,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+# PostgreSQL: how many group-commit writers a process runs (app.log), each on a connection of
+# its own (``Database.writer_pool``).
+POSTGRES_WRITERS = 8
+
 
 class Database:
     """One engine per process, plus the in-process write locks that keep appends orderly."""
@@ -30,11 +34,10 @@ class Database:
             "json_deserializer": _json_loads,
             "hide_parameters": True,
         }
-        if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
-        else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        pool: dict[str, Any] = {"connect_args": {"timeout": 30}}
+        if not self.is_sqlite:
+            pool = {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs, **pool)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -46,6 +49,15 @@ class Database:
         self.group_writer: Any = None
         self.writer_engine: Engine | None = None
         self.writer_thread: ThreadPoolExecutor | None = None
+        self.writer_pool: AsyncEngine | None = None
+        if not self.is_sqlite:
+            # The writers' connections, apart from the pool that serves reads: a checkout
+            # here costs no round trip. (The pre-ping of the main pool costs three: BEGIN,
+            # an empty query, ROLLBACK. A writer whose connection was lost fails its batch,
+            # whose appends are retried by their clients, and the pool reconnects.)
+            self.writer_pool = create_async_engine(
+                url, pool_size=POSTGRES_WRITERS, max_overflow=0, pool_pre_ping=False, **kwargs
+            )
         if self.is_sqlite:
             self.writer_engine = create_engine(
                 make_url(url).set(drivername="sqlite"),
@@ -90,6 +102,8 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.writer_pool is not None:
+            await self.writer_pool.dispose()
         if self.writer_thread is not None:
             self.writer_thread.shutdown(wait=True)
         if self.writer_engine is not None:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
 from app.clock import now_ms
-from app.db import Database
+from app.db import POSTGRES_WRITERS, Database
 from app.errors import (
     AppError,
     IdempotencyConflict,
@@ -326,7 +326,9 @@ class _GroupWriter:
     async def _commit(self, batch: list[_Waiter]) -> list[Event | BaseException]:
         if not self.db.is_sqlite:
             batch.sort(key=lambda waiter: waiter[0].session_id)
-            return await _commit_postgres(self.db.engine, [r for r, _ in batch])
+            pool = self.db.writer_pool
+            assert pool is not None
+            return await _commit_postgres(pool, [r for r, _ in batch])
         # One hop to the writer thread for the whole batch, not one per statement: under
         # load each hop back to a busy event loop costs up to a GIL switch interval (5 ms).
         engine = self.db.writer_engine
@@ -388,7 +390,7 @@ class _GroupWriter:
 # One writer would make every append of the process wait for the round trips (seq UPDATE,
 # INSERT) of every append before it; several run side by side on their own connections and
 # never touch the same session row. SQLite has one writer at a time anyway.
-POSTGRES_LANES = 8
+POSTGRES_LANES = POSTGRES_WRITERS
 
 
 def _group_writer(db: Database, session_id: str) -> _GroupWriter:

@@ -149,6 +149,7 @@ def _profile(target: Any, sc: Scenario, out: Path) -> subprocess.Popen[bytes] | 
             "--output",
             str(out / f"{name}.txt"),
             "--nonblocking",
+            *(["--subprocesses"] if sc.workers > 1 else []),  # the workers, not the supervisor
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -7,7 +7,7 @@ from the log.
 """
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 # Called with each message on the channel, or with None after a possible loss.
 Callback = Callable[[str | None], None]
@@ -26,6 +26,12 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     async def publish(self, channel: str, message: str) -> None:
         """Send ``message`` to every subscriber of ``channel`` (in every process)."""
+
+    async def publish_many(self, messages: Sequence[tuple[str, str]]) -> None:
+        """Publish ``(channel, message)`` pairs in this order; a backend may send them all
+        in one round trip."""
+        for channel, message in messages:
+            await self.publish(channel, message)
 
     @abc.abstractmethod
     async def subscribe(self, channel: str, callback: Callback) -> None:

@@ -69,6 +69,23 @@ async def test_every_subscriber_gets_every_message_in_publish_order(make_broker:
     assert await second.wait_count(50) == sent
 
 
+async def test_publish_many_delivers_each_message_to_its_channel_in_order(
+    make_broker: Any,
+) -> None:
+    broker = await make_broker()
+    one, other = _channel(), _channel()
+    got_one, got_other = Inbox(), Inbox()
+    await broker.subscribe(one, got_one)
+    await broker.subscribe(other, got_other)
+    pairs = [(one if i % 3 else other, f"{i}|prompt.time|{{}}") for i in range(1, 301)]
+    await broker.publish_many(pairs)
+    await broker.publish_many([(one, "last")])
+    expect_one = [m for c, m in pairs if c == one] + ["last"]
+    expect_other = [m for c, m in pairs if c == other]
+    assert await got_one.wait_count(len(expect_one)) == expect_one
+    assert await got_other.wait_count(len(expect_other)) == expect_other
+
+
 async def test_a_message_reaches_only_its_own_channel(make_broker: Any) -> None:
     broker = await make_broker()
     one, other = _channel(), _channel()

@@ -77,7 +77,9 @@ class Commits:
     """Counts the transactions the appends commit or roll back (on the writer's engine)."""
 
     def __init__(self, db: Database) -> None:
-        self.engine: Engine = db.writer_engine or db.engine.sync_engine
+        writers = db.writer_engine or (db.writer_pool and db.writer_pool.sync_engine)
+        assert writers is not None
+        self.engine: Engine = writers
         self.count = 0
         self.rollbacks = 0
         self.hooks: list[Any] = []
