@@ -3,6 +3,8 @@
 import asyncio
 import contextlib
 import json
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,6 +17,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+log = logging.getLogger(__name__)
+
+# SQLite: the group writer checkpoints the write-ahead log after this many commits, and waits
+# at most this long for another process's write lock (a batch that times out fails; its
+# clients retry).
+CHECKPOINT_EVERY = 500
+WRITER_BUSY_S = 5.0
 
 # PostgreSQL: how many group-commit writers a process runs (app.log), each on a connection of
 # its own (``Database.writer_pool``).
@@ -30,8 +40,8 @@ class Database:
         # hide_parameters: a failing statement is logged without its values (token hashes,
         # names, message text).
         kwargs: dict[str, Any] = {
-            "json_serializer": _json_dumps,
-            "json_deserializer": _json_loads,
+            "json_serializer": encode_json,
+            "json_deserializer": decode_json,
             "hide_parameters": True,
         }
         pool: dict[str, Any] = {"connect_args": {"timeout": 30}}
@@ -59,16 +69,42 @@ class Database:
                 url, pool_size=POSTGRES_WRITERS, max_overflow=0, pool_pre_ping=False, **kwargs
             )
         if self.is_sqlite:
+            # The group commit's own connection (app.log). Its batches run on the event loop
+            # itself: in WAL mode with synchronous=NORMAL a commit does not wait for the disk,
+            # and in a thread every statement of a batch would wait for the GIL, which a busy
+            # loop hands back only every switch interval (5 ms). Checkpoints, which do wait
+            # for the disk, run in a thread of their own (``committed``).
             self.writer_engine = create_engine(
                 make_url(url).set(drivername="sqlite"),
-                connect_args={"timeout": 30, "check_same_thread": False},
+                connect_args={"timeout": WRITER_BUSY_S, "check_same_thread": False},
                 poolclass=StaticPool,
                 hide_parameters=True,
-                json_serializer=_json_dumps,
-                json_deserializer=_json_loads,
+                json_serializer=encode_json,
+                json_deserializer=decode_json,
             )
-            event.listen(self.writer_engine, "connect", _sqlite_pragmas)
-            self.writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+            event.listen(self.writer_engine, "connect", _writer_pragmas)
+            self.writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
+            self._path = make_url(url).database or ""
+        self._commits = 0
+        self._checkpointing = False
+
+    def committed(self) -> None:
+        """The group writer committed a batch (SQLite): copy the write-ahead log into the
+        database now and then, in the checkpoint thread, without blocking anybody."""
+        self._commits += 1
+        if self.writer_thread is None or self._checkpointing or self._commits < CHECKPOINT_EVERY:
+            return
+        self._commits = 0
+        self._checkpointing = True
+        done = asyncio.get_running_loop().run_in_executor(
+            self.writer_thread, _checkpoint, self._path
+        )
+        done.add_done_callback(self._checkpoint_done)
+
+    def _checkpoint_done(self, done: "asyncio.Future[None]") -> None:
+        self._checkpointing = False
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("WAL checkpoint failed: %s", done.exception())
 
     @contextlib.asynccontextmanager
     async def write_lock(self, session_id: str) -> AsyncIterator[None]:
@@ -110,7 +146,7 @@ class Database:
             self.writer_engine.dispose()
 
 
-def _json_dumps(obj: Any) -> str:
+def encode_json(obj: Any) -> str:
     """JSON columns (event bodies, agendas) through orjson; the json module for what it refuses."""
     try:
         return orjson.dumps(obj).decode()
@@ -118,11 +154,28 @@ def _json_dumps(obj: Any) -> str:
         return json.dumps(obj)
 
 
-def _json_loads(text: str) -> Any:
+def decode_json(text: str) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:  # NaN or the like, written by the json module
         return json.loads(text)
+
+
+def _writer_pragmas(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_conn, record)
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={int(WRITER_BUSY_S * 1000)}")
+    cur.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint thread does it
+    cur.close()
+
+
+def _checkpoint(path: str) -> None:
+    """PASSIVE: copies what it can without waiting for readers or writers."""
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        conn.close()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

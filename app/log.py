@@ -10,9 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +27,7 @@ from app.errors import (
     NotFound,
     SessionEnded,
 )
+from app.log_sql import CoreStatements, SqliteStatements, Statements
 from app.models import Event, Session
 from app.models.event import ID_PATTERN, RESERVED_ID_PREFIXES, is_reserved_id
 from app.models.kinds import HIDDEN, SYSTEM, validate_body
@@ -70,38 +69,9 @@ class _Repeat(Exception):
         self.event = event
 
 
-_EVENTS: Table = Event.__table__  # type: ignore[attr-defined]
-_SESSIONS: Table = Session.__table__  # type: ignore[attr-defined]
-
-# The append's statements, built once: SQLAlchemy then reuses their compiled form instead of
-# deriving a cache key from fresh literal values on every append (a hot spot in profiles).
-_TAKE_SEQ = (
-    update(_SESSIONS)
-    .where(_SESSIONS.c.id == bindparam("sid"))
-    .values(last_seq=_SESSIONS.c.last_seq + 1)
-)
-_TAKE_SEQ_PLAIN = _TAKE_SEQ.returning(_SESSIONS.c.last_seq, _SESSIONS.c.status)
-_TAKE_SEQ_AGENDA = _TAKE_SEQ.returning(_SESSIONS.c.last_seq, _SESSIONS.c.status, _SESSIONS.c.agenda)
 # After session.end the live line is closed; the debrief may still add notes and answers.
 # (Presence is no message: it still records who opens the session's links.)
 AFTER_END = frozenset({"note", "ack", "seen", "presence"})
-_GIVE_BACK_SEQ = (
-    update(_SESSIONS)
-    .where(_SESSIONS.c.id == bindparam("sid"))
-    .values(last_seq=_SESSIONS.c.last_seq - 1)
-)
-_INSERT = {
-    dialect: insert(_EVENTS)
-    .on_conflict_do_nothing(index_elements=[_EVENTS.c.session_id, _EVENTS.c.id])
-    .returning(_EVENTS.c.seq)
-    for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
-}
-_BY_ID = select(_EVENTS).where(
-    _EVENTS.c.session_id == bindparam("sid"), _EVENTS.c.id == bindparam("eid")
-)
-_REF_KIND = select(_EVENTS.c.kind).where(
-    _EVENTS.c.session_id == bindparam("sid"), _EVENTS.c.seq == bindparam("ref")
-)
 
 
 def new_event_id() -> str:
@@ -139,28 +109,28 @@ async def append_event(
     return await _group_writer(db, session_id).submit(request)
 
 
-def _insert(conn: Connection, is_sqlite: bool, r: _Request) -> Event:
+def _insert(sql: Statements, r: _Request) -> Event:
     """Take the next seq and insert the event, in the caller's transaction (sync: SQLite's
-    writer thread calls it directly, PostgreSQL through ``AsyncConnection.run_sync``).
+    group writer calls it directly, PostgreSQL through ``AsyncConnection.run_sync``).
 
     Raises ``_Repeat`` when the id is already logged. Every refusal but ``NotFound`` comes
     after the seq was taken: the caller rolls back, or (group commit) gives the seq back
-    with ``_GIVE_BACK_SEQ`` (see ``_insert_batch``).
+    with ``give_back`` (see ``_insert_batch``).
     """
     # Taking the next seq first locks the session's row until commit, so seqs are handed
     # out and committed in order, with no gap, whichever process writes.
-    take = _TAKE_SEQ_AGENDA if r.kind.startswith("segment.") else _TAKE_SEQ_PLAIN
-    row = conn.execute(take, {"sid": r.session_id}).first()
+    sid = {"sid": r.session_id}
+    row = sql.row("take_agenda" if r.kind.startswith("segment.") else "take", sid)
     if row is None:
         raise NotFound("no such session")
     seq = int(row[0])
     if row[1] == "ended" and r.kind not in AFTER_END:
         # The status is read in the same statement that locks the row: no race with the end.
-        existing = conn.execute(_BY_ID, {"sid": r.session_id, "eid": r.event_id}).first()
+        existing = sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
         if existing is not None:  # a retry of what was logged before the end
-            raise _Repeat(Event(**existing._mapping))
+            raise _Repeat(sql.event(existing))
         raise SessionEnded("the session has ended: only notes, seen and ack are accepted")
-    _check_refs(conn, r.session_id, seq, r.kind, r.body, row[2] if len(row) > 2 else [])
+    _check_refs(sql, r.session_id, seq, r.kind, r.body, row[2] if len(row) > 2 else [])
     at = now_ms()
     values: dict[str, Any] = {
         "session_id": r.session_id,
@@ -173,24 +143,14 @@ def _insert(conn: Connection, is_sqlite: bool, r: _Request) -> Event:
         "author_name": r.author.name,
         "at_ms": at,
     }
-    # One statement both inserts and checks idempotency: a known id inserts nothing.
-    insert = _INSERT["sqlite" if is_sqlite else "postgresql"]
-    if conn.execute(insert, values).first() is None:
-        existing = conn.execute(_BY_ID, {"sid": r.session_id, "eid": r.event_id}).first()
+    if sql.insert(values) is None:
+        existing = sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
         assert existing is not None  # the conflict was on this very row
-        raise _Repeat(Event(**existing._mapping))
+        raise _Repeat(sql.event(existing))
     if r.kind == "session.start":
-        conn.execute(
-            update(_SESSIONS)
-            .where(_SESSIONS.c.id == r.session_id, _SESSIONS.c.started_ms.is_(None))
-            .values(status="live", started_ms=at)
-        )
+        sql.run("started", {"sid": r.session_id, "at": at})
     elif r.kind == "session.end":
-        conn.execute(
-            update(_SESSIONS)
-            .where(_SESSIONS.c.id == r.session_id)
-            .values(status="ended", ended_ms=at)
-        )
+        sql.run("ended", {"sid": r.session_id, "at": at})
     return Event(**values)
 
 
@@ -204,17 +164,18 @@ def _insert_batch(
     """Every append of the batch in order, in the caller's transaction: one outcome each.
 
     A refused append (a repeat or a conflict, a bad reference) gives back the seq it took,
-    with ``_GIVE_BACK_SEQ``: the writer holds the session's seq (SQLite: the write lock;
+    with ``give_back``: the writer holds the session's seq (SQLite: the write lock;
     PostgreSQL: the row lock its UPDATE took), so nobody took another one since, and the
     next append of that session takes the same seq again. ``isolated`` wraps every append
     in a SAVEPOINT instead, so that even a failed statement undoes only its own append.
     """
     outcomes: list[Event | BaseException] = []
+    sql: Statements = SqliteStatements(conn) if is_sqlite else CoreStatements(conn, "postgresql")
     for request in batch:
         savepoint = conn.begin_nested() if isolated else None
         outcome: Event | BaseException
         try:
-            outcome = _insert(conn, is_sqlite, request)
+            outcome = _insert(sql, request)
         except (AppError, _Repeat, DBAPIError) as exc:
             outcome = exc
             if savepoint is not None:
@@ -225,7 +186,7 @@ def _insert_batch(
                 raise
             elif not isinstance(exc, NotFound):  # NotFound: there was no seq to take
                 # (SQLite undoes just a failed statement: the seq is still taken.)
-                conn.execute(_GIVE_BACK_SEQ, {"sid": request.session_id})
+                sql.run("give_back", {"sid": request.session_id})
         else:
             if savepoint is not None:
                 savepoint.commit()
@@ -234,7 +195,7 @@ def _insert_batch(
 
 
 def _commit_sqlite(engine: Engine, batch: list[_Request]) -> list[Event | BaseException]:
-    """SQLite: the batch in one transaction, in the writer thread."""
+    """SQLite: the batch in one transaction, on the writer's connection."""
     with engine.begin() as conn:
         return _insert_batch(conn, True, batch)
 
@@ -272,8 +233,8 @@ class _GroupWriter:
     and per session. Nobody hears back before the commit; if the commit fails, every append
     of the batch fails with it and the batch leaves nothing behind (no gap either).
 
-    SQLite: each batch runs in the writer thread on a plain sqlite3 connection, under the
-    process-wide write lock (SQLite has one writer at a time anyway).
+    SQLite: each batch runs on the event loop, on the writer's own sqlite3 connection, under
+    the process-wide write lock (SQLite has one writer at a time anyway).
 
     PostgreSQL: each batch is one transaction on the async engine, with no lock of ours, and
     ``POSTGRES_LANES`` writers share a process's sessions (see ``_group_writer``). The
@@ -322,6 +283,7 @@ class _GroupWriter:
                     raise
                 continue
             self._publish(batch, outcomes)
+            await asyncio.sleep(0)  # the loop's turn: sockets, answers, the next arrivals
 
     async def _commit(self, batch: list[_Waiter]) -> list[Event | BaseException]:
         if not self.db.is_sqlite:
@@ -329,14 +291,14 @@ class _GroupWriter:
             pool = self.db.writer_pool
             assert pool is not None
             return await _commit_postgres(pool, [r for r, _ in batch])
-        # One hop to the writer thread for the whole batch, not one per statement: under
-        # load each hop back to a busy event loop costs up to a GIL switch interval (5 ms).
+        # On the event loop, not in a thread (see Database.writer_engine): a batch of one
+        # append takes about half a millisecond.
         engine = self.db.writer_engine
         assert engine is not None
         async with self.db.write_lock(""):
-            return await asyncio.get_running_loop().run_in_executor(
-                self.db.writer_thread, _commit_sqlite, engine, [r for r, _ in batch]
-            )
+            outcomes = _commit_sqlite(engine, [r for r, _ in batch])
+        self.db.committed()
+        return outcomes
 
     def _publish(self, batch: list[_Waiter], outcomes: list[Event | BaseException]) -> None:
         """Publish and answer the committed batch once the batch before it is done."""
@@ -403,7 +365,7 @@ def _group_writer(db: Database, session_id: str) -> _GroupWriter:
 
 
 def _check_refs(
-    conn: Connection,
+    sql: Statements,
     session_id: str,
     seq: int,
     kind: str,
@@ -415,9 +377,10 @@ def _check_refs(
     if ref is not None:
         if ref >= seq:
             raise InvalidBody(f"ref {ref} is not an earlier event of this session")
-        target = conn.execute(_REF_KIND, {"sid": session_id, "ref": ref}).scalar_one_or_none()
-        if target is None:
+        found = sql.row("ref_kind", {"sid": session_id, "ref": ref})
+        if found is None:
             raise InvalidBody(f"ref {ref} is not an event of this session")
+        target = found[0]
         if kind == "alert.cancel" and target != "alert.stop":
             raise InvalidBody(f"ref {ref} is not an alert.stop")
         if kind == "request.status" and target != "request":

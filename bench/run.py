@@ -337,24 +337,30 @@ def full() -> list[Scenario]:
             out.append(
                 Scenario(f"steady-{n}", t, n, duration_s=dur, procs=procs, group=f"steady-{n}")
             )
-    # The scale-out shapes at 1,000 sessions, where their services are running here.
-    shapes = [("postgres", "memory", 1), ("sqlite", "redis", 2), ("postgres", "redis", 2)]
-    for db, broker, workers in shapes:
+    # The scale-out shapes at 1,000 sessions, and the shape for more than one process can
+    # carry (PostgreSQL + Redis, two processes) at 5,000, where their services run here.
+    shapes = [
+        (1000, "postgres", "memory", 1),
+        (1000, "sqlite", "redis", 2),
+        (1000, "postgres", "redis", 2),
+        (5000, "postgres", "redis", 2),
+    ]
+    for n, db, broker, workers in shapes:
         if (db == "postgres" and not postgres_available()) or (
             broker == "redis" and not redis_available()
         ):
             continue
         out.append(
             Scenario(
-                "steady-1000",
+                f"steady-{n}",
                 "backchannel",
-                1000,
-                duration_s=30,
+                n,
+                duration_s=30 if n <= 1000 else 40,
                 procs=2,
                 db=db,
                 broker=broker,
                 workers=workers,
-                group="steady-1000",
+                group=f"steady-{n}",
             )
         )
     for t in ("floor", "socketio", "backchannel"):
