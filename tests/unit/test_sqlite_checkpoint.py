@@ -18,12 +18,18 @@ from app.models.session import SessionCreate
 from app.sessions import create_session
 
 
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    """A migrated SQLite database."""
+    file = tmp_path / "cp.db"
+    run_migrations(f"sqlite+aiosqlite:///{file}")
+    return file
+
+
 async def test_the_wal_is_checkpointed_in_its_own_thread_every_so_many_commits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "cp.db"
     url = f"sqlite+aiosqlite:///{path}"
-    run_migrations(url)
     calls: list[tuple[str, str]] = []
     checkpoint = app.db._checkpoint
 
