@@ -117,6 +117,8 @@ def _insert(sql: Statements, r: _Request) -> Event:
     after the seq was taken: the caller rolls back, or (group commit) gives the seq back
     with ``give_back`` (see ``_insert_batch``).
     """
+    if sql.one_trip and "ref" not in r.body and not r.kind.startswith(("segment.", "session.")):
+        return _take_and_insert(sql, r)
     # Taking the next seq first locks the session's row until commit, so seqs are handed
     # out and committed in order, with no gap, whichever process writes.
     sid = {"sid": r.session_id}
@@ -131,18 +133,8 @@ def _insert(sql: Statements, r: _Request) -> Event:
             raise _Repeat(sql.event(existing))
         raise SessionEnded("the session has ended: only notes, seen and ack are accepted")
     _check_refs(sql, r.session_id, seq, r.kind, r.body, row[2] if len(row) > 2 else [])
-    at = now_ms()
-    values: dict[str, Any] = {
-        "session_id": r.session_id,
-        "seq": seq,
-        "id": r.event_id,
-        "kind": r.kind,
-        "body": r.body,
-        "author_id": r.author.participant_id,
-        "author_role": r.author.role,
-        "author_name": r.author.name,
-        "at_ms": at,
-    }
+    values = _event_values(r, seq)
+    at = values["at_ms"]
     if sql.insert(values) is None:
         existing = sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
         assert existing is not None  # the conflict was on this very row
@@ -152,6 +144,40 @@ def _insert(sql: Statements, r: _Request) -> Event:
     elif r.kind == "session.end":
         sql.run("ended", {"sid": r.session_id, "at": at})
     return Event(**values)
+
+
+def _take_and_insert(sql: Statements, r: _Request) -> Event:
+    """``_insert`` in one statement (PostgreSQL, nothing to check before the insert)."""
+    values = _event_values(r, seq=None)
+    del values["seq"]
+    row = sql.take_and_insert(values, after_end=r.kind in AFTER_END)
+    if row is not None:
+        return Event(seq=int(row[0]), **values)
+    # Nothing inserted. The session's row is locked by us now (if it exists), so what it
+    # says is what the statement saw.
+    session = sql.row("session_row", {"sid": r.session_id})
+    if session is None:
+        raise NotFound("no such session")  # nothing was taken either
+    existing = sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
+    if existing is not None:  # a repeat (or a retry of what was logged before the end)
+        raise _Repeat(sql.event(existing))
+    if session[1] == "ended":
+        raise SessionEnded("the session has ended: only notes, seen and ack are accepted")
+    raise RuntimeError(f"append to {r.session_id} inserted nothing and found no reason")
+
+
+def _event_values(r: _Request, seq: int | None) -> dict[str, Any]:
+    return {
+        "session_id": r.session_id,
+        "seq": seq,
+        "id": r.event_id,
+        "kind": r.kind,
+        "body": r.body,
+        "author_id": r.author.participant_id,
+        "author_role": r.author.role,
+        "author_name": r.author.name,
+        "at_ms": now_ms(),
+    }
 
 
 class _Aborted(Exception):
