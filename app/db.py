@@ -60,6 +60,9 @@ class Database:
         self.writer_engine: Engine | None = None
         self.writer_thread: ThreadPoolExecutor | None = None
         self.writer_pool: AsyncEngine | None = None
+        self._path = ""
+        self._commits = 0
+        self._checkpointing = False
         if not self.is_sqlite:
             # The writers' connections, apart from the pool that serves reads: a checkout
             # here costs no round trip. (The pre-ping of the main pool costs three: BEGIN,
@@ -68,7 +71,7 @@ class Database:
             self.writer_pool = create_async_engine(
                 url, pool_size=POSTGRES_WRITERS, max_overflow=0, pool_pre_ping=False, **kwargs
             )
-        if self.is_sqlite:
+        else:
             # The group commit's own connection (app.log). Its batches run on the event loop
             # itself: in WAL mode with synchronous=NORMAL a commit does not wait for the disk,
             # and in a thread every statement of a batch would wait for the GIL, which a busy
@@ -85,8 +88,6 @@ class Database:
             event.listen(self.writer_engine, "connect", _writer_pragmas)
             self.writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
             self._path = make_url(url).database or ""
-        self._commits = 0
-        self._checkpointing = False
 
     def committed(self) -> None:
         """The group writer committed a batch (SQLite): copy the write-ahead log into the

@@ -113,6 +113,7 @@ class Monitor:
 
 
 APP_ROOT: Path | None = None  # --app-root: serve Backchannel from another checkout
+DRAIN_S = 30.0  # --drain: how long the generators wait for everything to arrive
 
 
 def make_target(sc: Scenario, workdir: Path) -> Any:
@@ -180,7 +181,7 @@ def run_scenario(sc: Scenario, workdir: Path, profile_dir: Path | None = None) -
                 "duration_s": sc.duration_s,
                 "interval_s": sc.interval_s,
                 "rounds": sc.rounds,
-                "drain_s": 30,
+                "drain_s": DRAIN_S,
             }
             path = workdir / f"plan-{target.port}-{k}.json"
             path.write_text(json.dumps(plan))
@@ -428,6 +429,7 @@ def machine() -> dict[str, Any]:
 
 
 def main() -> None:
+    global APP_ROOT, DRAIN_S
     parser = argparse.ArgumentParser(description=__doc__)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="under 3 minutes (default)")
@@ -438,6 +440,12 @@ def main() -> None:
         "--server",
         help="run only servers whose label contains this (e.g. sqlite/memory); several,"
         " comma-separated, run those (floor,postgres/memory: the floor paired with one shape)",
+    )
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=DRAIN_S,
+        help="seconds to wait after the load for every message to be acked and delivered",
     )
     parser.add_argument("--plots", help="write PNG plots into this directory")
     parser.add_argument("--profile", help="py-spy the server during each load phase into DIR")
@@ -454,7 +462,7 @@ def main() -> None:
         help="KEY=VALUE for Backchannel's servers (repeatable), e.g. BACKCHANNEL_GC_FREEZE=false",
     )
     args = parser.parse_args()
-    global APP_ROOT
+    DRAIN_S = args.drain
     APP_ROOT = Path(args.app_root).resolve() if args.app_root else None
 
     ensure_bench_deps()
