@@ -416,3 +416,17 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait(10)
         self.proc = None
+
+
+def fake_participant(role: str = "producer") -> Any:
+    """A participant that exists only in memory, for in-process tests of one piece."""
+    from app.models import Participant
+
+    return Participant(
+        id="p_test",
+        session_id="s_test",
+        role=role,
+        name=role.capitalize(),
+        token_hash="0" * 64,
+        created_ms=0,
+    )

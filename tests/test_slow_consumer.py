@@ -18,11 +18,10 @@ from typing import Any
 
 import pytest
 
-from app.models import Participant
 from app.realtime.connection import Connection
 from app.realtime.protocol import CLOSE_TOO_SLOW
 from app.realtime.transport import ABORT_EXTENSION
-from tests.support import Api, Client, Server
+from tests.support import Api, Client, Server, fake_participant
 
 
 def raw_hello(port: int, token: str) -> socket.socket:
@@ -154,20 +153,9 @@ class StuckPeer:
             await self.unblock.wait()
 
 
-def participant() -> Participant:
-    return Participant(
-        id="p_test",
-        session_id="s_test",
-        role="producer",
-        name="P",
-        token_hash="0" * 64,
-        created_ms=0,
-    )
-
-
 async def test_a_full_queue_sends_the_close_frame_next_and_drops_what_was_queued() -> None:
     peer = StuckPeer(close_blocks=False)
-    conn = Connection(peer, participant(), queue_max=3)  # type: ignore[arg-type]
+    conn = Connection(peer, fake_participant(), queue_max=3)  # type: ignore[arg-type]
     conn.send("f1")
     await asyncio.sleep(0)  # the writer takes f1 and waits on the peer
     for frame in ("f2", "f3", "f4", "f5"):
@@ -184,7 +172,7 @@ async def test_a_peer_that_does_not_take_the_close_in_time_is_aborted(
 ) -> None:
     monkeypatch.setattr(Connection, "CLOSE_GRACE_S", 0.2)
     peer = StuckPeer()
-    conn = Connection(peer, participant(), queue_max=2)  # type: ignore[arg-type]
+    conn = Connection(peer, fake_participant(), queue_max=2)  # type: ignore[arg-type]
     for frame in ("f1", "f2", "f3", "f4"):
         conn.send(frame)
         await asyncio.sleep(0)
@@ -198,7 +186,7 @@ async def test_a_peer_that_does_not_take_the_close_in_time_is_aborted(
 async def test_an_ordinary_close_still_sends_what_was_queued_first() -> None:
     peer = StuckPeer(close_blocks=False)
     peer.unblock.set()
-    conn = Connection(peer, participant(), queue_max=10)  # type: ignore[arg-type]
+    conn = Connection(peer, fake_participant(), queue_max=10)  # type: ignore[arg-type]
     conn.send("a")
     conn.send("b")
     conn.close(4404)

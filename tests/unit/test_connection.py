@@ -5,9 +5,9 @@ write-now extension; the real server's slow peer is in tests/test_slow_consumer.
 import asyncio
 from typing import Any
 
-from app.models import Participant
 from app.realtime.connection import Connection
 from app.realtime.transport import WRITE_EXTENSION
+from tests.support import fake_participant
 
 
 class Peer:
@@ -41,20 +41,9 @@ class Peer:
         self.closed_with.append(code)
 
 
-def participant() -> Participant:
-    return Participant(
-        id="p_test",
-        session_id="s_test",
-        role="facilitator",
-        name="F",
-        token_hash="0" * 64,
-        created_ms=0,
-    )
-
-
 async def test_frames_go_out_at_once_with_no_writer_task_while_the_transport_takes_them() -> None:
     peer = Peer()
-    conn = Connection(peer, participant(), queue_max=10)  # type: ignore[arg-type]
+    conn = Connection(peer, fake_participant("facilitator"), queue_max=10)  # type: ignore[arg-type]
     for frame in ("a", "b", "c"):
         conn.send(frame)
     assert peer.wire == ["a", "b", "c"]  # before any await
@@ -64,7 +53,7 @@ async def test_frames_go_out_at_once_with_no_writer_task_while_the_transport_tak
 
 async def test_while_the_peer_is_behind_frames_queue_in_order_and_none_jumps_the_queue() -> None:
     peer = Peer()
-    conn = Connection(peer, participant(), queue_max=10)  # type: ignore[arg-type]
+    conn = Connection(peer, fake_participant("facilitator"), queue_max=10)  # type: ignore[arg-type]
     conn.send("1")
     peer.paused = True
     conn.send("2")
@@ -88,7 +77,7 @@ async def test_while_the_peer_is_behind_frames_queue_in_order_and_none_jumps_the
 
 async def test_a_close_goes_out_after_the_frames_queued_before_it() -> None:
     peer = Peer()
-    conn = Connection(peer, participant(), queue_max=10)  # type: ignore[arg-type]
+    conn = Connection(peer, fake_participant("facilitator"), queue_max=10)  # type: ignore[arg-type]
     peer.paused = True
     conn.send("a")
     conn.send("b")
@@ -102,7 +91,7 @@ async def test_a_close_goes_out_after_the_frames_queued_before_it() -> None:
 
 async def test_a_close_with_nothing_queued_goes_out_at_once() -> None:
     peer = Peer()
-    conn = Connection(peer, participant(), queue_max=10)  # type: ignore[arg-type]
+    conn = Connection(peer, fake_participant("facilitator"), queue_max=10)  # type: ignore[arg-type]
     conn.send("a")
     await asyncio.wait_for(conn.stop(), 5)
     assert peer.wire == ["a"] and peer.closed_with == [1000]
@@ -111,7 +100,7 @@ async def test_a_close_with_nothing_queued_goes_out_at_once() -> None:
 
 async def test_a_socket_too_far_behind_is_closed_as_too_slow() -> None:
     peer = Peer()
-    conn = Connection(peer, participant(), queue_max=3)  # type: ignore[arg-type]
+    conn = Connection(peer, fake_participant("facilitator"), queue_max=3)  # type: ignore[arg-type]
     peer.paused = True
     for frame in ("1", "2", "3", "4"):
         conn.send(frame)
