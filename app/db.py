@@ -58,7 +58,7 @@ class Database:
         # hand-off per batch instead of one round trip through the event loop per statement.
         self.group_writer: Any = None
         self.writer_engine: Engine | None = None
-        self.writer_thread: ThreadPoolExecutor | None = None
+        self.checkpoint_thread: ThreadPoolExecutor | None = None
         self.writer_pool: AsyncEngine | None = None
         self._path = ""
         self._commits = 0
@@ -86,19 +86,20 @@ class Database:
                 json_deserializer=decode_json,
             )
             event.listen(self.writer_engine, "connect", _writer_pragmas)
-            self.writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
+            self.checkpoint_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
             self._path = make_url(url).database or ""
 
     def committed(self) -> None:
         """The group writer committed a batch (SQLite): copy the write-ahead log into the
         database now and then, in the checkpoint thread, without blocking anybody."""
         self._commits += 1
-        if self.writer_thread is None or self._checkpointing or self._commits < CHECKPOINT_EVERY:
+        due = self._commits >= CHECKPOINT_EVERY and not self._checkpointing
+        if self.checkpoint_thread is None or not due:
             return
         self._commits = 0
         self._checkpointing = True
         done = asyncio.get_running_loop().run_in_executor(
-            self.writer_thread, _checkpoint, self._path
+            self.checkpoint_thread, _checkpoint, self._path
         )
         done.add_done_callback(self._checkpoint_done)
 
@@ -141,8 +142,8 @@ class Database:
         await self.engine.dispose()
         if self.writer_pool is not None:
             await self.writer_pool.dispose()
-        if self.writer_thread is not None:
-            self.writer_thread.shutdown(wait=True)
+        if self.checkpoint_thread is not None:
+            self.checkpoint_thread.shutdown(wait=True)
         if self.writer_engine is not None:
             self.writer_engine.dispose()
 

@@ -5,6 +5,7 @@ ERROR record or a traceback while it ran, unless the test allows that record by 
 ``@pytest.mark.allow_server_errors("regex", ..., reason="why this test breaks things")``.
 """
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -115,14 +116,8 @@ async def timed_api(timed_server: Server) -> AsyncIterator[Api]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    if request.param == "sqlite":
-        srv = Server(tmp_path).start()
-        try:
-            yield srv
-        finally:
-            srv.stop()
-        return
-    with postgres_database() as url:
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_database()) if request.param == "postgres" else None
         srv = Server(tmp_path, database_url=url).start()
         try:
             yield srv
