@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import Engine, StaticPool, create_engine, event, make_url, text
 from sqlalchemy.ext.asyncio import (
@@ -27,7 +28,7 @@ CHECKPOINT_EVERY = 500
 WRITER_BUSY_S = 5.0
 
 # PostgreSQL: how many group-commit writers a process runs (app.log), each on a connection of
-# its own (``Database.writer_pool``).
+# its own (``Database.writers``).
 POSTGRES_WRITERS = 8
 
 
@@ -59,18 +60,14 @@ class Database:
         self.group_writer: Any = None
         self.writer_engine: Engine | None = None
         self.checkpoint_thread: ThreadPoolExecutor | None = None
-        self.writer_pool: AsyncEngine | None = None
+        self.writers: WriterConnections | None = None
+        self.commits = 0  # the group writers' commits and rolled-back batches, since start
+        self.rollbacks = 0
         self._path = ""
-        self._commits = 0
+        self._since_checkpoint = 0
         self._checkpointing = False
         if not self.is_sqlite:
-            # The writers' connections, apart from the pool that serves reads: a checkout
-            # here costs no round trip. (The pre-ping of the main pool costs three: BEGIN,
-            # an empty query, ROLLBACK. A writer whose connection was lost fails its batch,
-            # whose appends are retried by their clients, and the pool reconnects.)
-            self.writer_pool = create_async_engine(
-                url, pool_size=POSTGRES_WRITERS, max_overflow=0, pool_pre_ping=False, **kwargs
-            )
+            self.writers = WriterConnections(url)
         else:
             # The group commit's own connection (app.log). Its batches run on the event loop
             # itself: in WAL mode with synchronous=NORMAL a commit does not wait for the disk,
@@ -90,13 +87,14 @@ class Database:
             self._path = make_url(url).database or ""
 
     def committed(self) -> None:
-        """The group writer committed a batch (SQLite): copy the write-ahead log into the
+        """A group writer committed a batch. SQLite: copy the write-ahead log into the
         database now and then, in the checkpoint thread, without blocking anybody."""
-        self._commits += 1
-        due = self._commits >= CHECKPOINT_EVERY and not self._checkpointing
+        self.commits += 1
+        self._since_checkpoint += 1
+        due = self._since_checkpoint >= CHECKPOINT_EVERY and not self._checkpointing
         if self.checkpoint_thread is None or not due:
             return
-        self._commits = 0
+        self._since_checkpoint = 0
         self._checkpointing = True
         done = asyncio.get_running_loop().run_in_executor(
             self.checkpoint_thread, _checkpoint, self._path
@@ -140,12 +138,41 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-        if self.writer_pool is not None:
-            await self.writer_pool.dispose()
+        if self.writers is not None:
+            await self.writers.close()
         if self.checkpoint_thread is not None:
             self.checkpoint_thread.shutdown(wait=True)
         if self.writer_engine is not None:
             self.writer_engine.dispose()
+
+
+class WriterConnections:
+    """PostgreSQL: the group writers' own asyncpg connections, one per writer, apart from
+    the pool that serves reads. A checkout costs nothing (the pool's pre-ping costs three
+    round trips: BEGIN, an empty query, ROLLBACK). A connection is opened on first use, and
+    again after it was lost: the batch that found it lost failed, and its appends are
+    retried by their clients.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+        self.connections: dict[int, asyncpg.Connection] = {}
+
+    async def get(self, writer: int) -> asyncpg.Connection:
+        """Writer ``writer``'s connection (each writer runs one batch at a time)."""
+        conn = self.connections.get(writer)
+        if conn is None or conn.is_closed():
+            conn = self.connections[writer] = await asyncpg.connect(self.dsn)
+        return conn
+
+    async def close(self) -> None:
+        connections = list(self.connections.values())
+        self.connections.clear()
+        for conn in connections:
+            try:
+                await asyncio.wait_for(conn.close(), 5)
+            except Exception:  # lost, or stuck: let go of it anyway
+                conn.terminate()
 
 
 def encode_json(obj: Any) -> str:

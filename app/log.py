@@ -4,16 +4,17 @@ No HTTP and no WebSocket here: callers pass an ``Author`` and get ``Event`` rows
 """
 
 import asyncio
+import contextlib
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from sqlalchemy import func, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
 from app.clock import now_ms
@@ -27,7 +28,7 @@ from app.errors import (
     NotFound,
     SessionEnded,
 )
-from app.log_sql import CoreStatements, SqliteStatements, Statements
+from app.log_sql import AsyncpgStatements, SqliteStatements, Statements, database_error
 from app.models import Event, Session
 from app.models.event import ID_PATTERN, RESERVED_ID_PREFIXES, is_reserved_id
 from app.models.kinds import HIDDEN, SYSTEM, validate_body
@@ -109,56 +110,55 @@ async def append_event(
     return await _group_writer(db, session_id).submit(request)
 
 
-def _insert(sql: Statements, r: _Request) -> Event:
-    """Take the next seq and insert the event, in the caller's transaction (sync: SQLite's
-    group writer calls it directly, PostgreSQL through ``AsyncConnection.run_sync``).
+async def _insert(sql: Statements, r: _Request) -> Event:
+    """Take the next seq and insert the event, in the caller's transaction.
 
     Raises ``_Repeat`` when the id is already logged. Every refusal but ``NotFound`` comes
     after the seq was taken: the caller rolls back, or (group commit) gives the seq back
     with ``give_back`` (see ``_insert_batch``).
     """
     if sql.one_trip and "ref" not in r.body and not r.kind.startswith(("segment.", "session.")):
-        return _take_and_insert(sql, r)
+        return await _take_and_insert(sql, r)
     # Taking the next seq first locks the session's row until commit, so seqs are handed
     # out and committed in order, with no gap, whichever process writes.
     sid = {"sid": r.session_id}
-    row = sql.row("take_agenda" if r.kind.startswith("segment.") else "take", sid)
+    row = await sql.row("take_agenda" if r.kind.startswith("segment.") else "take", sid)
     if row is None:
         raise NotFound("no such session")
     seq = int(row[0])
     if row[1] == "ended" and r.kind not in AFTER_END:
         # The status is read in the same statement that locks the row: no race with the end.
-        existing = sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
+        existing = await sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
         if existing is not None:  # a retry of what was logged before the end
             raise _Repeat(sql.event(existing))
         raise SessionEnded("the session has ended: only notes, seen and ack are accepted")
-    _check_refs(sql, r.session_id, seq, r.kind, r.body, row[2] if len(row) > 2 else [])
+    await _check_refs(sql, r.session_id, seq, r.kind, r.body, row[2] if len(row) > 2 else [])
     values = _event_values(r, seq)
     at = values["at_ms"]
-    if sql.insert(values) is None:
-        existing = sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
+    if await sql.insert(values) is None:
+        existing = await sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
         assert existing is not None  # the conflict was on this very row
         raise _Repeat(sql.event(existing))
     if r.kind == "session.start":
-        sql.run("started", {"sid": r.session_id, "at": at})
+        await sql.run("started", {"sid": r.session_id, "at": at})
     elif r.kind == "session.end":
-        sql.run("ended", {"sid": r.session_id, "at": at})
+        await sql.run("ended", {"sid": r.session_id, "at": at})
     return Event(**values)
 
 
-def _take_and_insert(sql: Statements, r: _Request) -> Event:
+async def _take_and_insert(sql: Statements, r: _Request) -> Event:
     """``_insert`` in one statement (PostgreSQL, nothing to check before the insert)."""
     values = _event_values(r, seq=None)
     del values["seq"]
-    row = sql.take_and_insert(values, after_end=r.kind in AFTER_END)
+    row = await sql.take_and_insert(values, after_end=r.kind in AFTER_END)
     if row is not None:
         return Event(seq=int(row[0]), **values)
     # Nothing inserted. The session's row is locked by us now (if it exists), so what it
     # says is what the statement saw.
-    session = sql.row("session_row", {"sid": r.session_id})
+    session = await sql.row("session_row", {"sid": r.session_id})
     if session is None:
         raise NotFound("no such session")  # nothing was taken either
-    existing = sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
+    existing = await sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
     if existing is not None:  # a repeat (or a retry of what was logged before the end)
         raise _Repeat(sql.event(existing))
     if session[1] == "ended":
@@ -184,8 +184,8 @@ class _Aborted(Exception):
     """PostgreSQL aborted the batch's transaction at a failed statement: nothing of it is kept."""
 
 
-def _insert_batch(
-    conn: Connection, is_sqlite: bool, batch: list[_Request], isolated: bool = False
+async def _insert_batch(
+    sql: Statements, batch: list[_Request], isolated: bool = False
 ) -> list[Event | BaseException]:
     """Every append of the batch in order, in the caller's transaction: one outcome each.
 
@@ -196,47 +196,60 @@ def _insert_batch(
     in a SAVEPOINT instead, so that even a failed statement undoes only its own append.
     """
     outcomes: list[Event | BaseException] = []
-    sql: Statements = SqliteStatements(conn) if is_sqlite else CoreStatements(conn, "postgresql")
     for request in batch:
-        savepoint = conn.begin_nested() if isolated else None
+        savepoint = sql.savepoint() if isolated else None
+        if savepoint is not None:
+            await savepoint.start()
         outcome: Event | BaseException
         try:
-            outcome = _insert(sql, request)
+            outcome = await _insert(sql, request)
         except (AppError, _Repeat, DBAPIError) as exc:
             outcome = exc
             if savepoint is not None:
-                savepoint.rollback()  # undoes the seq it took as well
-            elif isinstance(exc, DBAPIError) and not is_sqlite:
+                await savepoint.rollback()  # undoes the seq it took as well
+            elif isinstance(exc, DBAPIError) and sql.aborts:
                 raise _Aborted from exc
             elif isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError):
                 raise
             elif not isinstance(exc, NotFound):  # NotFound: there was no seq to take
                 # (SQLite undoes just a failed statement: the seq is still taken.)
-                sql.run("give_back", {"sid": request.session_id})
+                await sql.run("give_back", {"sid": request.session_id})
         else:
             if savepoint is not None:
-                savepoint.commit()
+                await savepoint.commit()
         outcomes.append(outcome)
     return outcomes
 
 
-def _commit_sqlite(engine: Engine, batch: list[_Request]) -> list[Event | BaseException]:
-    """SQLite: the batch in one transaction, on the writer's connection."""
+async def _commit_sqlite(engine: Engine, batch: list[_Request]) -> list[Event | BaseException]:
+    """SQLite: the batch in one transaction, on the writer's connection. (Its statements
+    never wait: the whole batch runs without letting go of the event loop.)"""
     with engine.begin() as conn:
-        return _insert_batch(conn, True, batch)
+        return await _insert_batch(SqliteStatements(conn), batch)
 
 
 async def _commit_postgres(
-    engine: AsyncEngine, batch: list[_Request]
+    conn: asyncpg.Connection, batch: list[_Request], db: Database
 ) -> list[Event | BaseException]:
     """PostgreSQL: the batch in one transaction; again with SAVEPOINTs if a statement failed."""
+    sql = AsyncpgStatements(conn)
     try:
-        async with engine.begin() as conn:
-            return await conn.run_sync(_insert_batch, False, batch)
+        async with _transaction(conn):
+            return await _insert_batch(sql, batch)
     except _Aborted:
-        pass  # rolled back: the batch left nothing behind
-    async with engine.begin() as conn:
-        return await conn.run_sync(_insert_batch, False, batch, True)
+        db.rollbacks += 1  # rolled back: the batch left nothing behind
+    async with _transaction(conn):
+        return await _insert_batch(sql, batch, isolated=True)
+
+
+@contextlib.asynccontextmanager
+async def _transaction(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """asyncpg's transaction, with a failed COMMIT raised as SQLAlchemy's error."""
+    try:
+        async with conn.transaction():
+            yield
+    except asyncpg.PostgresError as exc:
+        raise database_error("COMMIT", exc) from exc
 
 
 async def _after_race(db: Database, r: _Request, exc: IntegrityError) -> Appended:
@@ -281,8 +294,9 @@ class _GroupWriter:
 
     MAX_BATCH = 256
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, number: int) -> None:
         self.db = db
+        self.number = number  # which of the process's writers (PostgreSQL: its connection)
         self.queue: list[_Waiter] = []
         self.task: asyncio.Task[None] | None = None
         self.publishing: asyncio.Task[None] | None = None  # the last batch's
@@ -302,6 +316,7 @@ class _GroupWriter:
             try:
                 outcomes = await self._commit(batch)
             except BaseException as exc:
+                self.db.rollbacks += 1
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
@@ -312,17 +327,17 @@ class _GroupWriter:
             await asyncio.sleep(0)  # the loop's turn: sockets, answers, the next arrivals
 
     async def _commit(self, batch: list[_Waiter]) -> list[Event | BaseException]:
-        if not self.db.is_sqlite:
+        if self.db.writers is not None:
             batch.sort(key=lambda waiter: waiter[0].session_id)
-            pool = self.db.writer_pool
-            assert pool is not None
-            return await _commit_postgres(pool, [r for r, _ in batch])
-        # On the event loop, not in a thread (see Database.writer_engine): a batch of one
-        # append takes about half a millisecond.
-        engine = self.db.writer_engine
-        assert engine is not None
-        async with self.db.write_lock(""):
-            outcomes = _commit_sqlite(engine, [r for r, _ in batch])
+            conn = await self.db.writers.get(self.number)
+            outcomes = await _commit_postgres(conn, [r for r, _ in batch], self.db)
+        else:
+            # On the event loop, not in a thread (see Database.writer_engine): a batch of
+            # one append takes about half a millisecond.
+            engine = self.db.writer_engine
+            assert engine is not None
+            async with self.db.write_lock(""):
+                outcomes = await _commit_sqlite(engine, [r for r, _ in batch])
         self.db.committed()
         return outcomes
 
@@ -385,12 +400,12 @@ def _group_writer(db: Database, session_id: str) -> _GroupWriter:
     """The writer of this session's appends in this process (always the same one)."""
     if db.group_writer is None:
         lanes = 1 if db.is_sqlite else POSTGRES_LANES
-        db.group_writer = [_GroupWriter(db) for _ in range(lanes)]
+        db.group_writer = [_GroupWriter(db, number) for number in range(lanes)]
     writers: list[_GroupWriter] = db.group_writer
     return writers[hash(session_id) % len(writers)]
 
 
-def _check_refs(
+async def _check_refs(
     sql: Statements,
     session_id: str,
     seq: int,
@@ -403,7 +418,7 @@ def _check_refs(
     if ref is not None:
         if ref >= seq:
             raise InvalidBody(f"ref {ref} is not an earlier event of this session")
-        found = sql.row("ref_kind", {"sid": session_id, "ref": ref})
+        found = await sql.row("ref_kind", {"sid": session_id, "ref": ref})
         if found is None:
             raise InvalidBody(f"ref {ref} is not an event of this session")
         target = found[0]

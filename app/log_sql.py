@@ -2,21 +2,23 @@
 
 SQLAlchemy would derive a statement's cache key from fresh literal values on every append
 (a hot spot in profiles), so every statement here takes bind parameters and is built once.
-PostgreSQL runs them through SQLAlchemy (``CoreStatements``). SQLite runs the same
-statements compiled once to SQLite's SQL, straight on the writer's sqlite3 connection
-(``SqliteStatements``): the group commit runs on the event loop, and going through
-SQLAlchemy for every statement was most of the CPU an append cost.
+SQLAlchemy builds them; it does not run them. Each is compiled once to its database's SQL
+and run straight on the writer's own driver connection: SQLite's sqlite3 connection
+(``SqliteStatements``), PostgreSQL's asyncpg connections (``AsyncpgStatements``). Going
+through SQLAlchemy's engine for every statement was most of the CPU an append cost.
 """
 
 import sqlite3
 from typing import Any, Protocol
 
+import asyncpg
 from sqlalchemy import Boolean, Table, bindparam, or_, select, update
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.db import decode_json, encode_json
 from app.models import Event, Session
@@ -97,51 +99,47 @@ TAKE_AND_INSERT = _take_and_insert()
 
 
 class Statements(Protocol):
-    """Runs ``STATEMENTS`` by name (and ``INSERT``) in the caller's transaction."""
+    """Runs ``STATEMENTS`` by name (and ``INSERT``) in the caller's transaction.
+
+    Async for both databases: SQLite's never suspend (the batch runs on the event loop in
+    one go), PostgreSQL's wait for their round trip.
+    """
 
     one_trip: bool  # has take_and_insert
+    aborts: bool  # a failed statement aborts the whole transaction (PostgreSQL)
 
-    def take_and_insert(self, values: dict[str, Any], after_end: bool) -> Any:
+    async def take_and_insert(self, values: dict[str, Any], after_end: bool) -> Any:
         """``TAKE_AND_INSERT``: the event's seq in a row, or None when nothing was inserted."""
 
-    def row(self, name: str, params: dict[str, Any]) -> Any:
+    async def row(self, name: str, params: dict[str, Any]) -> Any:
         """The first row (indexable, JSON columns decoded), or None."""
 
-    def run(self, name: str, params: dict[str, Any]) -> None: ...
+    async def run(self, name: str, params: dict[str, Any]) -> None: ...
 
-    def insert(self, values: dict[str, Any]) -> Any:
+    async def insert(self, values: dict[str, Any]) -> Any:
         """Insert an event; its seq in a row, or None when its id is already logged."""
 
     def event(self, row: Any) -> Event:
         """The ``Event`` of a ``by_id`` row."""
 
+    def savepoint(self) -> Any:
+        """A SAVEPOINT to ``start``, then ``commit`` or ``rollback`` (PostgreSQL)."""
 
-class CoreStatements:
-    """On a SQLAlchemy connection (PostgreSQL)."""
 
-    def __init__(self, conn: Connection, dialect: str) -> None:
-        self.conn = conn
-        self._insert = INSERT[dialect]
-        self.one_trip = dialect == "postgresql"
+_JSON_RESULTS = {"take_agenda": 2, "by_id": _EVENT_COLUMNS.index("body")}
 
-    def take_and_insert(self, values: dict[str, Any], after_end: bool) -> Any:
-        # (Named apart from the columns: an UPDATE would take a parameter named after one of
-        # its table's columns as a value to SET.)
-        params = {f"e_{k}": v for k, v in values.items()}
-        params.update(sid=values["session_id"], after_end=after_end)
-        return self.conn.execute(TAKE_AND_INSERT, params).first()
 
-    def row(self, name: str, params: dict[str, Any]) -> Any:
-        return self.conn.execute(STATEMENTS[name], params).first()
+def _event(row: Any) -> Event:
+    return Event(**dict(zip(_EVENT_COLUMNS, row, strict=True)))
 
-    def run(self, name: str, params: dict[str, Any]) -> None:
-        self.conn.execute(STATEMENTS[name], params)
 
-    def insert(self, values: dict[str, Any]) -> Any:
-        return self.conn.execute(self._insert, values).first()
-
-    def event(self, row: Any) -> Event:
-        return Event(**row._mapping)
+def _decoded(name: str, row: Any) -> Any:
+    column = _JSON_RESULTS.get(name)
+    if row is None or column is None:
+        return row
+    row = list(row)
+    row[column] = decode_json(row[column])
+    return row
 
 
 def _compiled(statement: Any) -> tuple[str, dict[str, Any]]:
@@ -154,7 +152,6 @@ def _compiled(statement: Any) -> tuple[str, dict[str, Any]]:
 _SQLITE_NAMED = sqlite.dialect(paramstyle="named")
 _SQLITE = {name: _compiled(statement) for name, statement in STATEMENTS.items()}
 _SQLITE_INSERT = _compiled(INSERT["sqlite"])
-_JSON_RESULTS = {"take_agenda": 2, "by_id": _EVENT_COLUMNS.index("body")}
 
 
 class SqliteStatements:
@@ -165,9 +162,7 @@ class SqliteStatements:
     """
 
     one_trip = False  # two statements cost no round trip here
-
-    def take_and_insert(self, values: dict[str, Any], after_end: bool) -> Any:
-        raise NotImplementedError
+    aborts = False  # SQLite undoes just the failed statement
 
     def __init__(self, conn: Connection) -> None:
         driver = conn.connection.driver_connection
@@ -182,23 +177,96 @@ class SqliteStatements:
         except sqlite3.Error as exc:
             raise DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True) from exc
 
-    def row(self, name: str, params: dict[str, Any]) -> Any:
-        rows = self._execute(*_SQLITE[name], params)
-        if not rows:
-            return None
-        column = _JSON_RESULTS.get(name)
-        if column is None:
-            return rows[0]
-        row = list(rows[0])
-        row[column] = decode_json(row[column])
-        return row
+    async def take_and_insert(self, values: dict[str, Any], after_end: bool) -> Any:
+        raise NotImplementedError
 
-    def run(self, name: str, params: dict[str, Any]) -> None:
+    async def row(self, name: str, params: dict[str, Any]) -> Any:
+        rows = self._execute(*_SQLITE[name], params)
+        return _decoded(name, rows[0]) if rows else None
+
+    async def run(self, name: str, params: dict[str, Any]) -> None:
         self._execute(*_SQLITE[name], params)
 
-    def insert(self, values: dict[str, Any]) -> Any:
+    async def insert(self, values: dict[str, Any]) -> Any:
         rows = self._execute(*_SQLITE_INSERT, {**values, "body": encode_json(values["body"])})
         return rows[0] if rows else None
 
     def event(self, row: Any) -> Event:
-        return Event(**dict(zip(_EVENT_COLUMNS, row, strict=True)))
+        return _event(row)
+
+    def savepoint(self) -> Any:
+        raise NotImplementedError  # never needed: a failed statement undoes only itself
+
+
+_ASYNCPG = asyncpg_dialect.dialect()
+
+
+class _Positional:
+    """A statement compiled once to asyncpg's SQL ($1, $2...): its parameters' names in
+    order, with the values of the statement's own literals."""
+
+    def __init__(self, statement: Any) -> None:
+        compiled = statement.compile(dialect=_ASYNCPG)
+        self.sql = str(compiled)
+        self.names: list[str] = list(compiled.positiontup or [])
+        self.defaults = {k: v for k, v in compiled.params.items() if v is not None}
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        values = {**self.defaults, **params} if self.defaults else params
+        return [values[name] for name in self.names]
+
+
+_PG = {name: _Positional(statement) for name, statement in STATEMENTS.items()}
+_PG_INSERT = _Positional(INSERT["postgresql"])
+_PG_TAKE_AND_INSERT = _Positional(TAKE_AND_INSERT)
+
+
+def database_error(sql: str, exc: Exception) -> DBAPIError:
+    """An asyncpg error as SQLAlchemy's (an integrity error stays one), without parameters."""
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return IntegrityError(sql, None, exc, hide_parameters=True)
+    return DBAPIError(sql, None, exc, hide_parameters=True)
+
+
+class AsyncpgStatements:
+    """On a group writer's own asyncpg connection (PostgreSQL), inside its transaction.
+
+    Straight on asyncpg rather than through SQLAlchemy's async layer, which cost most of the
+    CPU of an append (a greenlet switch and a result object per statement); each statement
+    is prepared once per connection (asyncpg's statement cache) and costs one round trip.
+    """
+
+    one_trip = True
+    aborts = True
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def _fetch(self, statement: _Positional, params: dict[str, Any]) -> Any:
+        try:
+            return await self.conn.fetchrow(statement.sql, *statement.args(params))
+        except asyncpg.PostgresError as exc:
+            raise database_error(statement.sql, exc) from exc
+
+    async def take_and_insert(self, values: dict[str, Any], after_end: bool) -> Any:
+        # (Named apart from the columns: an UPDATE would take a parameter named after one of
+        # its table's columns as a value to SET.)
+        params = {f"e_{k}": v for k, v in values.items()}
+        params.update(e_body=encode_json(values["body"]), sid=values["session_id"])
+        params["after_end"] = after_end
+        return await self._fetch(_PG_TAKE_AND_INSERT, params)
+
+    async def row(self, name: str, params: dict[str, Any]) -> Any:
+        return _decoded(name, await self._fetch(_PG[name], params))
+
+    async def run(self, name: str, params: dict[str, Any]) -> None:
+        await self._fetch(_PG[name], params)
+
+    async def insert(self, values: dict[str, Any]) -> Any:
+        return await self._fetch(_PG_INSERT, {**values, "body": encode_json(values["body"])})
+
+    def event(self, row: Any) -> Event:
+        return _event(row)
+
+    def savepoint(self) -> Any:
+        return self.conn.transaction()  # nested in the batch's: a SAVEPOINT

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
 
 from app.cli import run_migrations
 from app.db import Database
@@ -73,29 +72,31 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 class Commits:
-    """Counts the transactions the appends commit or roll back (on the writer's engine)."""
+    """The transactions the group writers committed or rolled back (``Database``'s counts),
+    with hooks run at each commit."""
 
     def __init__(self, db: Database) -> None:
-        writers = db.writer_engine or (db.writer_pool and db.writer_pool.sync_engine)
-        assert writers is not None
-        self.engine: Engine = writers
-        self.count = 0
-        self.rollbacks = 0
+        self.db = db
         self.hooks: list[Any] = []
-        event.listen(self.engine, "commit", self._on_commit)
-        event.listen(self.engine, "rollback", self._on_rollback)
+        self._committed = db.committed
 
-    def _on_commit(self, _conn: Any) -> None:
-        self.count += 1
-        for hook in self.hooks:
-            hook()
+        def committed() -> None:
+            self._committed()
+            for hook in self.hooks:
+                hook()
 
-    def _on_rollback(self, _conn: Any) -> None:
-        self.rollbacks += 1
+        db.committed = committed  # type: ignore[method-assign]
+
+    @property
+    def count(self) -> int:
+        return self.db.commits
+
+    @property
+    def rollbacks(self) -> int:
+        return self.db.rollbacks
 
     def close(self) -> None:
-        event.remove(self.engine, "commit", self._on_commit)
-        event.remove(self.engine, "rollback", self._on_rollback)
+        self.db.committed = self._committed  # type: ignore[method-assign]
 
 
 @pytest.fixture
