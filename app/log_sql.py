@@ -69,12 +69,30 @@ def _take_and_insert() -> Any:
     """PostgreSQL, for an append with nothing to check first (no reference, no segment):
     the seq taken and the event inserted in ONE statement, one round trip instead of two.
 
-    The UPDATE in the WITH runs whether or not the INSERT inserts (a repeated id, a session
-    that has ended), so the caller must then find out why and give the seq back, exactly as
-    after a refusal in two statements. No row: the session does not exist, nothing taken.
+    It takes a seq only when it inserts: the UPDATE in the WITH finds no row to update when
+    the session has ended (unless ``after_end``) or the id is already logged, and then
+    nothing is inserted either (no row back: the caller finds out why, and gives nothing
+    back). Whatever it does is one statement, so it is atomic even in autocommit: an id
+    logged by another process in the meantime (not yet visible to the NOT EXISTS) fails the
+    whole statement on the unique index, with nothing taken. The UPDATE's row lock orders
+    the appends of one session, across processes too, and a session ended in the meantime
+    is seen: PostgreSQL checks the UPDATE's conditions again on the row's newest version.
     """
-    taken = _TAKE_SEQ.returning(SESSIONS.c.last_seq, SESSIONS.c.status).cte("taken")
     c = EVENTS.c
+    logged = (
+        select(c.seq).where(c.session_id == bindparam("sid"), c.id == bindparam("e_id")).exists()
+    )
+    taken = (
+        update(SESSIONS)
+        .where(
+            SESSIONS.c.id == bindparam("sid"),
+            or_(SESSIONS.c.status != "ended", bindparam("after_end", type_=Boolean)),
+            ~logged,
+        )
+        .values(last_seq=SESSIONS.c.last_seq + 1)
+        .returning(SESSIONS.c.last_seq)
+        .cte("taken")
+    )
     values = [
         bindparam("e_session_id", type_=c.session_id.type),
         taken.c.last_seq,
@@ -86,13 +104,7 @@ def _take_and_insert() -> Any:
         bindparam("e_author_name", type_=c.author_name.type),
         bindparam("e_at_ms", type_=c.at_ms.type),
     ]
-    allowed = or_(taken.c.status != "ended", bindparam("after_end", type_=Boolean))
-    return (
-        pg_insert(EVENTS)
-        .from_select(_EVENT_COLUMNS, select(*values).where(allowed))
-        .on_conflict_do_nothing(index_elements=[c.session_id, c.id])
-        .returning(c.seq)
-    )
+    return pg_insert(EVENTS).from_select(_EVENT_COLUMNS, select(*values)).returning(c.seq)
 
 
 TAKE_AND_INSERT = _take_and_insert()

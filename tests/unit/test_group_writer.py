@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from app.cli import run_migrations
 from app.db import Database
-from app.errors import IdempotencyConflict, InvalidBody
+from app.errors import IdempotencyConflict, InvalidBody, NotFound, SessionEnded
 from app.log import Appended, Author, _group_writer, append_event, last_seq, read_events
 from app.models import Event
 from app.models.session import SessionCreate
@@ -254,6 +254,34 @@ async def test_an_idempotent_repeat_inside_one_batch_is_the_same_event(
     assert isinstance(nxt, Appended) and nxt.event.seq == 2
     assert published == [1, 2]  # a repeat is not published again
     assert await logged_seqs(db, sid) == [1, 2]
+
+
+async def test_an_append_refused_on_its_own_takes_no_seq(db: Database, commits: Commits) -> None:
+    """One at a time (PostgreSQL: the one-statement append in autocommit), every refusal
+    leaves the counter as it was."""
+    sid, producer, facilitator = await new_session(db)
+    first = await append_event(db, sid, producer, "note", {"text": "one"}, "id-1")
+    repeat = await append_event(db, sid, producer, "note", {"text": "one"}, "id-1")
+    assert not repeat.created and repeat.event.seq == first.event.seq == 1
+    with pytest.raises(IdempotencyConflict):
+        await append_event(db, sid, producer, "note", {"text": "other"}, "id-1")
+    with pytest.raises(NotFound):
+        await append_event(db, "no-such-session", producer, "note", {"text": "x"})
+    with pytest.raises(InvalidBody):
+        await append_event(db, sid, facilitator, "seen", {"ref": 7})
+    assert await last_seq(db, sid) == 1
+    end = await append_event(db, sid, producer, "session.end", {})
+    assert end.event.seq == 2
+    with pytest.raises(SessionEnded):
+        await append_event(db, sid, producer, "prompt.time", {"text": "late"})
+    # A retry of what was logged before the end is still the same event.
+    late_repeat = await append_event(db, sid, producer, "note", {"text": "one"}, "id-1")
+    assert not late_repeat.created and late_repeat.event.seq == 1
+    debrief = await append_event(db, sid, producer, "note", {"text": "after the end"})
+    assert debrief.event.seq == 3
+    assert await logged_seqs(db, sid) == [1, 2, 3]
+    assert await last_seq(db, sid) == 3
+    assert commits.rollbacks == 0
 
 
 async def test_a_failed_commit_fails_every_append_of_its_batch_and_leaves_no_gap(
