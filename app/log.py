@@ -160,23 +160,31 @@ def _one_statement(r: _Request) -> bool:
 
 async def _take_and_insert(sql: Statements, r: _Request) -> Event:
     """``_insert`` in one statement (PostgreSQL), which takes a seq only when it inserts."""
-    values = _event_values(r, seq=None)
-    del values["seq"]
+    values = _one_statement_values(r)
     row = await sql.take_and_insert(values, after_end=r.kind in AFTER_END)
     if row is not None:
         return Event(seq=int(row[0]), **values)
-    # Nothing taken, nothing inserted: the session is missing or ended, or the id is logged.
+    raise _NothingTaken(await _refusal(sql, r))
+
+
+def _one_statement_values(r: _Request) -> dict[str, Any]:
+    values = _event_values(r, seq=None)
+    del values["seq"]
+    return values
+
+
+async def _refusal(sql: Statements, r: _Request) -> BaseException:
+    """Why the one-statement append inserted nothing (and took nothing): the id is logged,
+    or the session is missing or has ended."""
     existing = await sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
     if existing is not None:  # a repeat (or a retry of what was logged before the end)
-        raise _NothingTaken(_Repeat(sql.event(existing)))
+        return _Repeat(sql.event(existing))
     session = await sql.row("session_row", {"sid": r.session_id})
     if session is None:
-        raise _NothingTaken(NotFound("no such session"))
+        return NotFound("no such session")
     if session[1] == "ended":
-        raise _NothingTaken(
-            SessionEnded("the session has ended: only notes, seen and ack are accepted")
-        )
-    raise RuntimeError(f"append to {r.session_id} inserted nothing and found no reason")
+        return SessionEnded("the session has ended: only notes, seen and ack are accepted")
+    return RuntimeError(f"append to {r.session_id} inserted nothing and found no reason")
 
 
 def _event_values(r: _Request, seq: int | None) -> dict[str, Any]:
@@ -250,18 +258,19 @@ async def _commit_postgres(
 ) -> list[Event | BaseException]:
     """PostgreSQL: the batch in one transaction; again with SAVEPOINTs if a statement failed.
 
-    A batch of one append that needs one statement (the median batch under a steady load)
-    runs it on its own, in autocommit: one round trip instead of three (BEGIN, the
-    statement, COMMIT). The statement is atomic and takes a seq only when it inserts.
+    A batch whose appends each need one statement (every append under a steady load of
+    messages) goes in ONE round trip: the statements pipelined, committed together at the
+    end (``_pipelined``). Any other batch takes one round trip per statement, between a
+    BEGIN and a COMMIT, each a turn of the event loop.
     """
     sql = AsyncpgStatements(conn)
-    if len(batch) == 1 and _one_statement(batch[0]):
+    if all(_one_statement(r) for r in batch):
         try:
-            return [await _take_and_insert(sql, batch[0])]
-        except _NothingTaken as refused:
-            return [refused.reason]
-        except DBAPIError as exc:  # the statement failed as a whole: nothing was taken
-            return [exc]
+            return await _pipelined(sql, batch)
+        except DBAPIError:
+            db.rollbacks += 1  # it left nothing behind; find the failing one below
+            async with _transaction(conn):
+                return await _insert_batch(sql, batch, isolated=True)
     try:
         async with _transaction(conn):
             return await _insert_batch(sql, batch)
@@ -269,6 +278,23 @@ async def _commit_postgres(
         db.rollbacks += 1  # rolled back: the batch left nothing behind
     async with _transaction(conn):
         return await _insert_batch(sql, batch, isolated=True)
+
+
+async def _pipelined(sql: AsyncpgStatements, batch: list[_Request]) -> list[Event | BaseException]:
+    """One-statement appends sent together and committed as one (asyncpg's pipelined
+    ``fetchmany``, atomic: a failure anywhere leaves nothing). Each statement sees what the
+    ones before it inserted, and takes a seq only when it inserts, so a refused append
+    needs nothing given back: why it was refused is read after the commit."""
+    values = [_one_statement_values(r) for r in batch]
+    rows = await sql.take_and_insert_many(
+        [(v, r.kind in AFTER_END) for r, v in zip(batch, values, strict=True)]
+    )
+    seqs = {(row[1], row[2]): int(row[0]) for row in rows}  # (session, id) -> seq
+    outcomes: list[Event | BaseException] = []
+    for r, v in zip(batch, values, strict=True):
+        seq = seqs.pop((r.session_id, r.event_id), None)  # (a repeated id: its first only)
+        outcomes.append(Event(seq=seq, **v) if seq is not None else await _refusal(sql, r))
+    return outcomes
 
 
 @contextlib.asynccontextmanager

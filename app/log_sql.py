@@ -104,7 +104,11 @@ def _take_and_insert() -> Any:
         bindparam("e_author_name", type_=c.author_name.type),
         bindparam("e_at_ms", type_=c.at_ms.type),
     ]
-    return pg_insert(EVENTS).from_select(_EVENT_COLUMNS, select(*values)).returning(c.seq)
+    return (
+        pg_insert(EVENTS)
+        .from_select(_EVENT_COLUMNS, select(*values))
+        .returning(c.seq, c.session_id, c.id)
+    )
 
 
 TAKE_AND_INSERT = _take_and_insert()
@@ -240,6 +244,15 @@ def database_error(sql: str, exc: Exception) -> DBAPIError:
     return DBAPIError(sql, None, exc, hide_parameters=True)
 
 
+def _take_and_insert_params(values: dict[str, Any], after_end: bool) -> dict[str, Any]:
+    # (Named apart from the columns: an UPDATE would take a parameter named after one of its
+    # table's columns as a value to SET.)
+    params = {f"e_{k}": v for k, v in values.items()}
+    params.update(e_body=encode_json(values["body"]), sid=values["session_id"])
+    params["after_end"] = after_end
+    return params
+
+
 class AsyncpgStatements:
     """On a group writer's own asyncpg connection (PostgreSQL), inside its transaction.
 
@@ -261,12 +274,17 @@ class AsyncpgStatements:
             raise database_error(statement.sql, exc) from exc
 
     async def take_and_insert(self, values: dict[str, Any], after_end: bool) -> Any:
-        # (Named apart from the columns: an UPDATE would take a parameter named after one of
-        # its table's columns as a value to SET.)
-        params = {f"e_{k}": v for k, v in values.items()}
-        params.update(e_body=encode_json(values["body"]), sid=values["session_id"])
-        params["after_end"] = after_end
-        return await self._fetch(_PG_TAKE_AND_INSERT, params)
+        return await self._fetch(_PG_TAKE_AND_INSERT, _take_and_insert_params(values, after_end))
+
+    async def take_and_insert_many(self, items: list[tuple[dict[str, Any], bool]]) -> list[Any]:
+        """``take_and_insert`` for each (values, after_end), pipelined in one round trip and
+        committed together (outside a transaction): the rows of those that inserted."""
+        statement = _PG_TAKE_AND_INSERT
+        args = [statement.args(_take_and_insert_params(v, after_end)) for v, after_end in items]
+        try:
+            return list(await self.conn.fetchmany(statement.sql, args))
+        except asyncpg.PostgresError as exc:
+            raise database_error(statement.sql, exc) from exc
 
     async def row(self, name: str, params: dict[str, Any]) -> Any:
         return _decoded(name, await self._fetch(_PG[name], params))

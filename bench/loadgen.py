@@ -56,6 +56,7 @@ class Stats:
         self.duplicates = 0
         self.out_of_order = 0
         self.sends = 0
+        self.resends = 0  # the same messages sent again after a reconnect
         self.acked = 0
         self.repeats = 0
 
@@ -135,9 +136,13 @@ class Sock:
             await asyncio.sleep(0.2 * (attempt + 1))
             try:
                 self.gen.stats.reconnect_ms.append(await self.open())
-                return
             except Exception as exc:
                 self.gen.stats.error(f"reconnect:{type(exc).__name__}")
+                continue
+            if self.role == "producer":
+                # As the pages' outbox does: what was not acknowledged goes again, same ids.
+                await self.sess.resend_unacked(self.gen)
+            return
 
     def _on(self, kind: str, msg: dict[str, Any]) -> None:
         now = time.perf_counter()
@@ -218,7 +223,18 @@ class Sess:
                 "send", {"id": mid, "kind": "prompt.time", "body": body}
             )
         except Exception:
-            gen.stats.error("send_failed")
+            gen.stats.error("send_failed")  # still unacked: re-sent once the socket is back
+
+    async def resend_unacked(self, gen: "Generator") -> None:
+        """Send every unacknowledged message again with its id (a repeat is answered as
+        one); the facilitator's latency still counts from the first send."""
+        for mid, body in list(self.unacked.items()):
+            self.pending_ack[mid] = time.perf_counter()
+            gen.stats.resends += 1
+            with contextlib.suppress(Exception):
+                await self.socks["producer"].emit(
+                    "send", {"id": mid, "kind": "prompt.time", "body": body}
+                )
 
 
 def timeline(at: list[float], ms: list[float], step: float = 0.5) -> list[list[float]]:
@@ -303,13 +319,7 @@ class Generator:
         self.dropping = False
         self.reconnected.set()
         for sess in self.sessions:
-            for mid, body in list(sess.unacked.items()):
-                sess.pending_ack[mid] = time.perf_counter()
-                self.stats.sends += 1
-                with contextlib.suppress(Exception):
-                    await sess.socks["producer"].emit(
-                        "send", {"id": mid, "kind": "prompt.time", "body": body}
-                    )
+            await sess.resend_unacked(self)
         return {"reconnect_wall_ms": wall, "all_back_ms": back}
 
     async def drain(self, timeout_s: float) -> float:
@@ -374,6 +384,7 @@ class Generator:
             "duplicates": self.stats.duplicates,
             "out_of_order": self.stats.out_of_order,
             "sends": self.stats.sends,
+            "resends": self.stats.resends,
             "acked": self.stats.acked,
             "repeats": self.stats.repeats,
             "drain_ms": drain_ms,

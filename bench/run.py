@@ -238,6 +238,7 @@ def run_scenario(sc: Scenario, workdir: Path, profile_dir: Path | None = None) -
         "reconnect": summarize(merged["reconnect_ms"]),
         "all_back_ms": max((r.get("all_back_ms", 0) for r in results), default=0),
         "sends": merged["sends"],
+        "resends": merged["resends"],
         "acked": merged["acked"],
         "repeats": merged["repeats"],
         "throughput": round(merged["acked"] / load_s, 1) if load_s else 0,
@@ -302,6 +303,7 @@ def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
         out[key] = [x for r in results for x in r[key]]
     for key in ("sends", "acked", "repeats", "lost", "unacked", "duplicates", "out_of_order"):
         out[key] = sum(r[key] for r in results)
+    out["resends"] = sum(r.get("resends", 0) for r in results)
     for r in results:
         for k, v in r["errors"].items():
             out["errors"][k] = out["errors"].get(k, 0) + v

@@ -284,6 +284,39 @@ async def test_an_append_refused_on_its_own_takes_no_seq(db: Database, commits: 
     assert commits.rollbacks == 0
 
 
+async def test_refusals_among_the_appends_of_one_batch_take_no_seq(
+    db: Database, commits: Commits
+) -> None:
+    """PostgreSQL sends such a batch in one round trip (pipelined statements): each answer
+    is found by its session and id, whatever was refused around it."""
+    live, producer, _ = await new_session(db)
+    ended, ender, _ = await new_session(db)
+    await append_event(db, live, producer, "note", {"text": "first"}, "dup")
+    await append_event(db, ended, ender, "session.end", {})
+    before = commits.count
+    got = await outcomes(
+        append_event(db, ended, ender, "prompt.time", {"text": "too late"}),
+        append_event(db, live, producer, "prompt.time", {"text": "a"}),
+        append_event(db, "no-such-session", producer, "note", {"text": "nowhere"}),
+        append_event(db, live, producer, "note", {"text": "first"}, "dup"),  # a repeat
+        append_event(
+            db, ended, ender, "note", {"text": "debrief"}, "dup"
+        ),  # same id, other session
+        append_event(db, live, producer, "prompt.time", {"text": "b"}),
+    )
+    lanes = {id(_group_writer(db, s)) for s in (live, ended, "no-such-session")}
+    assert commits.count - before == len(lanes)  # one commit per writer, refusals or not
+    too_late, a, nowhere, repeat, debrief, b = got
+    assert isinstance(too_late, SessionEnded) and isinstance(nowhere, NotFound)
+    assert isinstance(a, Appended) and isinstance(b, Appended)
+    assert (a.event.seq, b.event.seq) == (2, 3)
+    assert isinstance(repeat, Appended) and not repeat.created and repeat.event.seq == 1
+    assert isinstance(debrief, Appended) and debrief.created and debrief.event.seq == 2
+    assert await logged_seqs(db, live) == [1, 2, 3]
+    assert await logged_seqs(db, ended) == [1, 2]
+    assert commits.rollbacks == 0
+
+
 async def test_a_failed_commit_fails_every_append_of_its_batch_and_leaves_no_gap(
     db: Database, commits: Commits
 ) -> None:
