@@ -154,14 +154,15 @@ async def _insert(sql: Statements, r: _Request) -> Event:
 
 
 def _one_statement(r: _Request) -> bool:
-    """Nothing to check before the insert: no reference, no segment, no start or end."""
-    return "ref" not in r.body and not r.kind.startswith(("segment.", "session."))
+    """What one statement can check and insert: all but segments, start and end (which
+    read the agenda or change the session)."""
+    return not r.kind.startswith(("segment.", "session."))
 
 
 async def _take_and_insert(sql: Statements, r: _Request) -> Event:
     """``_insert`` in one statement (PostgreSQL), which takes a seq only when it inserts."""
     values = _one_statement_values(r)
-    row = await sql.take_and_insert(values, after_end=r.kind in AFTER_END)
+    row = await sql.take_and_insert(values, _conditions(r))
     if row is not None:
         return Event(seq=int(row[0]), **values)
     raise _NothingTaken(await _refusal(sql, r))
@@ -173,6 +174,17 @@ def _one_statement_values(r: _Request) -> dict[str, Any]:
     return values
 
 
+def _conditions(r: _Request) -> dict[str, Any]:
+    """The one-statement append's conditions besides the id (``log_sql.TAKE_AND_INSERT``)."""
+    must_be, must_not_be = REF_TARGETS.get(r.kind, (None, None))
+    return {
+        "after_end": r.kind in AFTER_END,
+        "ref": r.body.get("ref"),
+        "ref_kind": must_be,
+        "ref_not_kind": must_not_be,
+    }
+
+
 async def _refusal(sql: Statements, r: _Request) -> BaseException:
     """Why the one-statement append inserted nothing (and took nothing): the id is logged,
     or the session is missing or has ended."""
@@ -182,8 +194,14 @@ async def _refusal(sql: Statements, r: _Request) -> BaseException:
     session = await sql.row("session_row", {"sid": r.session_id})
     if session is None:
         return NotFound("no such session")
-    if session[1] == "ended":
+    if session[1] == "ended" and r.kind not in AFTER_END:
         return SessionEnded("the session has ended: only notes, seen and ack are accepted")
+    problem = await _ref_problem(sql, r.session_id, int(session[0]) + 1, r.kind, r.body)
+    if problem is None and r.body.get("ref") is not None:
+        # Its target was logged only after it (later in the same batch, say).
+        problem = f"ref {r.body['ref']} is not an earlier event of this session"
+    if problem is not None:
+        return InvalidBody(problem)
     return RuntimeError(f"append to {r.session_id} inserted nothing and found no reason")
 
 
@@ -287,7 +305,7 @@ async def _pipelined(sql: AsyncpgStatements, batch: list[_Request]) -> list[Even
     needs nothing given back: why it was refused is read after the commit."""
     values = [_one_statement_values(r) for r in batch]
     rows = await sql.take_and_insert_many(
-        [(v, r.kind in AFTER_END) for r, v in zip(batch, values, strict=True)]
+        [(v, _conditions(r)) for r, v in zip(batch, values, strict=True)]
     )
     seqs = {(row[1], row[2]): int(row[0]) for row in rows}  # (session, id) -> seq
     outcomes: list[Event | BaseException] = []
@@ -330,17 +348,18 @@ class _GroupWriter:
     SQLite: each batch runs on the event loop, on the writer's own sqlite3 connection, under
     the process-wide write lock (SQLite has one writer at a time anyway).
 
-    PostgreSQL: each batch is one transaction on the async engine, with no lock of ours, and
-    ``POSTGRES_LANES`` writers share a process's sessions (see ``_group_writer``). The
-    seq UPDATE of each append takes its session's row lock until the commit; that is what
-    orders the writers of one session, across processes too. The batch is sorted by session
-    id (stably: each session keeps its order), so every batch takes its row locks in the same
-    order and two processes' batches cannot deadlock. A refusal found in Python gives the seq
-    back with an UPDATE, as on SQLite, rather than a SAVEPOINT around every append (two more
-    round trips each) or a check before taking the seq (which another process can overtake
-    before the row is locked, so the give-back would be needed anyway). Only a failed
-    *statement* needs more, because PostgreSQL then aborts the whole transaction: the batch is
-    run again once, every append in a SAVEPOINT of its own, so only the failing one fails.
+    PostgreSQL: each batch is one transaction on the writer's own asyncpg connection, with no
+    lock of ours, and ``POSTGRES_LANES`` writers share a process's sessions (see
+    ``_group_writer``). The seq UPDATE of each append takes its session's row lock until the
+    commit; that is what orders the writers of one session, across processes too. The batch
+    is sorted by session id (stably: each session keeps its order), so every batch takes its
+    row locks in the same order and two processes' batches cannot deadlock. Most appends
+    need one statement that takes a seq only when it inserts (``log_sql.TAKE_AND_INSERT``):
+    a batch of those goes in one round trip (``_pipelined``). In other batches a refusal
+    found in Python gives the seq back with an UPDATE, as on SQLite, rather than a
+    SAVEPOINT around every append (two more round trips each). Only a failed *statement*
+    needs more, because PostgreSQL then aborts the whole transaction: the batch is run again
+    once, every append in a SAVEPOINT of its own, so only the failing one fails.
 
     Publishing (``after_commit``) happens after the commit and outside the lock, so the next
     batch can start meanwhile; batches are published one after another in commit order, each
@@ -460,6 +479,21 @@ def _group_writer(db: Database, session_id: str) -> _GroupWriter:
     return writers[hash(session_id) % len(writers)]
 
 
+# What a reference of these kinds must point at: (the kind it must be, a kind it must not
+# be). Any other reference may point at any earlier event of the session.
+REF_TARGETS: dict[str, tuple[str | None, str | None]] = {
+    "alert.cancel": ("alert.stop", None),
+    "request.status": ("request", None),
+    "seen": (None, "note"),
+    "ack": (None, "note"),
+}
+_NOT_A = {
+    "alert.stop": "an alert.stop",
+    "request": "a request",
+    "note": "a message for the facilitator",
+}
+
+
 async def _check_refs(
     sql: Statements,
     session_id: str,
@@ -469,22 +503,31 @@ async def _check_refs(
     agenda: list[Any],
 ) -> None:
     """References must point into this session's own log and agenda."""
-    ref = body.get("ref")
-    if ref is not None:
-        if ref >= seq:
-            raise InvalidBody(f"ref {ref} is not an earlier event of this session")
-        found = await sql.row("ref_kind", {"sid": session_id, "ref": ref})
-        if found is None:
-            raise InvalidBody(f"ref {ref} is not an event of this session")
-        target = found[0]
-        if kind == "alert.cancel" and target != "alert.stop":
-            raise InvalidBody(f"ref {ref} is not an alert.stop")
-        if kind == "request.status" and target != "request":
-            raise InvalidBody(f"ref {ref} is not a request")
-        if kind in ("seen", "ack") and target == "note":
-            raise InvalidBody(f"ref {ref} is not a message for the facilitator")
+    problem = await _ref_problem(sql, session_id, seq, kind, body)
+    if problem is not None:
+        raise InvalidBody(problem)
     if kind.startswith("segment.") and body["index"] >= len(agenda):
         raise InvalidBody(f"index {body['index']} is not a segment of the agenda ({len(agenda)})")
+
+
+async def _ref_problem(
+    sql: Statements, session_id: str, seq: int, kind: str, body: dict[str, Any]
+) -> str | None:
+    """What is wrong with the body's ``ref`` for an append that would take ``seq``."""
+    ref = body.get("ref")
+    if ref is None:
+        return None
+    if ref >= seq:
+        return f"ref {ref} is not an earlier event of this session"
+    found = await sql.row("ref_kind", {"sid": session_id, "ref": ref})
+    if found is None:
+        return f"ref {ref} is not an event of this session"
+    must_be, must_not_be = REF_TARGETS.get(kind, (None, None))
+    if must_be is not None and found[0] != must_be:
+        return f"ref {ref} is not {_NOT_A[must_be]}"
+    if must_not_be is not None and found[0] == must_not_be:
+        return f"ref {ref} is not {_NOT_A[must_not_be]}"
+    return None
 
 
 def _same_or_conflict(existing: Event, kind: str, body: dict[str, Any]) -> Event:

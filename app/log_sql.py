@@ -66,15 +66,16 @@ STATEMENTS["session_row"] = select(SESSIONS.c.last_seq, SESSIONS.c.status).where
 
 
 def _take_and_insert() -> Any:
-    """PostgreSQL, for an append with nothing to check first (no reference, no segment):
-    the seq taken and the event inserted in ONE statement, one round trip instead of two.
+    """PostgreSQL, for an append that does not read the agenda or change the session: the
+    seq taken and the event inserted in ONE statement, one round trip instead of two.
 
     It takes a seq only when it inserts: the UPDATE in the WITH finds no row to update when
-    the session has ended (unless ``after_end``) or the id is already logged, and then
-    nothing is inserted either (no row back: the caller finds out why, and gives nothing
-    back). Whatever it does is one statement, so it is atomic even in autocommit: an id
-    logged by another process in the meantime (not yet visible to the NOT EXISTS) fails the
-    whole statement on the unique index, with nothing taken. The UPDATE's row lock orders
+    the session has ended (unless ``after_end``), the id is already logged or the ``ref``
+    is not an event of the session of the kind it must be, and then nothing is inserted
+    either (no row back: the caller finds out why, and gives nothing back). Whatever it
+    does is one statement, so it is atomic even outside a transaction: an id logged by
+    another process in the meantime (not yet visible to the NOT EXISTS) fails the whole
+    statement on the unique index, with nothing taken. The UPDATE's row lock orders
     the appends of one session, across processes too, and a session ended in the meantime
     is seen: PostgreSQL checks the UPDATE's conditions again on the row's newest version.
     """
@@ -82,12 +83,28 @@ def _take_and_insert() -> Any:
     logged = (
         select(c.seq).where(c.session_id == bindparam("sid"), c.id == bindparam("e_id")).exists()
     )
+    # The reference (if any) is an event of this session (so an earlier one), of the kind
+    # asked for (if one is), not of the kind refused (if one is).
+    ref = bindparam("ref", type_=c.seq.type)
+    ref_kind = bindparam("ref_kind", type_=c.kind.type)
+    ref_not_kind = bindparam("ref_not_kind", type_=c.kind.type)
+    target = (
+        select(c.seq)
+        .where(
+            c.session_id == bindparam("sid"),
+            c.seq == ref,
+            or_(ref_kind.is_(None), c.kind == ref_kind),
+            or_(ref_not_kind.is_(None), c.kind != ref_not_kind),
+        )
+        .exists()
+    )
     taken = (
         update(SESSIONS)
         .where(
             SESSIONS.c.id == bindparam("sid"),
             or_(SESSIONS.c.status != "ended", bindparam("after_end", type_=Boolean)),
             ~logged,
+            or_(ref.is_(None), target),
         )
         .values(last_seq=SESSIONS.c.last_seq + 1)
         .returning(SESSIONS.c.last_seq)
@@ -124,8 +141,9 @@ class Statements(Protocol):
     one_trip: bool  # has take_and_insert
     aborts: bool  # a failed statement aborts the whole transaction (PostgreSQL)
 
-    async def take_and_insert(self, values: dict[str, Any], after_end: bool) -> Any:
-        """``TAKE_AND_INSERT``: the event's seq in a row, or None when nothing was inserted."""
+    async def take_and_insert(self, values: dict[str, Any], conditions: dict[str, Any]) -> Any:
+        """``TAKE_AND_INSERT``: the event's seq in a row, or None when nothing was inserted
+        (and nothing taken)."""
 
     async def row(self, name: str, params: dict[str, Any]) -> Any:
         """The first row (indexable, JSON columns decoded), or None."""
@@ -193,7 +211,7 @@ class SqliteStatements:
         except sqlite3.Error as exc:
             raise DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True) from exc
 
-    async def take_and_insert(self, values: dict[str, Any], after_end: bool) -> Any:
+    async def take_and_insert(self, values: dict[str, Any], conditions: dict[str, Any]) -> Any:
         raise NotImplementedError
 
     async def row(self, name: str, params: dict[str, Any]) -> Any:
@@ -244,12 +262,11 @@ def database_error(sql: str, exc: Exception) -> DBAPIError:
     return DBAPIError(sql, None, exc, hide_parameters=True)
 
 
-def _take_and_insert_params(values: dict[str, Any], after_end: bool) -> dict[str, Any]:
+def _take_and_insert_params(values: dict[str, Any], conditions: dict[str, Any]) -> dict[str, Any]:
     # (Named apart from the columns: an UPDATE would take a parameter named after one of its
     # table's columns as a value to SET.)
     params = {f"e_{k}": v for k, v in values.items()}
-    params.update(e_body=encode_json(values["body"]), sid=values["session_id"])
-    params["after_end"] = after_end
+    params.update(conditions, e_body=encode_json(values["body"]), sid=values["session_id"])
     return params
 
 
@@ -273,14 +290,16 @@ class AsyncpgStatements:
         except asyncpg.PostgresError as exc:
             raise database_error(statement.sql, exc) from exc
 
-    async def take_and_insert(self, values: dict[str, Any], after_end: bool) -> Any:
-        return await self._fetch(_PG_TAKE_AND_INSERT, _take_and_insert_params(values, after_end))
+    async def take_and_insert(self, values: dict[str, Any], conditions: dict[str, Any]) -> Any:
+        return await self._fetch(_PG_TAKE_AND_INSERT, _take_and_insert_params(values, conditions))
 
-    async def take_and_insert_many(self, items: list[tuple[dict[str, Any], bool]]) -> list[Any]:
-        """``take_and_insert`` for each (values, after_end), pipelined in one round trip and
+    async def take_and_insert_many(
+        self, items: list[tuple[dict[str, Any], dict[str, Any]]]
+    ) -> list[Any]:
+        """``take_and_insert`` for each (values, conditions), pipelined in one round trip and
         committed together (outside a transaction): the rows of those that inserted."""
         statement = _PG_TAKE_AND_INSERT
-        args = [statement.args(_take_and_insert_params(v, after_end)) for v, after_end in items]
+        args = [statement.args(_take_and_insert_params(v, c)) for v, c in items]
         try:
             return list(await self.conn.fetchmany(statement.sql, args))
         except asyncpg.PostgresError as exc:

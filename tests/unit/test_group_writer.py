@@ -289,30 +289,38 @@ async def test_refusals_among_the_appends_of_one_batch_take_no_seq(
 ) -> None:
     """PostgreSQL sends such a batch in one round trip (pipelined statements): each answer
     is found by its session and id, whatever was refused around it."""
-    live, producer, _ = await new_session(db)
+    live, producer, facilitator = await new_session(db)
     ended, ender, _ = await new_session(db)
-    await append_event(db, live, producer, "note", {"text": "first"}, "dup")
+    await append_event(db, live, producer, "note", {"text": "first"}, "dup")  # 1
+    await append_event(db, live, producer, "prompt.time", {"text": "go"})  # 2
     await append_event(db, ended, ender, "session.end", {})
     before = commits.count
     got = await outcomes(
         append_event(db, ended, ender, "prompt.time", {"text": "too late"}),
-        append_event(db, live, producer, "prompt.time", {"text": "a"}),
+        append_event(db, live, producer, "prompt.time", {"text": "a"}),  # 3
         append_event(db, "no-such-session", producer, "note", {"text": "nowhere"}),
         append_event(db, live, producer, "note", {"text": "first"}, "dup"),  # a repeat
-        append_event(
-            db, ended, ender, "note", {"text": "debrief"}, "dup"
-        ),  # same id, other session
-        append_event(db, live, producer, "prompt.time", {"text": "b"}),
+        append_event(db, ended, ender, "note", {"text": "debrief"}, "dup"),  # its own id there
+        append_event(db, live, facilitator, "seen", {"ref": 2}),  # 4
+        append_event(db, live, facilitator, "ack", {"ref": 1, "status": "done"}),  # a note
+        append_event(db, live, producer, "alert.cancel", {"ref": 2}),  # not an alert
+        append_event(db, live, facilitator, "seen", {"ref": 6}),  # logged only after it
+        append_event(db, live, producer, "prompt.time", {"text": "b"}),  # 5
+        append_event(db, live, producer, "prompt.time", {"text": "c"}),  # 6
     )
     lanes = {id(_group_writer(db, s)) for s in (live, ended, "no-such-session")}
     assert commits.count - before == len(lanes)  # one commit per writer, refusals or not
-    too_late, a, nowhere, repeat, debrief, b = got
+    too_late, a, nowhere, repeat, debrief, seen, ack, cancel, early, b, c = got
     assert isinstance(too_late, SessionEnded) and isinstance(nowhere, NotFound)
-    assert isinstance(a, Appended) and isinstance(b, Appended)
-    assert (a.event.seq, b.event.seq) == (2, 3)
+    assert "not a message for the facilitator" in str(ack)
+    assert "not an alert.stop" in str(cancel)
+    assert "not an earlier event" in str(early)
+    assert all(isinstance(g, InvalidBody) for g in (ack, cancel, early))
+    created = [g.event.seq for g in (a, seen, b, c) if isinstance(g, Appended) and g.created]
+    assert created == [3, 4, 5, 6]
     assert isinstance(repeat, Appended) and not repeat.created and repeat.event.seq == 1
     assert isinstance(debrief, Appended) and debrief.created and debrief.event.seq == 2
-    assert await logged_seqs(db, live) == [1, 2, 3]
+    assert await logged_seqs(db, live) == [1, 2, 3, 4, 5, 6]
     assert await logged_seqs(db, ended) == [1, 2]
     assert commits.rollbacks == 0
 
