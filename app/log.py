@@ -283,12 +283,16 @@ async def _commit_postgres(
     """
     sql = AsyncpgStatements(conn)
     if all(_one_statement(r) for r in batch):
+        values = [_one_statement_values(r) for r in batch]
         try:
-            return await _pipelined(sql, batch)
+            rows = await sql.take_and_insert_many(
+                [(v, _conditions(r)) for r, v in zip(batch, values, strict=True)]
+            )
         except DBAPIError:
             db.rollbacks += 1  # it left nothing behind; find the failing one below
             async with _transaction(conn):
                 return await _insert_batch(sql, batch, isolated=True)
+        return await _pipelined_outcomes(sql, batch, values, rows)
     try:
         async with _transaction(conn):
             return await _insert_batch(sql, batch)
@@ -298,20 +302,25 @@ async def _commit_postgres(
         return await _insert_batch(sql, batch, isolated=True)
 
 
-async def _pipelined(sql: AsyncpgStatements, batch: list[_Request]) -> list[Event | BaseException]:
-    """One-statement appends sent together and committed as one (asyncpg's pipelined
-    ``fetchmany``, atomic: a failure anywhere leaves nothing). Each statement sees what the
-    ones before it inserted, and takes a seq only when it inserts, so a refused append
-    needs nothing given back: why it was refused is read after the commit."""
-    values = [_one_statement_values(r) for r in batch]
-    rows = await sql.take_and_insert_many(
-        [(v, _conditions(r)) for r, v in zip(batch, values, strict=True)]
-    )
+async def _pipelined_outcomes(
+    sql: Statements, batch: list[_Request], values: list[dict[str, Any]], rows: list[Any]
+) -> list[Event | BaseException]:
+    """The outcomes of one-statement appends sent together and committed as one (asyncpg's
+    pipelined ``fetchmany``, atomic: a failure anywhere leaves nothing). Each statement saw
+    what the ones before it inserted, and took a seq only when it inserted: a row per event,
+    found by its session and id; a refused append needs nothing given back, and why it was
+    refused is read now, after the commit."""
     seqs = {(row[1], row[2]): int(row[0]) for row in rows}  # (session, id) -> seq
     outcomes: list[Event | BaseException] = []
     for r, v in zip(batch, values, strict=True):
         seq = seqs.pop((r.session_id, r.event_id), None)  # (a repeated id: its first only)
-        outcomes.append(Event(seq=seq, **v) if seq is not None else await _refusal(sql, r))
+        if seq is not None:
+            outcomes.append(Event(seq=seq, **v))
+            continue
+        try:
+            outcomes.append(await _refusal(sql, r))
+        except DBAPIError as exc:  # the batch is committed: only this answer is lost
+            outcomes.append(exc)
     return outcomes
 
 
