@@ -456,3 +456,53 @@ async def test_two_writers_on_the_same_sessions_in_opposite_orders_keep_one_orde
         for w in watched:
             w.close()
         await other.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with postgres_database() as url:
+        run_migrations(url)
+        yield url
+
+
+@pytest.fixture
+async def pg_db(pg_url: str) -> AsyncIterator[Database]:
+    database = Database(pg_url)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def test_a_writer_whose_connection_was_lost_reconnects_and_keeps_the_order(
+    pg_db: Database,
+) -> None:
+    """PostgreSQL: the server ends the writers' connections (a restart, a failover). An
+    append that finds its connection lost fails, and is retried with its id as a client
+    would; the next batch opens a new connection. Nothing is lost, doubled or skipped."""
+    db = pg_db
+    assert db.writers is not None
+    sid, producer, _ = await new_session(db)
+    first = await append_event(db, sid, producer, "note", {"text": "one"}, "one")
+    lost = list(db.writers.connections.values())
+    assert lost, "the append went through a writer connection"
+    async with db.engine.connect() as conn:  # another session ends them, as the server would
+        for writer in lost:
+            pid = writer.get_server_pid()
+            await conn.execute(text(f"SELECT pg_terminate_backend({int(pid)})"))
+    for writer in lost:  # until the client side has seen the end
+        for _ in range(200):
+            if writer.is_closed():
+                break
+            await asyncio.sleep(0.01)
+    attempts = 0
+    while True:  # the client's retry, same id
+        attempts += 1
+        try:
+            second = await append_event(db, sid, producer, "note", {"text": "two"}, "two")
+            break
+        except Exception:
+            assert attempts < 3, "the writer did not reconnect"
+    assert (first.event.seq, second.event.seq) == (1, 2) and second.created
+    assert not set(db.writers.connections.values()) & set(lost)
+    assert await logged_seqs(db, sid) == [1, 2]
