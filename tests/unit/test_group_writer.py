@@ -458,29 +458,13 @@ async def test_two_writers_on_the_same_sessions_in_opposite_orders_keep_one_orde
         await other.close()
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    with postgres_database() as url:
-        run_migrations(url)
-        yield url
-
-
-@pytest.fixture
-async def pg_db(pg_url: str) -> AsyncIterator[Database]:
-    database = Database(pg_url)
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_a_writer_whose_connection_was_lost_reconnects_and_keeps_the_order(
-    pg_db: Database,
+    db: Database,
 ) -> None:
     """PostgreSQL: the server ends the writers' connections (a restart, a failover). An
     append that finds its connection lost fails, and is retried with its id as a client
     would; the next batch opens a new connection. Nothing is lost, doubled or skipped."""
-    db = pg_db
     assert db.writers is not None
     sid, producer, _ = await new_session(db)
     first = await append_event(db, sid, producer, "note", {"text": "one"}, "one")
