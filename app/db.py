@@ -30,6 +30,7 @@ WRITER_BUSY_S = 5.0
 # PostgreSQL: how many group-commit writers a process runs (app.log), each on a connection of
 # its own (``Database.writers``).
 POSTGRES_WRITERS = 8
+CONNECT_TIMEOUT_S = 10.0  # a writer's (re)connect; its batch fails after that
 
 
 class Database:
@@ -162,7 +163,9 @@ class WriterConnections:
         """Writer ``writer``'s connection (each writer runs one batch at a time)."""
         conn = self.connections.get(writer)
         if conn is None or conn.is_closed():
-            conn = self.connections[writer] = await asyncpg.connect(self.dsn)
+            conn = self.connections[writer] = await asyncpg.connect(
+                self.dsn, timeout=CONNECT_TIMEOUT_S
+            )
         return conn
 
     async def close(self) -> None:

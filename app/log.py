@@ -282,7 +282,10 @@ async def _commit_postgres(
     BEGIN and a COMMIT, each a turn of the event loop.
     """
     sql = AsyncpgStatements(conn)
-    if all(_one_statement(r) for r in batch):
+    # (An id sent twice in one batch takes the transaction path: which of the two inserted
+    # could not be told from the rows alone.)
+    distinct = len({(r.session_id, r.event_id) for r in batch}) == len(batch)
+    if distinct and all(_one_statement(r) for r in batch):
         values = [_one_statement_values(r) for r in batch]
         try:
             rows = await sql.take_and_insert_many(
@@ -313,7 +316,7 @@ async def _pipelined_outcomes(
     seqs = {(row[1], row[2]): int(row[0]) for row in rows}  # (session, id) -> seq
     outcomes: list[Event | BaseException] = []
     for r, v in zip(batch, values, strict=True):
-        seq = seqs.pop((r.session_id, r.event_id), None)  # (a repeated id: its first only)
+        seq = seqs.get((r.session_id, r.event_id))  # (distinct in the batch)
         if seq is not None:
             outcomes.append(Event(seq=seq, **v))
             continue

@@ -325,6 +325,20 @@ async def test_refusals_among_the_appends_of_one_batch_take_no_seq(
     assert commits.rollbacks == 0
 
 
+async def test_an_id_sent_twice_in_one_batch_answers_each_for_its_own_message(
+    db: Database, commits: Commits
+) -> None:
+    sid, producer, _ = await new_session(db)
+    refused, kept = await outcomes(
+        append_event(db, sid, producer, "alert.cancel", {"ref": 5}, "same"),  # no such event
+        append_event(db, sid, producer, "note", {"text": "kept"}, "same"),
+    )
+    assert isinstance(refused, InvalidBody)
+    assert isinstance(kept, Appended) and kept.created
+    assert (kept.event.seq, kept.event.kind, kept.event.body) == (1, "note", {"text": "kept"})
+    assert [(e.seq, e.kind) for e in await read_events(db, sid)] == [(1, "note")]
+
+
 async def test_a_failed_commit_fails_every_append_of_its_batch_and_leaves_no_gap(
     db: Database, commits: Commits
 ) -> None:
