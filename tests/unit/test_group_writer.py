@@ -1,8 +1,8 @@
 """The group commit of appends (app.log._GroupWriter), in-process, on real SQLite and PostgreSQL.
 
-Each test gets a fresh migrated database. What a batch is, is observed through the engine's
-``commit`` events (one per transaction the writer commits); failures are real ones, made by
-triggers the test adds to its own database.
+Each test gets a fresh migrated database. What a batch is, is observed through the
+database's count of the writers' commits (``Database.committed``, once per batch the writer
+commits); failures are real ones, made by triggers the test adds to its own database.
 """
 
 import asyncio
