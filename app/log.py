@@ -28,7 +28,13 @@ from app.errors import (
     NotFound,
     SessionEnded,
 )
-from app.log_sql import AsyncpgStatements, SqliteStatements, Statements, database_error
+from app.log_sql import (
+    AsyncpgStatements,
+    SqliteStatements,
+    Statements,
+    database_error,
+    event_of,
+)
 from app.models import Event, Session
 from app.models.event import ID_PATTERN, RESERVED_ID_PREFIXES, is_reserved_id
 from app.models.kinds import HIDDEN, SYSTEM, validate_body
@@ -137,15 +143,15 @@ async def _insert(sql: Statements, r: _Request) -> Event:
         # The status is read in the same statement that locks the row: no race with the end.
         existing = await sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
         if existing is not None:  # a retry of what was logged before the end
-            raise _Repeat(sql.event(existing))
+            raise _Repeat(event_of(existing))
         raise SessionEnded("the session has ended: only notes, seen and ack are accepted")
     await _check_refs(sql, r.session_id, seq, r.kind, r.body, row[2] if len(row) > 2 else [])
-    values = _event_values(r, seq)
+    values = {**_event_values(r), "seq": seq}
     at = values["at_ms"]
     if await sql.insert(values) is None:
         existing = await sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
         assert existing is not None  # the conflict was on this very row
-        raise _Repeat(sql.event(existing))
+        raise _Repeat(event_of(existing))
     if r.kind == "session.start":
         await sql.run("started", {"sid": r.session_id, "at": at})
     elif r.kind == "session.end":
@@ -161,17 +167,11 @@ def _one_statement(r: _Request) -> bool:
 
 async def _take_and_insert(sql: Statements, r: _Request) -> Event:
     """``_insert`` in one statement (PostgreSQL), which takes a seq only when it inserts."""
-    values = _one_statement_values(r)
+    values = _event_values(r)
     row = await sql.take_and_insert(values, _conditions(r))
     if row is not None:
         return Event(seq=int(row[0]), **values)
     raise _NothingTaken(await _refusal(sql, r))
-
-
-def _one_statement_values(r: _Request) -> dict[str, Any]:
-    values = _event_values(r, seq=None)
-    del values["seq"]
-    return values
 
 
 def _conditions(r: _Request) -> dict[str, Any]:
@@ -190,7 +190,7 @@ async def _refusal(sql: Statements, r: _Request) -> BaseException:
     or the session is missing or has ended."""
     existing = await sql.row("by_id", {"sid": r.session_id, "eid": r.event_id})
     if existing is not None:  # a repeat (or a retry of what was logged before the end)
-        return _Repeat(sql.event(existing))
+        return _Repeat(event_of(existing))
     session = await sql.row("session_row", {"sid": r.session_id})
     if session is None:
         return NotFound("no such session")
@@ -205,10 +205,10 @@ async def _refusal(sql: Statements, r: _Request) -> BaseException:
     return RuntimeError(f"append to {r.session_id} inserted nothing and found no reason")
 
 
-def _event_values(r: _Request, seq: int | None) -> dict[str, Any]:
+def _event_values(r: _Request) -> dict[str, Any]:
+    """The event's columns but its seq."""
     return {
         "session_id": r.session_id,
-        "seq": seq,
         "id": r.event_id,
         "kind": r.kind,
         "body": r.body,
@@ -286,7 +286,7 @@ async def _commit_postgres(
     # could not be told from the rows alone.)
     distinct = len({(r.session_id, r.event_id) for r in batch}) == len(batch)
     if distinct and all(_one_statement(r) for r in batch):
-        values = [_one_statement_values(r) for r in batch]
+        values = [_event_values(r) for r in batch]
         try:
             rows = await sql.take_and_insert_many(
                 [(v, _conditions(r)) for r, v in zip(batch, values, strict=True)]

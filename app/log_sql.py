@@ -153,9 +153,6 @@ class Statements(Protocol):
     async def insert(self, values: dict[str, Any]) -> Any:
         """Insert an event; its seq in a row, or None when its id is already logged."""
 
-    def event(self, row: Any) -> Event:
-        """The ``Event`` of a ``by_id`` row."""
-
     def savepoint(self) -> Any:
         """A SAVEPOINT to ``start``, then ``commit`` or ``rollback`` (PostgreSQL)."""
 
@@ -163,7 +160,8 @@ class Statements(Protocol):
 _JSON_RESULTS = {"take_agenda": 2, "by_id": _EVENT_COLUMNS.index("body")}
 
 
-def _event(row: Any) -> Event:
+def event_of(row: Any) -> Event:
+    """The ``Event`` of a ``by_id`` row (either driver)."""
     return Event(**dict(zip(_EVENT_COLUMNS, row, strict=True)))
 
 
@@ -176,16 +174,27 @@ def _decoded(name: str, row: Any) -> Any:
     return row
 
 
-def _compiled(statement: Any) -> tuple[str, dict[str, Any]]:
-    """SQLite's SQL with :named parameters, and the values of the statement's own literals."""
-    compiled = statement.compile(dialect=_SQLITE_NAMED)
-    defaults = {k: v for k, v in compiled.params.items() if v is not None}
-    return str(compiled), defaults
+class _Compiled:
+    """A statement compiled once to one driver's SQL: SQLite's with :named parameters,
+    asyncpg's with $1, $2… (``names`` in order); with the values of its own literals."""
+
+    def __init__(self, statement: Any, dialect: Any) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.names: list[str] = list(compiled.positiontup or [])
+        self.defaults = {k: v for k, v in compiled.params.items() if v is not None}
+
+    def named(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {**self.defaults, **params} if self.defaults else params
+
+    def positional(self, params: dict[str, Any]) -> list[Any]:
+        values = self.named(params)
+        return [values[name] for name in self.names]
 
 
 _SQLITE_NAMED = sqlite.dialect(paramstyle="named")
-_SQLITE = {name: _compiled(statement) for name, statement in STATEMENTS.items()}
-_SQLITE_INSERT = _compiled(INSERT["sqlite"])
+_SQLITE = {name: _Compiled(statement, _SQLITE_NAMED) for name, statement in STATEMENTS.items()}
+_SQLITE_INSERT = _Compiled(INSERT["sqlite"], _SQLITE_NAMED)
 
 
 class SqliteStatements:
@@ -203,56 +212,38 @@ class SqliteStatements:
         assert isinstance(driver, sqlite3.Connection)
         self.cursor = driver.cursor()
 
-    def _execute(self, sql: str, defaults: dict[str, Any], params: dict[str, Any]) -> Any:
+    def _execute(self, statement: _Compiled, params: dict[str, Any]) -> Any:
         try:
-            rows = self.cursor.execute(sql, {**defaults, **params} if defaults else params)
+            rows = self.cursor.execute(statement.sql, statement.named(params))
             # All rows, so the statement is finished (RETURNING writes on its first step).
             return rows.fetchall()
         except sqlite3.Error as exc:
-            raise DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True) from exc
+            raise DBAPIError.instance(
+                statement.sql, None, exc, sqlite3.Error, hide_parameters=True
+            ) from exc
 
     async def take_and_insert(self, values: dict[str, Any], conditions: dict[str, Any]) -> Any:
         raise NotImplementedError
 
     async def row(self, name: str, params: dict[str, Any]) -> Any:
-        rows = self._execute(*_SQLITE[name], params)
+        rows = self._execute(_SQLITE[name], params)
         return _decoded(name, rows[0]) if rows else None
 
     async def run(self, name: str, params: dict[str, Any]) -> None:
-        self._execute(*_SQLITE[name], params)
+        self._execute(_SQLITE[name], params)
 
     async def insert(self, values: dict[str, Any]) -> Any:
-        rows = self._execute(*_SQLITE_INSERT, {**values, "body": encode_json(values["body"])})
+        rows = self._execute(_SQLITE_INSERT, {**values, "body": encode_json(values["body"])})
         return rows[0] if rows else None
-
-    def event(self, row: Any) -> Event:
-        return _event(row)
 
     def savepoint(self) -> Any:
         raise NotImplementedError  # never needed: a failed statement undoes only itself
 
 
 _ASYNCPG = asyncpg_dialect.dialect()
-
-
-class _Positional:
-    """A statement compiled once to asyncpg's SQL ($1, $2...): its parameters' names in
-    order, with the values of the statement's own literals."""
-
-    def __init__(self, statement: Any) -> None:
-        compiled = statement.compile(dialect=_ASYNCPG)
-        self.sql = str(compiled)
-        self.names: list[str] = list(compiled.positiontup or [])
-        self.defaults = {k: v for k, v in compiled.params.items() if v is not None}
-
-    def args(self, params: dict[str, Any]) -> list[Any]:
-        values = {**self.defaults, **params} if self.defaults else params
-        return [values[name] for name in self.names]
-
-
-_PG = {name: _Positional(statement) for name, statement in STATEMENTS.items()}
-_PG_INSERT = _Positional(INSERT["postgresql"])
-_PG_TAKE_AND_INSERT = _Positional(TAKE_AND_INSERT)
+_PG = {name: _Compiled(statement, _ASYNCPG) for name, statement in STATEMENTS.items()}
+_PG_INSERT = _Compiled(INSERT["postgresql"], _ASYNCPG)
+_PG_TAKE_AND_INSERT = _Compiled(TAKE_AND_INSERT, _ASYNCPG)
 
 
 def database_error(sql: str, exc: Exception) -> DBAPIError:
@@ -284,9 +275,9 @@ class AsyncpgStatements:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def _fetch(self, statement: _Positional, params: dict[str, Any]) -> Any:
+    async def _fetch(self, statement: _Compiled, params: dict[str, Any]) -> Any:
         try:
-            return await self.conn.fetchrow(statement.sql, *statement.args(params))
+            return await self.conn.fetchrow(statement.sql, *statement.positional(params))
         except asyncpg.PostgresError as exc:
             raise database_error(statement.sql, exc) from exc
 
@@ -299,7 +290,7 @@ class AsyncpgStatements:
         """``take_and_insert`` for each (values, conditions), pipelined in one round trip and
         committed together (outside a transaction): the rows of those that inserted."""
         statement = _PG_TAKE_AND_INSERT
-        args = [statement.args(_take_and_insert_params(v, c)) for v, c in items]
+        args = [statement.positional(_take_and_insert_params(v, c)) for v, c in items]
         try:
             return list(await self.conn.fetchmany(statement.sql, args))
         except asyncpg.PostgresError as exc:
@@ -313,9 +304,6 @@ class AsyncpgStatements:
 
     async def insert(self, values: dict[str, Any]) -> Any:
         return await self._fetch(_PG_INSERT, {**values, "body": encode_json(values["body"])})
-
-    def event(self, row: Any) -> Event:
-        return _event(row)
 
     def savepoint(self) -> Any:
         return self.conn.transaction()  # nested in the batch's: a SAVEPOINT
