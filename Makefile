@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 3
 
-.PHONY: help venv run demo test test-js lint format debian-packages bench bench-full clean
+.PHONY: help venv run demo test test-js lint format debian-packages e2e-deps bench bench-full clean
 
 help:
 	@echo "make run        start the server (SQLite + in-memory broker) and print links"
@@ -43,13 +43,22 @@ format: venv
 debian-packages:
 	@bash scripts/ensure-debian-packages.sh
 
+# Test-time npm packages of the browser tests (axe-core), pinned by tests/e2e/package-lock.json,
+# installed into the ignored tests/e2e/node_modules; nothing of them is committed.
+E2E_NPM := tests/e2e/node_modules/.package-lock.json
+$(E2E_NPM): tests/e2e/package.json tests/e2e/package-lock.json
+	npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+	touch $(E2E_NPM)
+
+e2e-deps: $(E2E_NPM)
+
 # The pages' model (web/model.js, web/keys.js) under node's built-in runner, with the same
 # golden vectors (tests/vectors) as pytest. No npm packages.
 test-js:
 	node --test tests/js/
 
 # pytest exit code 5 means "no tests ran": that is a failure, not a pass.
-test: venv lint test-js debian-packages
+test: venv lint test-js debian-packages e2e-deps
 	@set +e; $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q -rfEs $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
