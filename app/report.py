@@ -11,8 +11,15 @@ Definitions (all times in seconds, minutes where the name says so):
   ``seen_after_s`` is the time to its first ``seen`` (or first ``ack``, which implies it);
   ``first_answer_after_s`` the time to its first ``ack`` of any status; ``ack_after_s`` the
   time to its first ``done`` or ``declined`` — a snooze is not an answer, it counts in
-  ``snoozes``; ``ack_status`` is the status of its last ``ack``. Cancelled alerts are not
-  "unacknowledged".
+  ``snoozes``; ``ack_status`` is the status of its last ``ack``.
+- ``unacknowledged`` (the debrief's "never answered") counts the messages left without a
+  ``done`` or ``declined`` answer, except cancelled alerts and ``superseded`` timing prompts:
+  a ``prompt.time`` still waiting (no answer but a snooze) when a newer ``prompt.time``, a
+  ``segment.start`` or a ``segment.end`` was logged was replaced, not ignored ("5 min left"
+  then "1 min left") — the overlay retires its card then for the same reason (web/model.js
+  ``Cards``: "replaced", "segment_end"; the golden vectors' ``expect.superseded`` hold the two
+  together). The session's end supersedes nothing; stop alerts, messages and flags are never
+  superseded.
 - ``p50`` is the median.
 - ``learners`` lists every roster name (flagged or not) and any other name flagged.
 - offline periods are those of participants while the session ran (a participant still
@@ -47,6 +54,7 @@ class MessageRow:
     level: int = 0
     cancelled: bool = False
     resurfaced_ms: int | None = None
+    superseded: bool = False  # a timing prompt replaced while still waiting for an answer
 
 
 @dataclass(slots=True)
@@ -66,16 +74,22 @@ class ReportFold:
     learners: dict[str, Counter[str]] = field(default_factory=dict)
     presence: list[Presence] = field(default_factory=list)
     notes: list[dict[str, Any]] = field(default_factory=list)
+    # Timing prompts still waiting for an answer (open or snoozed): the next one supersedes them.
+    waiting_prompts: set[int] = field(default_factory=set)
 
     def apply(self, e: LoggedEvent, state: SessionFold) -> None:
         self.counts[e.kind] += 1
         b = e.body
         kind = e.kind
+        if kind in ("prompt.time", "segment.start", "segment.end"):
+            self._supersede_prompts()
         if kind in TRACKED:
             text = b.get("text")
             self.messages[e.seq] = MessageRow(e.seq, kind, e.at_ms, text)
             if kind == "flag.learner":
                 self.learners.setdefault(b["learner"], Counter())[b["flag"]] += 1
+            elif kind == "prompt.time":
+                self.waiting_prompts.add(e.seq)
             return
         if kind == "presence":
             self.presence.append(
@@ -96,8 +110,10 @@ class ReportFold:
                 row.first_answer_ms = e.at_ms
             if b["status"] == "snoozed":
                 row.snoozes += 1
-            elif row.answer_ms is None:
-                row.answer_ms = e.at_ms
+            else:
+                self.waiting_prompts.discard(row.seq)  # its card closed: nothing to supersede
+                if row.answer_ms is None:
+                    row.answer_ms = e.at_ms
             row.last_ack = e
         elif kind == "alert.escalated":
             row.level = max(row.level, b["level"])
@@ -109,6 +125,11 @@ class ReportFold:
             # A snooze ran out: the message is back and waits for an answer again.
             row.last_ack = None
             row.resurfaced_ms = e.at_ms
+
+    def _supersede_prompts(self) -> None:
+        for seq in self.waiting_prompts:
+            self.messages[seq].superseded = True
+        self.waiting_prompts.clear()
 
 
 def _note(e: LoggedEvent, state: SessionFold) -> dict[str, Any]:
@@ -186,10 +207,12 @@ def _segments(
 
 def _messages(folded: ReportFold) -> dict[str, Any]:
     rows = []
+    # per kind: seen times, answer times, [count, unacknowledged, superseded]
     by_kind: dict[str, tuple[list[float], list[float], list[int]]] = {}
     for row in folded.messages.values():
         seen = _after(row.seen_ms, row.at_ms)
         answered = _after(row.answer_ms, row.at_ms)
+        superseded = row.superseded and answered is None
         out: dict[str, Any] = {
             "seq": row.seq,
             "kind": row.kind,
@@ -200,19 +223,22 @@ def _messages(folded: ReportFold) -> dict[str, Any]:
             "ack_after_s": answered,
             "ack_status": row.last_ack.body["status"] if row.last_ack is not None else None,
             "snoozes": row.snoozes,
+            "superseded": superseded,
         }
         if row.kind == "alert.stop":
             out["escalation_level"] = row.level
             out["cancelled"] = row.cancelled
         rows.append(out)
-        seen_list, ack_list, unacked = by_kind.setdefault(row.kind, ([], [], [0, 0]))
-        unacked[0] += 1
+        seen_list, ack_list, tally = by_kind.setdefault(row.kind, ([], [], [0, 0, 0]))
+        tally[0] += 1
         if seen is not None:
             seen_list.append(seen)
         if answered is not None:
             ack_list.append(answered)
+        elif superseded:
+            tally[2] += 1
         elif not row.cancelled:
-            unacked[1] += 1
+            tally[1] += 1
     latency = {
         kind: {
             "count": counts[0],
@@ -221,6 +247,7 @@ def _messages(folded: ReportFold) -> dict[str, Any]:
             "ack_p50_s": _p50(ack_list),
             "ack_max_s": max(ack_list, default=None),
             "unacknowledged": counts[1],
+            "superseded": counts[2],
         }
         for kind, (seen_list, ack_list, counts) in sorted(by_kind.items())
     }

@@ -266,7 +266,10 @@ async def test_latency_per_kind_has_median_max_and_unacknowledged(
     assert prompts["seen_max_s"] == SECONDS(10, abs=1.0)
     assert prompts["ack_p50_s"] == SECONDS(17.5, abs=1.0)  # median of 15 and 20
     assert prompts["ack_max_s"] == SECONDS(20, abs=1.0)
-    assert prompts["unacknowledged"] == 5
+    # Of the five unanswered timing prompts, four were replaced while waiting (1 min left by
+    # "Time is up", that one and "5 min left in Practice" by a segment's end, "1 min left in
+    # Close" by "Time is up"): superseded, not ignored. "Time is up for Close" was the last.
+    assert (prompts["unacknowledged"], prompts["superseded"]) == (1, 4)
     flags = latency["flag.learner"]
     assert (flags["count"], flags["ack_p50_s"], flags["unacknowledged"]) == (1, None, 1)
     alerts = latency["alert.stop"]
@@ -307,3 +310,57 @@ async def test_the_export_report_is_the_endpoints_and_stable(
     assert facilitator["notes"] == []
     assert "note" not in facilitator["counts"]
     assert facilitator["segments"] == first["segments"]
+
+
+async def test_a_timing_prompt_replaced_while_waiting_is_superseded_not_never_answered(
+    api: Api, session: dict[str, Any]
+) -> None:
+    """ "5 min left" then "1 min left": the first was replaced, not ignored. Stop alerts,
+    messages and flags that need an answer still count, and the session's end replaces nothing.
+    """
+    sid, token = session["session"]["id"], session["tokens"]["producer"]
+
+    async def send(kind: str, body: dict[str, Any], role: str = "producer") -> int:
+        r = await api.http.post(
+            f"/api/v1/sessions/{sid}/events",
+            json={"kind": kind, "body": body},
+            headers=api.auth(session["tokens"][role]),
+        )
+        assert r.status_code == 201, r.text
+        return int(r.json()["seq"])
+
+    await send("session.start", {})
+    await send("segment.start", {"index": 0})
+    five = await send("prompt.time", {"text": "5 min left", "minutes_left": 5})
+    snoozed = await send("prompt.time", {"text": "Slow down a little"})
+    await send("ack", {"ref": snoozed, "status": "snoozed", "minutes": 1}, "facilitator")
+    one = await send("prompt.time", {"text": "1 min left", "minutes_left": 1})
+    answered = await send("prompt.time", {"text": "Time is up"})
+    await send("ack", {"ref": answered, "status": "done"}, "facilitator")
+    stop = await send("alert.stop", {"reason": "chat"})
+    message = await send("message", {"text": "Ahmed has to leave at 10:40"})
+    flag = await send("flag.learner", {"learner": "Maria", "flag": "hand"})
+    await send("segment.start", {"index": 1})  # retires the waiting prompts of segment 1
+    later = await send("prompt.time", {"text": "Pick up the pace"})
+    last = await send("prompt.time", {"text": "2 min left", "minutes_left": 2})
+    await send("alert.stop", {"reason": "break"})  # a second alert, never answered
+    await send("session.end", {})
+
+    r = await api.http.get(f"/api/v1/sessions/{sid}/report", headers=api.auth(token))
+    assert r.status_code == 200, r.text
+    report = r.json()
+    rows = by_seq(report)
+    superseded = sorted(seq for seq, m in rows.items() if m["superseded"])
+    assert superseded == [five, snoozed, one, later]
+    assert rows[answered]["superseded"] is False and rows[answered]["ack_status"] == "done"
+    assert rows[last]["superseded"] is False  # the session's end replaces nothing
+    for seq in (stop, message, flag):
+        assert rows[seq]["superseded"] is False
+    latency = report["latency"]
+    assert (latency["prompt.time"]["unacknowledged"], latency["prompt.time"]["superseded"]) == (
+        1,
+        4,
+    )
+    assert latency["alert.stop"]["unacknowledged"] == 2
+    assert latency["message"]["unacknowledged"] == 1
+    assert latency["flag.learner"]["unacknowledged"] == 1

@@ -191,7 +191,7 @@ function showResult(data) {
   ];
   const box = clear($("#links"));
   for (const [name, what, url] of rows) {
-    const copy = el("button", { type: "button", class: "small" }, "Copy");
+    const copy = el("button", { type: "button", class: "small", "aria-label": `Copy the ${name.split(" ")[0].toLowerCase()} link` }, "Copy");
     copy.addEventListener("click", () => copyText(url, copy));
     box.append(
       el(
@@ -255,9 +255,14 @@ function renderMine() {
     });
     const created = new Date(s.created);
     const when = Number.isNaN(created.getTime()) ? "" : created.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-    const open = [["Producer", s.links.producer], ["Facilitator", s.links.facilitator], ["Debrief", s.links.debrief]]
+    const kept = [["Producer", s.links.producer], ["Facilitator", s.links.facilitator], ["Observer", s.links.observer], ["Debrief", s.links.debrief]];
+    const open = kept
       .filter(([, url]) => safeLink(url))
-      .map(([name, url]) => el("a", { href: url, target: "_blank", rel: "noopener" }, name));
+      .map(([name, url]) => {
+        const copy = el("button", { type: "button", class: "small", "aria-label": `Copy the ${name.toLowerCase()} link of “${s.title}”` }, "Copy");
+        copy.addEventListener("click", () => copyText(url, copy));
+        return el("span", { class: "mine-link" }, el("a", { href: url, target: "_blank", rel: "noopener" }, name), copy);
+      });
     list.append(
       el(
         "li",

@@ -4,8 +4,6 @@
 import { FLAG_TEXT, STOP_TEXT, clockTime } from "./util.js";
 
 const NS = "http://www.w3.org/2000/svg";
-const W = 1000; // viewBox width; the SVG scales to its box
-const LABEL = 190; // left column for lane names
 const RIGHT = 12;
 const LANE = 26;
 const AXIS = 28;
@@ -41,17 +39,27 @@ function span(session, report, events) {
   return [from, to];
 }
 
-function tickStep(totalMs) {
+function tickStep(totalMs, maxTicks) {
   const minutes = totalMs / 60_000;
-  for (const step of [1 / 6, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 240]) if (minutes / step <= 10) return step * 60_000;
+  for (const step of [1 / 6, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 240]) if (minutes / step <= maxTicks) return step * 60_000;
   return 480 * 60_000;
 }
 
+/** The screen's picture: a 1000-unit-wide viewBox scaled to its box. */
+export const SCREEN = { width: 1000, label: 190, labelChars: 26, charPx: 7, maxTicks: 10, titleId: "tl-svg-title" };
+/**
+ * The printed picture: drawn at the width it prints at on A4 (190 mm between the margins, less
+ * the panel's padding: ~700 CSS px), so one unit is one CSS px and the 13-px text of
+ * debrief.css is ~9.75 pt on paper; lane names shortened to what the narrower column holds.
+ */
+export const PRINT = { width: 700, label: 170, labelChars: 20, charPx: 8, maxTicks: 6, titleId: "tl-print-title" };
+
 /**
  * Draws the timeline into `box` (emptied first). Returns the <svg>.
- * data: {session, report, events, people: {participant_id: {name, role}}}
+ * data: {session, report, events, people: {participant_id: {name, role}}}; layout: SCREEN or PRINT.
  */
-export function drawTimeline(box, { session, report, events, people = {} }) {
+export function drawTimeline(box, { session, report, events, people = {} }, layout = SCREEN) {
+  const { width: W, label: LABEL, labelChars, charPx, maxTicks, titleId } = layout;
   box.replaceChildren();
   const [from, to] = span(session, report, events);
   const x = (t) => LABEL + ((Math.min(Math.max(t, from), to) - from) / (to - from)) * (W - LABEL - RIGHT);
@@ -79,23 +87,23 @@ export function drawTimeline(box, { session, report, events, people = {} }) {
     viewBox: `0 0 ${W} ${height}`,
     class: "tl-svg",
     role: "img",
-    "aria-labelledby": "tl-svg-title",
+    "aria-labelledby": titleId,
     preserveAspectRatio: "xMinYMin meet",
   });
-  root.append(svg("title", { id: "tl-svg-title" }, `Timeline of ${session.title}, ${clockTime(new Date(from).toISOString())} to ${clockTime(new Date(to).toISOString())}`));
+  root.append(svg("title", { id: titleId }, `Timeline of ${session.title}, ${clockTime(new Date(from).toISOString())} to ${clockTime(new Date(to).toISOString())}`));
 
   // Lanes and their names.
   const grid = svg("g", { class: "tl-lanes" });
   lanes.forEach((l, i) => {
     const y = laneY.get(l.key);
     if (i % 2 === 0) grid.append(svg("rect", { class: "tl-stripe", x: 0, y, width: W, height: LANE }));
-    grid.append(svg("text", { class: `tl-label${l.group ? " tl-" + l.group : ""}`, x: 6, y: y + LANE / 2 + 4 }, shorten(l.label, 26)));
+    grid.append(svg("text", { class: `tl-label${l.group ? " tl-" + l.group : ""}`, x: 6, y: y + LANE / 2 + 4 }, shorten(l.label, labelChars)));
   });
   root.append(grid);
 
   // Time axis: a tick and a clock time every step.
   const axis = svg("g", { class: "tl-axis" });
-  const step = tickStep(to - from);
+  const step = tickStep(to - from, maxTicks);
   for (let t = Math.ceil(from / step) * step; t <= to; t += step) {
     axis.append(svg("line", { x1: x(t), x2: x(t), y1: AXIS - 6, y2: height - 8 }));
     // A label near the right edge ends at its tick, so it is never clipped by the SVG's box.
@@ -121,9 +129,9 @@ export function drawTimeline(box, { session, report, events, people = {} }) {
       const ay = laneY.get("actual") + 4;
       g.append(titled(svg("rect", { class: `tl-actual${over ? " tl-over" : ""} tl-c${i % 4}`, x: x(start), y: ay, width: Math.max(2, x(end) - x(start)), height: LANE - 8, rx: 3 }),
         `${s.index + 1}. ${s.title}: ${clockTime(s.started_at)}–${s.ended_at ? clockTime(s.ended_at) : "…"}, ${s.actual_minutes} of ${s.planned_minutes} min planned`));
-      if (x(end) - x(start) > 40) g.append(svg("text", { class: "tl-barlabel", x: x(start) + 4, y: ay + LANE / 2 }, shorten(s.title, Math.floor((x(end) - x(start)) / 7))));
+      if (x(end) - x(start) > 40) g.append(svg("text", { class: "tl-barlabel", x: x(start) + 4, y: ay + LANE / 2 }, shorten(s.title, Math.floor((x(end) - x(start)) / charPx))));
     }
-    if (x(pEnd) - x(plannedAt) > 40) g.append(svg("text", { class: "tl-barlabel tl-planned-label", x: x(plannedAt) + 4, y: py + LANE / 2 - 2 }, shorten(s.title, Math.floor((x(pEnd) - x(plannedAt)) / 7))));
+    if (x(pEnd) - x(plannedAt) > 40) g.append(svg("text", { class: "tl-barlabel tl-planned-label", x: x(plannedAt) + 4, y: py + LANE / 2 - 2 }, shorten(s.title, Math.floor((x(pEnd) - x(plannedAt)) / charPx))));
     plannedAt = pEnd;
     segG.append(g);
   });

@@ -1,6 +1,6 @@
 // Debrief: report figures, planned vs actual agenda, latencies, learners, timeline, export.
 import { Channel } from "./client.js";
-import { drawTimeline } from "./debrief-timeline.js";
+import { PRINT, drawTimeline } from "./debrief-timeline.js";
 import { $, KIND_META, api, clear, clockTime, describe, el, fatal, icon, storedSessionId, takeToken } from "./util.js";
 
 const token = takeToken();
@@ -74,7 +74,9 @@ function render() {
     : "Not started yet";
   $("#export").classList.toggle("hidden", !(D.you && (D.you.role === "producer" || D.you.role === "observer")));
   renderFigures();
-  drawTimeline($("#chart"), { session: s, report: D.report, events: D.events, people: D.people });
+  const picture = { session: s, report: D.report, events: D.events, people: D.people };
+  drawTimeline($("#chart"), picture);
+  drawTimeline($("#chart-print"), picture, PRINT); // shown on paper only (debrief.css)
   renderSegments();
   renderLatency();
   renderLearners();
@@ -95,6 +97,8 @@ function renderFigures() {
   const r = D.report;
   const c = r.counts || {};
   const acks = (r.messages || []).filter((m) => m.ack_after_s !== null && m.ack_after_s !== undefined);
+  // "Never answered" is the server's `unacknowledged` (app/report.py defines it once): timing
+  // prompts a newer prompt replaced while they waited are superseded, not ignored.
   const open = Object.values(r.latency || {}).reduce((n, l) => n + (l.unacknowledged || 0), 0);
   const stop = (r.latency || {})["alert.stop"];
   const segs = (r.segments || []).filter((x) => x.actual_minutes !== null);
@@ -160,8 +164,10 @@ function renderLatency() {
     fmtS(l.ack_p50_s),
     fmtS(l.ack_max_s),
     String(l.unacknowledged ?? 0),
+    kind === "prompt.time" ? String(l.superseded ?? 0) : "—",
   ]);
-  table($("#latency"), ["Kind", "Sent", "Seen (median)", "Seen (slowest)", "Answered (median)", "Answered (slowest)", "Never answered"], rows, "No prompts, flags or alerts were sent.");
+  const head = ["Kind", "Sent", "Seen (median)", "Seen (slowest)", "Answered (median)", "Answered (slowest)", "Never answered", "Replaced by a newer prompt"];
+  table($("#latency"), head, rows, "No prompts, flags or alerts were sent.");
 }
 
 function renderLearners() {
@@ -222,6 +228,7 @@ function renderTimeline() {
 function answerText(m) {
   const snoozes = m.snoozes ? ` (snoozed ${m.snoozes === 1 ? "once" : `${m.snoozes} times`} first)` : "";
   if (m.ack_status && m.ack_after_s !== null && m.ack_after_s !== undefined) return ` → ${m.ack_status} after ${fmtS(m.ack_after_s)}${snoozes}`;
+  if (m.superseded) return m.seen_after_s !== null && m.seen_after_s !== undefined ? ` → seen after ${fmtS(m.seen_after_s)}, then replaced by a newer prompt` : " → replaced by a newer prompt before it was seen";
   if (m.snoozes) return ` → snoozed, never answered`;
   return m.seen_after_s !== null && m.seen_after_s !== undefined ? ` → seen after ${fmtS(m.seen_after_s)}, not answered` : " → not seen";
 }

@@ -87,11 +87,12 @@ def test_my_sessions_keeps_the_links_in_this_browser_and_forgets_them(pages: Pag
     assert [h.split("#")[0].rsplit("/", 1)[1] for h in hrefs] == [
         "producer",
         "facilitator",
+        "producer",  # the observer's: the panel, read-only
         "debrief",
     ]
     assert all("#t=" in h for h in hrefs)
     # The stored links work: the debrief opens with them.
-    debrief = pages.open(hrefs[2].split(pages.server.url)[1], ctx)
+    debrief = pages.open(hrefs[3].split(pages.server.url)[1], ctx)
     debrief.locator("#title", has_text="afternoon").wait_for()
     debrief.close()
     rows.nth(0).get_by_role("button", name="Forget").click()

@@ -1,5 +1,7 @@
 // Golden vectors (tests/vectors/*.json) through the browser's model (web/model.js): the same
-// `ticks` that pytest checks against app/status.py, and the overlay's `cards`.
+// `ticks` that pytest checks against app/status.py, the overlay's `cards`, and `superseded`:
+// the timing prompts whose card a newer prompt or a segment boundary retired unanswered are
+// the ones the debrief (app/report.py) does not count as "never answered".
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -30,6 +32,15 @@ for (const file of files) {
       const ticks = new Ticks(v.participants);
       for (const ev of v.events) ticks.apply(ev);
       assert.deepEqual(ticks.all(), expect.ticks);
+    });
+  }
+
+  if (expect.superseded) {
+    test(`${file}: the cards retired as replaced are the report's superseded prompts`, () => {
+      const cards = new Cards();
+      for (const ev of v.events) cards.apply(ev);
+      const replaced = cards.closed().filter((c) => c.reason === "replaced" || c.reason === "segment_end").map((c) => c.seq);
+      assert.deepEqual(replaced.sort((a, b) => a - b), expect.superseded);
     });
   }
 

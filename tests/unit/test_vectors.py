@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from tests.vectors.build_state_vectors import expected_ticks, model_for, plain_event
+from tests.vectors.build_state_vectors import (
+    expected_ticks,
+    model_for,
+    plain_event,
+    superseded_of,
+)
 
 VECTORS = sorted((Path(__file__).resolve().parent.parent / "vectors").glob("*.json"))
 
@@ -22,6 +27,7 @@ def load(path: Path) -> dict[str, Any]:
 def test_there_are_vectors_for_the_state_and_for_the_cards() -> None:
     names = {p.stem for p in VECTORS}
     assert {"state-every-kind", "state-extend-twice", "state-deliveries"} <= names
+    assert any(load(p)["expect"].get("superseded") for p in VECTORS)
 
 
 @pytest.mark.parametrize("path", VECTORS, ids=lambda p: p.stem)
@@ -35,6 +41,9 @@ def test_the_server_folds_each_vector_as_expected(path: Path) -> None:
         assert model.report_public() == expect["report"]
     if "ticks" in expect:
         assert expected_ticks(model, vector["events"]) == expect["ticks"]
+    if "superseded" in expect:
+        # The debrief's "replaced, not unanswered" prompts; node checks the overlay's cards.
+        assert superseded_of(model.report_public()) == expect["superseded"]
 
 
 @pytest.mark.parametrize("path", VECTORS, ids=lambda p: p.stem)

@@ -111,6 +111,11 @@ def expected_ticks(model: SessionModel, events: list[dict[str, Any]]) -> dict[st
     }
 
 
+def superseded_of(report: dict[str, Any]) -> list[int]:
+    """The seqs of the timing prompts a newer prompt or a segment boundary replaced unanswered."""
+    return [m["seq"] for m in report["messages"] if m["superseded"]]
+
+
 def every_kind() -> Script:
     s = Script(
         "state-every-kind",
@@ -240,6 +245,7 @@ def write(script: Script) -> None:
         "ticks": expected_ticks(model, script.events),
         "report": model.report_public(),
     }
+    vector["expect"]["superseded"] = superseded_of(vector["expect"]["report"])
     path = HERE / f"{script.name}.json"
     path.write_text(json.dumps(vector, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {path.relative_to(HERE.parent.parent)}")
