@@ -139,6 +139,22 @@ class InProcessServer:
     def ws_url(self) -> str:
         return f"ws://{self.host}/ws"
 
+    def env(self) -> dict[str, str]:
+        """The environment a real server would have (for the CLI run against its database)."""
+        import os
+
+        env = dict(os.environ)
+        env.update(
+            {
+                "BACKCHANNEL_DATABASE_URL": self.database_url,
+                "BACKCHANNEL_BROKER_URL": self.broker_url,
+                "BACKCHANNEL_PUBLIC_URL": self.url,
+                "BACKCHANNEL_LOG_LEVEL": "warning",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
     def settings(self) -> Settings:
         """What a real server would read from its environment (``Server.env``)."""
         values: dict[str, Any] = {
@@ -168,6 +184,10 @@ class InProcessServer:
             raise
         InProcessServer.by_host[self.host] = self
         self.running = True
+        scheduler = self.services.scheduler
+        if scheduler is not None:
+            # Its first scan done: no query of it is left in flight when a quick test ends.
+            await scheduler.poke()
         return self
 
     async def stop(self) -> None:
@@ -266,6 +286,7 @@ class InProcessSocket:
         self._accepted = False
         self._close_sent = False  # by the app
         self._gone = False  # the client closed or dropped the connection
+        self._server_closed = False  # the closing handshake started on the server's side
         self._over = False
         self._task: asyncio.Task[None] | None = None
 
@@ -330,6 +351,7 @@ class InProcessSocket:
             code = message.get("code", 1000)
             reason = message.get("reason") or ""
             self._close_sent = True
+            self._server_closed = not self._gone
             self.rcvd = Close(code, reason)
             self.sent = Close(code, reason)  # the client answers with the same code
             self._to_app.put_nowait(
@@ -370,6 +392,7 @@ class InProcessSocket:
         """The server shuts down: uvicorn closes open sockets with 1012, then waits for the app."""
         if not self._over and self._accepted and not self._close_sent:
             self._gone = True
+            self._server_closed = True
             self.rcvd = self.sent = Close(1012, "")
             self._to_app.put_nowait({"type": "websocket.disconnect", "code": 1012})
             self._end()
@@ -392,7 +415,8 @@ class InProcessSocket:
             and self.sent.code in OK_CODES
         )
         cls = ConnectionClosedOK if ok else ConnectionClosedError
-        return cls(self.rcvd, self.sent)
+        both = self.rcvd is not None and self.sent is not None
+        return cls(self.rcvd, self.sent, self._server_closed if both else None)
 
     async def send(self, data: str | bytes) -> None:
         if self._over or self._gone:

@@ -20,6 +20,8 @@ import websockets
 
 from tests.inprocess import http_client, ws_connect
 
+__all__ = ["http_client", "ws_connect"]  # (tests import them from here too)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Lets a test move the server's clock (POST /api/v1/testing/clock); never set in production.

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.support import Api, Client, Server, postgres_database, shared_redis_url
+from tests.support import Api, Client, Server, postgres_database, shared_redis_url, ws_connect
 
 CYCLES = 100
 MAX_SOCKETS = 10
@@ -67,7 +67,7 @@ async def _wait_presence(
 
 async def _refused_before_welcome(ws_url: str, token: str) -> int | None:
     """Open a socket and say hello; the close code it gets instead of a welcome."""
-    async with websockets.connect(ws_url) as ws:
+    async with ws_connect(ws_url) as ws:
         await ws.send(json.dumps({"type": "hello", "token": token, "since": 0}))
         try:
             frame = await asyncio.wait_for(ws.recv(), 10)
