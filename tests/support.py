@@ -18,7 +18,9 @@ import httpx
 import pytest
 import websockets
 
-from tests.inprocess import http_client, ws_connect
+from app.clock import clock
+from app.config import Settings
+from tests.inprocess import InProcessServer, http_client, ws_connect
 
 __all__ = ["http_client", "ws_connect"]  # (tests import them from here too)
 
@@ -311,6 +313,20 @@ class Client:
         if self._reader is not None:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(self._reader, 5)
+
+
+# The presence grace a server has unless told otherwise.
+GRACE_S = float(Settings.model_fields["presence_grace_s"].default)
+
+
+async def let_time_pass(*servers: Any, seconds: float) -> None:
+    """``seconds`` go by for the servers: moved on the clock when they run in process (no
+    wait), waited for when one is a real process (its timers run on its own clock)."""
+    if all(isinstance(s, InProcessServer) for s in servers):
+        clock.advance(seconds)
+        await asyncio.sleep(0)
+    else:
+        await asyncio.sleep(seconds)
 
 
 def seqs(events: list[dict[str, Any]]) -> list[int]:

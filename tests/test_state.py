@@ -4,10 +4,9 @@ agree with each other, with a full replay of the log, and after a restart."""
 import asyncio
 from typing import Any
 
-from app.clock import clock
 from app.models.kinds import visible_to
 from tests.inprocess import InProcessServer
-from tests.support import Api, Client, Server
+from tests.support import GRACE_S, Api, Client, Server, let_time_pass
 from tests.vectors.build_state_vectors import model_for
 
 AGENDA = [{"title": "Welcome", "minutes": 10}, {"title": "Practice", "minutes": 20}]
@@ -151,7 +150,7 @@ async def test_the_state_built_live_equals_a_full_replay_and_the_state_after_a_r
 
     for c in clients:
         await c.close()
-    clock.advance(server.settings().presence_grace_s)  # past the grace: offline is logged
+    await let_time_pass(server, seconds=GRACE_S)  # past the grace: offline is logged
     # Everyone left: the log now also says so. A restarted server folds it from scratch.
     await watcher_gone(api, sid, s["tokens"]["producer"])
     await server.stop()

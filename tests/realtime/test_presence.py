@@ -14,9 +14,16 @@ from typing import Any
 import pytest
 import websockets
 
-from app.clock import clock
 from tests.inprocess import InProcessServer
-from tests.support import Api, Client, Server, postgres_database, shared_redis_url, ws_connect
+from tests.support import (
+    Api,
+    Client,
+    Server,
+    let_time_pass,
+    postgres_database,
+    shared_redis_url,
+    ws_connect,
+)
 
 CYCLES = 100
 MAX_SOCKETS = 10
@@ -44,16 +51,6 @@ async def servers(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             finally:
                 for s in made:
                     s.stop()
-
-
-async def pass_time(servers: list[Any], seconds: float) -> None:
-    """Let ``seconds`` go by: moved on the clock in process, waited for by real processes
-    (whose pending offlines are due on Redis's clock)."""
-    if all(isinstance(s, InProcessServer) for s in servers):
-        clock.advance(seconds)
-        await asyncio.sleep(0)
-    else:
-        await asyncio.sleep(seconds)
 
 
 async def _presence_of(api: Api, session: dict[str, Any], pid: str) -> list[str]:
@@ -110,12 +107,12 @@ async def test_a_hundred_connect_close_cycles_add_at_most_two_presence_events(
         cycling_s = time.monotonic() - started
         # Back every time well within the 5 s grace: one `online`, no `offline` yet...
         assert await _presence_of(api, session, pid) == ["online"], cycling_s
-        await pass_time(servers, 3)
+        await let_time_pass(*servers, seconds=3)
         assert await _presence_of(api, session, pid) == ["online"], "not before the grace"
         # ...and once the last socket has stayed closed past the grace, one `offline`.
-        await pass_time(servers, 2.5)
+        await let_time_pass(*servers, seconds=2.5)
         await _wait_presence(api, session, pid, ["online", "offline"])
-        await pass_time(servers, 0.5)
+        await let_time_pass(*servers, seconds=0.5)
         assert await _presence_of(api, session, pid) == ["online", "offline"]
     finally:
         await api.close()
@@ -134,14 +131,16 @@ async def test_a_reconnect_within_the_grace_logs_nothing_but_a_longer_absence_do
         pid = (await first.connect())["you"]["participant_id"]
         await _wait_presence(api, session, pid, ["online"])
         await first.abort()  # a Wi-Fi drop: no closing handshake
-        await pass_time(servers, 1)
+        await let_time_pass(*servers, seconds=1)
         back = Client(servers[-1].ws_url, token)  # on the other process, when there are two
         clients.append(back)
         await back.connect()
-        await pass_time(servers, 6)  # past the grace of the dropped socket: nothing logged
+        await let_time_pass(
+            *servers, seconds=6
+        )  # past the grace of the dropped socket: nothing logged
         assert await _presence_of(api, session, pid) == ["online"]
         await back.close()
-        await pass_time(servers, 5)  # the grace of the last socket
+        await let_time_pass(*servers, seconds=5)  # the grace of the last socket
         await _wait_presence(api, session, pid, ["online", "offline"])
         again = Client(servers[0].ws_url, token)
         clients.append(again)
