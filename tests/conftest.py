@@ -1,8 +1,16 @@
-"""Fixtures: a fresh real server (uvicorn subprocess, own port, own database) per test.
+"""Fixtures: a fresh server with its own database per test.
 
-Every test fails if a server it ran (started by a fixture or by the test itself) logged an
-ERROR record or a traceback while it ran, unless the test allows that record by name:
+``server``, ``timed_server`` and ``db_server`` run the app in the test's own event loop
+(tests/inprocess.py): same URLs, same ``Api`` and ``Client``, milliseconds instead of a
+process. ``real_server`` (and ``Server(...)`` in a test) is ``backchannel serve`` in a
+subprocess, for what only a real process shows: kill -9, SIGTERM, uvicorn's limits and
+transport, several processes.
+
+Every test fails if a server it ran (started by a fixture or by the test itself, in
+process or not) logged an ERROR record or a traceback while it ran, unless the test allows
+that record by name:
 ``@pytest.mark.allow_server_errors("regex", ..., reason="why this test breaks things")``.
+The movable clock (app.clock) is back at real time for every test.
 """
 
 import contextlib
@@ -12,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from app.clock import clock
+from tests.inprocess import InProcessServer
 from tests.support import (
     TEST_HOOKS,
     Api,
@@ -44,18 +54,39 @@ def server_log_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fails the test on an ERROR record or traceback in what its servers logged meanwhile."""
     # Servers of earlier tests that still run (module-scoped ones) are read from here on.
     Server.started[:] = [s for s in Server.started if s.proc is not None]
-    offsets = {id(s): s.log_size() for s in Server.started}
+    InProcessServer.started[:] = [s for s in InProcessServer.started if s.running]
+    offsets = {id(s): s.log_size() for s in [*Server.started, *InProcessServer.started]}
     yield
     problems: list[str] = []
-    for srv in Server.started:
+    for srv in [*Server.started, *InProcessServer.started]:
         found = server_log_problems(srv.log_text(offsets.get(id(srv), 0)), _allowed(request))
-        problems += [f"server :{srv.port}: {record[:3000]}" for record in found]
+        name = f":{srv.port}" if isinstance(srv, Server) else srv.host
+        problems += [f"server {name}: {record[:3000]}" for record in found]
     if problems:
         pytest.fail("server logged errors:\n" + "\n\n".join(problems[:5]), pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def real_time() -> Iterator[None]:
+    """Every test starts (and leaves) the movable clock at real time, with no timer on it."""
+    clock.reset()
+    yield
+    clock.reset()
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+async def server(tmp_path: Path) -> AsyncIterator[InProcessServer]:
+    """The app in process, on a fresh SQLite database and the in-memory broker."""
+    srv = await InProcessServer(tmp_path).start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+@pytest.fixture
+def real_server(tmp_path: Path) -> Iterator[Server]:
+    """``backchannel serve`` in a subprocess: for what needs uvicorn or a process."""
     srv = Server(tmp_path).start()
     try:
         yield srv
@@ -64,7 +95,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-async def api(server: Server) -> AsyncIterator[Api]:
+async def api(server: InProcessServer) -> AsyncIterator[Api]:
     client = Api(server.url)
     try:
         yield client
@@ -87,7 +118,7 @@ async def session(api: Api) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def clients(server: Server) -> AsyncIterator[list[Client]]:
+async def clients() -> AsyncIterator[list[Client]]:
     """Collects clients made in a test and closes them at the end."""
     made: list[Client] = []
     yield made
@@ -96,17 +127,18 @@ async def clients(server: Server) -> AsyncIterator[list[Client]]:
 
 
 @pytest.fixture
-def timed_server(tmp_path: Path) -> Iterator[Server]:
-    """A server whose clock the test moves (``POST /api/v1/testing/clock``)."""
-    srv = Server(tmp_path, env=TEST_HOOKS).start()
+async def timed_server(tmp_path: Path) -> AsyncIterator[InProcessServer]:
+    """A server whose clock the test moves (``POST /api/v1/_test/clock``, or
+    ``app.clock.clock.advance`` and the scheduler's poke, in process)."""
+    srv = await InProcessServer(tmp_path, env=TEST_HOOKS).start()
     try:
         yield srv
     finally:
-        srv.stop()
+        await srv.stop()
 
 
 @pytest.fixture
-async def timed_api(timed_server: Server) -> AsyncIterator[Api]:
+async def timed_api(timed_server: InProcessServer) -> AsyncIterator[Api]:
     client = Api(timed_server.url)
     try:
         yield client
@@ -115,22 +147,32 @@ async def timed_api(timed_server: Server) -> AsyncIterator[Api]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+async def db_server(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[InProcessServer]:
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(postgres_database()) if request.param == "postgres" else None
-        srv = Server(tmp_path, database_url=url).start()
+        url = None
+        if request.param == "postgres":
+            url = stack.enter_context(postgres_database(migrated=True))
+        srv = await InProcessServer(tmp_path, database_url=url).start()
         try:
             yield srv
         finally:
-            srv.stop()
+            await srv.stop()
 
 
 @pytest.fixture
-async def db_api(db_server: Server) -> AsyncIterator[Api]:
+async def db_api(db_server: InProcessServer) -> AsyncIterator[Api]:
     api = Api(db_server.url)
+    statuses: list[int] = []
+
+    async def note(response: Any) -> None:
+        statuses.append(response.status_code)
+
+    api.http.event_hooks["response"].append(note)
     try:
         yield api
     finally:
         await api.close()
         log = db_server.log_text()
-        assert "Traceback" not in log and " 500 " not in log, log[-4000:]
+        assert "Traceback" not in log and 500 not in statuses, log[-4000:]

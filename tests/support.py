@@ -18,6 +18,12 @@ import httpx
 import pytest
 import websockets
 
+from app.clock import clock
+from app.config import Settings
+from tests.inprocess import InProcessServer, http_client, ws_connect
+
+__all__ = ["http_client", "ws_connect"]  # (tests import them from here too)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Lets a test move the server's clock (POST /api/v1/testing/clock); never set in production.
@@ -166,10 +172,10 @@ class Server:
 
 
 class Api:
-    """Tiny async HTTP client for the /api/v1 endpoints."""
+    """Tiny async HTTP client for the /api/v1 endpoints (of a real or an in-process server)."""
 
     def __init__(self, base_url: str) -> None:
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=15)
+        self.http = http_client(base_url, timeout=15)
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -202,7 +208,8 @@ class Api:
 
 
 class Client:
-    """A protocol-speaking WebSocket client that records every event it receives."""
+    """A protocol-speaking WebSocket client that records every event it receives (from a
+    real server, or an in-process one: ``ws_connect`` tells them by the URL)."""
 
     def __init__(self, ws_url: str, token: str) -> None:
         self.ws_url = ws_url
@@ -221,7 +228,7 @@ class Client:
         return self.events[-1]["seq"] if self.events else 0
 
     async def connect(self, since: int | None = None, **kwargs: Any) -> dict[str, Any]:
-        self.ws = await websockets.connect(self.ws_url, max_size=2**22, **kwargs)
+        self.ws = await ws_connect(self.ws_url, max_size=2**22, **kwargs)
         await self.ws.send(
             json.dumps(
                 {
@@ -301,9 +308,25 @@ class Client:
         """Drop the TCP connection without a closing handshake (a Wi-Fi drop)."""
         if self.ws is not None:
             self.ws.transport.abort()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self.ws.wait_closed(), 5)  # the server saw it go
         if self._reader is not None:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(self._reader, 5)
+
+
+# The presence grace a server has unless told otherwise.
+GRACE_S = float(Settings.model_fields["presence_grace_s"].default)
+
+
+async def let_time_pass(*servers: Any, seconds: float) -> None:
+    """``seconds`` go by for the servers: moved on the clock when they run in process (no
+    wait), waited for when one is a real process (its timers run on its own clock)."""
+    if all(isinstance(s, InProcessServer) for s in servers):
+        clock.advance(seconds)
+        await asyncio.sleep(0)
+    else:
+        await asyncio.sleep(seconds)
 
 
 def seqs(events: list[dict[str, Any]]) -> list[int]:
@@ -339,17 +362,45 @@ def _run_sync(coro: Any) -> None:
         pool.submit(asyncio.run, coro).result()
 
 
+def _pg_url(name: str) -> str:
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}"
+
+
+_pg_template: str | None = None
+
+
+def _migrated_pg_template() -> str:
+    """A PostgreSQL database at the latest schema, migrated once per test process (and
+    dropped at its exit): fresh databases are copied from it (CREATE DATABASE … TEMPLATE)."""
+    global _pg_template
+    if _pg_template is None:
+        import atexit
+        import concurrent.futures
+
+        from app.cli import run_migrations
+
+        name = f"bc_template_{uuid.uuid4().hex[:12]}"
+        _run_sync(_pg_admin(f'CREATE DATABASE "{name}"'))
+        atexit.register(_run_sync, _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # alembic runs its own loop
+            pool.submit(run_migrations, _pg_url(name)).result()
+        _pg_template = name
+    return _pg_template
+
+
 @contextlib.contextmanager
-def postgres_database() -> Any:
-    """A fresh, empty PostgreSQL database for one test (dropped after): yields its URL."""
+def postgres_database(migrated: bool = False) -> Any:
+    """A fresh PostgreSQL database for one test (dropped after): yields its URL. Empty, or
+    ``migrated`` (a copy of a template migrated once, for servers that do not migrate)."""
     name = f"bc_test_{uuid.uuid4().hex[:12]}"
     try:
-        _run_sync(_pg_admin(f'CREATE DATABASE "{name}"'))
+        template = f' TEMPLATE "{_migrated_pg_template()}"' if migrated else ""
+        _run_sync(_pg_admin(f'CREATE DATABASE "{name}"{template}'))
     except Exception as exc:
         skip_or_fail("postgres", f"cannot create a database at {PG_ADMIN_DSN}: {exc!r}")
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     try:
-        yield f"{base}/{name}"
+        yield _pg_url(name)
     finally:
         _run_sync(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.support import Api, Client, Server
+from app.clock import clock
+from tests.inprocess import InProcessServer
+from tests.support import Api, Client, Server, ws_connect
 
 RECOVERABLE_FRAMES: list[tuple[str, str | bytes, str]] = [
     ("not JSON", "this is not json", "invalid_json"),
@@ -151,7 +153,7 @@ async def test_an_observer_may_only_add_notes(
 
 
 async def _raw(server: Server) -> Any:
-    return await websockets.connect(server.ws_url, max_size=2**22)
+    return await ws_connect(server.ws_url, max_size=2**22)
 
 
 async def test_a_send_before_hello_is_refused_until_hello_arrives(
@@ -201,10 +203,12 @@ async def test_a_hello_with_a_bad_since_gets_an_error_and_may_be_retried(
         assert json.loads(await ws.recv())["type"] == "welcome"
 
 
-async def test_a_frame_over_16_kib_closes_with_1009(
-    server: Server, session: dict[str, Any]
-) -> None:
-    c = Client(server.ws_url, session["tokens"]["producer"])
+async def test_a_frame_over_16_kib_closes_with_1009(real_server: Server) -> None:
+    """uvicorn enforces the frame size (``ws_max_size``): a real server."""
+    api = Api(real_server.url)
+    session = await api.create_session()
+    await api.close()
+    c = Client(real_server.ws_url, session["tokens"]["producer"])
     await c.connect()
     await c.send_raw(
         json.dumps({"type": "send", "id": "big", "kind": "note", "body": {"text": "x" * 17000}})
@@ -215,18 +219,19 @@ async def test_a_frame_over_16_kib_closes_with_1009(
 
 
 async def test_no_hello_in_time_closes_with_4408(tmp_path: Any) -> None:
-    srv = Server(tmp_path, env={"BACKCHANNEL_HELLO_TIMEOUT_S": "0.5"}).start()
+    srv = await InProcessServer(tmp_path, env={"BACKCHANNEL_HELLO_TIMEOUT_S": "0.5"}).start()
     try:
-        async with websockets.connect(srv.ws_url) as ws:
+        async with ws_connect(srv.ws_url) as ws:
+            clock.advance(0.5)  # the deadline passes without waiting for it
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
     finally:
-        srv.stop()
+        await srv.stop()
 
 
 async def test_a_foreign_origin_is_refused(server: Server, session: dict[str, Any]) -> None:
-    async with websockets.connect(server.ws_url, origin="http://evil.example") as ws:  # type: ignore[arg-type]
+    async with ws_connect(server.ws_url, origin="http://evil.example") as ws:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
@@ -234,7 +239,7 @@ async def test_a_foreign_origin_is_refused(server: Server, session: dict[str, An
 
 async def test_sends_beyond_the_rate_limit_get_rate_limited_errors(tmp_path: Path) -> None:
     # A slow refill (1 per 10 s) keeps the count exact however loaded the machine is.
-    srv = Server(
+    srv = await InProcessServer(
         tmp_path, env={"BACKCHANNEL_RATE_PER_S": "0.1", "BACKCHANNEL_RATE_BURST": "5"}
     ).start()
     api = Api(srv.url)
@@ -275,7 +280,7 @@ async def test_sends_beyond_the_rate_limit_get_rate_limited_errors(tmp_path: Pat
         await c.close()
     finally:
         await api.close()
-        srv.stop()
+        await srv.stop()
 
 
 # -- HTTP -------------------------------------------------------------------------------------

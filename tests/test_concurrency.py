@@ -5,7 +5,8 @@ import time
 import uuid
 from typing import Any
 
-from tests.support import Api, Client, Server, seqs
+from tests.inprocess import InProcessServer
+from tests.support import Api, Client, seqs
 
 SENDERS = 20
 MESSAGES = 50
@@ -32,7 +33,7 @@ async def test_twenty_concurrent_senders_get_seq_1_to_1000_without_gap_or_duplic
 ) -> None:
     # Many sockets share one producer token here, so lift the per-connection send limit and
     # the sockets-per-participant cap; the point is contention on one session's log.
-    srv = Server(
+    srv = await InProcessServer(
         tmp_path,
         env={
             "BACKCHANNEL_RATE_PER_S": "1000",
@@ -103,4 +104,4 @@ async def test_twenty_concurrent_senders_get_seq_1_to_1000_without_gap_or_duplic
         for c in clients:
             await c.close()
         await api.close()
-        srv.stop()
+        await srv.stop()

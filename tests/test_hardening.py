@@ -3,32 +3,33 @@ Bearer token, SQL errors without their parameters, /docs off unless asked for.""
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from sqlalchemy import text
 
 from app.db import Database
-from tests.support import Api, Server, postgres_database
+from tests.inprocess import InProcessServer
+from tests.support import Api, Server, http_client, postgres_database
 
 
 async def test_the_csp_never_copies_the_host_header(server: Server) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with http_client(server.url) as http:
         for path in ("/", "/producer", "/facilitator", "/debrief"):
             r = await http.get(path, headers={"Host": "evil.example:666"})
             csp = r.headers["content-security-policy"]
             assert "evil.example" not in csp, csp
             connect = next(d for d in csp.split("; ") if d.startswith("connect-src"))
             # its own origin, and the WebSocket origin of BACKCHANNEL_PUBLIC_URL
-            assert connect == f"connect-src 'self' ws://127.0.0.1:{server.port}", csp
+            assert connect == f"connect-src 'self' ws://{urlsplit(server.url).netloc}", csp
 
 
 ORGANIZER_KEY = "0rganizer-k3y-with-some-length"
 
 
 @pytest.fixture
-def guarded(tmp_path: Path) -> Any:
-    srv = Server(
+async def guarded(tmp_path: Path) -> Any:
+    srv = await InProcessServer(
         tmp_path,
         env={
             "BACKCHANNEL_ORGANIZER_KEY": ORGANIZER_KEY,
@@ -39,7 +40,7 @@ def guarded(tmp_path: Path) -> Any:
     try:
         yield srv
     finally:
-        srv.stop()
+        await srv.stop()
 
 
 async def test_the_organizer_key_is_taken_only_as_a_bearer_token(guarded: Server) -> None:

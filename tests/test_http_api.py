@@ -5,6 +5,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from tests.inprocess import InProcessServer
 from tests.support import Api, Client, Server
 
 
@@ -65,7 +66,9 @@ async def test_tokens_never_appear_in_the_server_log(tmp_path: Path) -> None:
 
 
 async def test_the_organizer_key_guards_session_creation(tmp_path: Path) -> None:
-    srv = Server(tmp_path, env={"BACKCHANNEL_ORGANIZER_KEY": "k3y-for-organizers"}).start()
+    srv = await InProcessServer(
+        tmp_path, env={"BACKCHANNEL_ORGANIZER_KEY": "k3y-for-organizers"}
+    ).start()
     api = Api(srv.url)
     try:
         r = await api.http.post("/api/v1/sessions", json={"title": "x"})
@@ -78,7 +81,7 @@ async def test_the_organizer_key_guards_session_creation(tmp_path: Path) -> None
         assert r.status_code == 201
     finally:
         await api.close()
-        srv.stop()
+        await srv.stop()
 
 
 async def test_http_events_are_idempotent_on_the_idempotency_key(

@@ -8,7 +8,7 @@ from typing import Any
 
 import websockets
 
-from tests.support import Api, Client, Server
+from tests.support import Api, Client, Server, ws_connect
 
 DAY_S = 86_400
 
@@ -40,7 +40,7 @@ async def end(api: Api, s: dict[str, Any]) -> int:
 
 async def hello_close(server: Server, token: str) -> tuple[int, str]:
     """Send hello with ``token`` and return the close code and reason the server answers."""
-    async with websockets.connect(server.ws_url) as ws:
+    async with ws_connect(server.ws_url) as ws:
         await ws.send(json.dumps({"type": "hello", "token": token, "since": 0}))
         try:
             frame = await asyncio.wait_for(ws.recv(), 10)

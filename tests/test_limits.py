@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -10,17 +10,21 @@ import pytest
 import websockets
 
 from app.cli import _is_loopback
+from app.clock import clock
 from app.config import Settings
-from tests.support import Api, Server
+from tests.inprocess import InProcessServer
+from tests.support import Api, Server, http_client, ws_connect
 
 
 @pytest.fixture
-def keyed_server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path, env={"BACKCHANNEL_ORGANIZER_KEY": "organizer-secret"}).start()
+async def keyed_server(tmp_path: Path) -> AsyncIterator[InProcessServer]:
+    srv = await InProcessServer(
+        tmp_path, env={"BACKCHANNEL_ORGANIZER_KEY": "organizer-secret"}
+    ).start()
     try:
         yield srv
     finally:
-        srv.stop()
+        await srv.stop()
 
 
 def assert_429(r: httpx.Response) -> None:
@@ -31,7 +35,7 @@ def assert_429(r: httpx.Response) -> None:
 
 async def test_heavy_reads_are_limited_per_token_with_retry_after(tmp_path: Path) -> None:
     # A slow refill (one every 5 s), so that a loaded machine's slow replies earn nothing.
-    server = Server(tmp_path, env={"BACKCHANNEL_HEAVY_READ_PER_S": "0.2"}).start()
+    server = await InProcessServer(tmp_path, env={"BACKCHANNEL_HEAVY_READ_PER_S": "0.2"}).start()
     api = Api(server.url)
     try:
         session = await api.create_session()
@@ -56,26 +60,26 @@ async def test_heavy_reads_are_limited_per_token_with_retry_after(tmp_path: Path
         # The budget refills: after Retry-After, one more is served.
         r = await api.http.get(heavy[0], headers=producer)
         assert_429(r)
-        await asyncio.sleep(int(r.headers["Retry-After"]))
+        clock.advance(int(r.headers["Retry-After"]))  # the wait, on the movable clock
         assert (await api.http.get(heavy[0], headers=producer)).status_code == 200
     finally:
         await api.close()
-        server.stop()
+        await server.stop()
 
 
 async def test_creating_sessions_without_an_organizer_key_is_limited_per_address(
     tmp_path: Path,
 ) -> None:
     # 5 a minute here (one more every 12 s): the test's own pace earns nothing back.
-    server = Server(tmp_path, env={"BACKCHANNEL_CREATE_PER_MIN": "5"}).start()
+    server = await InProcessServer(tmp_path, env={"BACKCHANNEL_CREATE_PER_MIN": "5"}).start()
     try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
+        async with http_client(server.url, timeout=15) as http:
             for _ in range(5):
                 r = await http.post("/api/v1/sessions", json={"title": "Spam?"})
                 assert r.status_code == 201, r.text
             assert_429(await http.post("/api/v1/sessions", json={"title": "One too many"}))
     finally:
-        server.stop()
+        await server.stop()
 
 
 def test_the_limits_default_to_the_documented_figures() -> None:
@@ -87,9 +91,9 @@ def test_the_limits_default_to_the_documented_figures() -> None:
 
 
 async def test_creating_sessions_with_the_organizer_key_is_not_limited(
-    keyed_server: Server,
+    keyed_server: InProcessServer,
 ) -> None:
-    async with httpx.AsyncClient(base_url=keyed_server.url, timeout=15) as http:
+    async with http_client(keyed_server.url, timeout=15) as http:
         key = {"Authorization": "Bearer organizer-secret"}
         for _ in range(35):
             r = await http.post("/api/v1/sessions", json={"title": "Planned"}, headers=key)
@@ -97,26 +101,26 @@ async def test_creating_sessions_with_the_organizer_key_is_not_limited(
 
 
 async def test_sockets_waiting_for_hello_are_capped_per_process(tmp_path: Path) -> None:
-    server = Server(tmp_path, env={"BACKCHANNEL_PRE_HELLO_MAX": "3"}).start()
+    server = await InProcessServer(tmp_path, env={"BACKCHANNEL_PRE_HELLO_MAX": "3"}).start()
     try:
         api = Api(server.url)
         s = await api.create_session()
         await api.close()
-        waiting = [await websockets.connect(server.ws_url) for _ in range(3)]
-        refused = await websockets.connect(server.ws_url)
+        waiting = [await ws_connect(server.ws_url) for _ in range(3)]
+        refused = await ws_connect(server.ws_url)
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(refused.recv(), 10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
         # A hello frees its place at once.
         await waiting[0].send(json.dumps({"type": "hello", "token": s["tokens"]["producer"]}))
         assert json.loads(await asyncio.wait_for(waiting[0].recv(), 10))["type"] == "welcome"
-        admitted = await websockets.connect(server.ws_url)
+        admitted = await ws_connect(server.ws_url)
         await admitted.send(json.dumps({"type": "hello", "token": s["tokens"]["observer"]}))
         assert json.loads(await asyncio.wait_for(admitted.recv(), 10))["type"] == "welcome"
         for ws in [*waiting, admitted]:
             await ws.close()
     finally:
-        server.stop()
+        await server.stop()
 
 
 def test_serve_warns_on_a_non_loopback_host_without_an_organizer_key(tmp_path: Path) -> None:
@@ -140,7 +144,9 @@ async def test_heavy_reads_are_also_limited_per_session_over_all_its_tokens(
     tmp_path: Path,
 ) -> None:
     """Adding participants does not multiply what a session's readers may take."""
-    server = Server(tmp_path, env={"BACKCHANNEL_HEAVY_READ_SESSION_PER_S": "0.2"}).start()
+    server = await InProcessServer(
+        tmp_path, env={"BACKCHANNEL_HEAVY_READ_SESSION_PER_S": "0.2"}
+    ).start()
     api = Api(server.url)
     try:
         session = await api.create_session()
@@ -170,4 +176,4 @@ async def test_heavy_reads_are_also_limited_per_session_over_all_its_tokens(
         assert r.status_code == 200
     finally:
         await api.close()
-        server.stop()
+        await server.stop()

@@ -6,7 +6,7 @@ from typing import Any
 
 import websockets
 
-from tests.support import Api, Client, Server
+from tests.support import Api, Client, Server, ws_connect
 
 
 def base(s: dict[str, Any]) -> str:
@@ -109,7 +109,7 @@ async def test_rotating_a_link_stops_the_old_token_at_once_and_closes_its_socket
         assert await wait_closed(sock) == 4401
     assert await read_as(api, session, old) == 401
     # The old token cannot open a socket either; the new one can, and is the same person.
-    with_old = await websockets.connect(server.ws_url)
+    with_old = await ws_connect(server.ws_url)
     await with_old.send(json.dumps({"type": "hello", "token": old, "since": 0}))
     try:
         await asyncio.wait_for(with_old.recv(), 10)

@@ -1,10 +1,13 @@
 """WebSocket protocol v1: kinds, visibility, ordering, resume, idempotency, receipts."""
 
 import asyncio
+import contextlib
+import json
 import sqlite3
 from typing import Any
 
-from tests.support import Api, Client, Server, seqs
+from tests.inprocess import InProcessServer
+from tests.support import GRACE_S, Api, Client, Server, let_time_pass, seqs
 
 PRODUCER_KINDS: list[tuple[str, dict[str, Any]]] = [
     ("prompt.time", {"text": "5 min left", "minutes_left": 5, "segment": 0}),
@@ -70,7 +73,11 @@ async def test_each_role_receives_exactly_the_kinds_it_may_see(
     last = note_reply["seq"]
     for c in (producer, facilitator, observer):
         await c.wait_seq(last if c is not facilitator else sent["session.end"])
-    await asyncio.sleep(0.3)  # anything wrongly delivered would have arrived by now
+    for c in (producer, facilitator, observer):
+        # A connection's frames go out in order: what was wrongly delivered to it before
+        # its pong would be here by now.
+        await c.send_raw('{"type":"ping","t":"flush"}')
+        await c.wait_for(lambda f: f["type"] == "pong" and f["t"] == "flush")
 
     everything = [e["kind"] for e in producer.events]
     assert [e["kind"] for e in observer.events] == everything
@@ -81,19 +88,43 @@ async def test_each_role_receives_exactly_the_kinds_it_may_see(
 
 
 async def test_sent_arrives_only_after_the_event_is_committed(
-    server: Server, session: dict[str, Any], clients: list[Client]
+    server: InProcessServer, session: dict[str, Any], clients: list[Client]
 ) -> None:
+    """A ``sent`` frame leaves the server only once its event is durable.
+
+    Each ``sent`` is checked at the moment the app hands it to the socket (the in-process
+    socket calls ``on_server_frame`` before the test sees the frame), by a connection of
+    its own to the database file, as a crash-recovery reader would read it: no delay
+    between the frame and the read can hide a late commit. Seen failing on the mutation
+    "the group writer answers and publishes inside its transaction and commits 1 ms later"
+    (``AssertionError: one-0: sent as seq 2, not committed yet``).
+    """
     producer = await _connect(server, session["tokens"]["producer"], clients)
     db_path = server.database_url.split("///", 1)[1]
-    for i in range(5):
-        reply = await producer.send("prompt.time", {"text": f"prompt {i}"}, id=f"commit-{i}")
-        # Read the file with a separate connection, as a crash-recovery reader would.
-        with sqlite3.connect(db_path) as conn:
+    checked: dict[str, tuple[int, Any]] = {}
+
+    def committed_when_sent(frame: str | bytes) -> None:
+        reply = json.loads(frame)
+        if reply["type"] != "sent":
+            return
+        with contextlib.closing(sqlite3.connect(db_path)) as conn:
             row = conn.execute(
                 "SELECT seq, kind FROM events WHERE session_id = ? AND id = ?",
-                (session["session"]["id"], f"commit-{i}"),
+                (session["session"]["id"], reply["id"]),
             ).fetchone()
-        assert row == (reply["seq"], "prompt.time")
+        checked[reply["id"]] = (reply["seq"], row)
+
+    producer.ws.on_server_frame = committed_when_sent
+    replies = [
+        await producer.send("prompt.time", {"text": f"one {i}"}, id=f"one-{i}") for i in range(5)
+    ]
+    # And sends that share a group commit.
+    replies += await asyncio.gather(
+        *(producer.send("prompt.time", {"text": f"many {i}"}, id=f"many-{i}") for i in range(10))
+    )
+    assert {r["id"] for r in replies} == set(checked)
+    for event_id, (seq, row) in checked.items():
+        assert row == (seq, "prompt.time"), f"{event_id}: sent as seq {seq}, not committed yet"
 
 
 async def test_a_client_that_reconnects_with_since_gets_every_missed_event_once_in_order(
@@ -112,15 +143,18 @@ async def test_a_client_that_reconnects_with_since_gets_every_missed_event_once_
             assert reply["type"] == "sent", reply
             sent_seqs.append(reply["seq"])
             i += 1
-            await asyncio.sleep(0.055)  # under the 20/s rate limit
+            await let_time_pass(server, seconds=0.055)  # under the 20/s rate limit
 
     sender = asyncio.create_task(keep_sending())
     received: list[dict[str, Any]] = []
-    for _ in range(4):
-        await asyncio.sleep(0.6)
+    for drop in range(4):
+        while len(sent_seqs) < 15 * (drop + 1):  # drops while the producer keeps sending
+            await asyncio.sleep(0.01)
         await facilitator.abort()  # a dropped Wi-Fi: no close handshake
         received.extend(facilitator.events)
-        since = facilitator.last_seq
+        # Resume from the last event seen on any socket (a drop may come before the new
+        # socket heard anything, as client.js keeps its last seq across sockets).
+        since = received[-1]["seq"] if received else 0
         facilitator = Client(server.ws_url, t["facilitator"])
         clients.append(facilitator)
         await facilitator.connect(since=since)
@@ -178,6 +212,7 @@ async def test_presence_is_logged_when_a_participant_comes_and_goes(
         )
     )
     await facilitator.close()
+    await let_time_pass(server, seconds=GRACE_S)  # past the grace (moved, in process)
     offline = await producer.wait_for(
         lambda f: (
             f["type"] == "event"

@@ -5,7 +5,8 @@ import asyncio
 from typing import Any
 
 from app.models.kinds import visible_to
-from tests.support import Api, Client, Server
+from tests.inprocess import InProcessServer
+from tests.support import GRACE_S, Api, Client, Server, let_time_pass
 from tests.vectors.build_state_vectors import model_for
 
 AGENDA = [{"title": "Welcome", "minutes": 10}, {"title": "Practice", "minutes": 20}]
@@ -84,7 +85,7 @@ async def test_a_settings_change_sends_the_new_state_to_open_sockets(
 
 
 async def test_the_state_built_live_equals_a_full_replay_and_the_state_after_a_restart(
-    server: Server, api: Api, clients: list[Client]
+    server: InProcessServer, api: Api, clients: list[Client]
 ) -> None:
     s = await api.create_session(title="Replay", agenda=AGENDA, roster=["Ana", "Bo"])
     sid = s["session"]["id"]
@@ -149,10 +150,11 @@ async def test_the_state_built_live_equals_a_full_replay_and_the_state_after_a_r
 
     for c in clients:
         await c.close()
+    await let_time_pass(server, seconds=GRACE_S)  # past the grace: offline is logged
     # Everyone left: the log now also says so. A restarted server folds it from scratch.
     await watcher_gone(api, sid, s["tokens"]["producer"])
-    server.stop()
-    server.start()
+    await server.stop()
+    await server.start()
     after = (
         await api.http.get(f"/api/v1/sessions/{sid}", headers=api.auth(s["tokens"]["producer"]))
     ).json()["state"]
@@ -168,7 +170,7 @@ async def test_the_state_built_live_equals_a_full_replay_and_the_state_after_a_r
 
 async def watcher_gone(api: Api, sid: str, token: str) -> None:
     """Wait (bounded) until the log says nobody is online."""
-    for _ in range(240):  # 12 s: presence may wait a few seconds before logging "offline"
+    for _ in range(240):  # 12 s, bounded: the grace is over, offline follows at once
         view = (await api.http.get(f"/api/v1/sessions/{sid}", headers=api.auth(token))).json()
         if not view["state"]["online"]:
             return

@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from tests.storage import snapshot
-from tests.support import Api, Client, Server
+from tests.support import Api, Client, Server, ws_connect
 
 SAFE_MAX = 2**53 - 1
 SURROGATE = "Maria \ud83d"  # a lone high surrogate: cannot be encoded as UTF-8
@@ -217,7 +217,7 @@ async def test_before_hello_deep_nesting_and_huge_since_get_error_frames_then_he
 ) -> None:
     s = await db_api.create_session(title="Pre-hello")
     tok = s["tokens"]["producer"]
-    async with websockets.connect(db_server.ws_url) as ws:
+    async with ws_connect(db_server.ws_url) as ws:
         bad: list[tuple[str, str]] = [
             ("[" * 8000, "invalid_json"),
             ("[" * 8000 + "]" * 8000, "invalid_json"),
@@ -245,7 +245,7 @@ async def test_before_hello_deep_nesting_and_huge_since_get_error_frames_then_he
 async def test_a_token_that_is_not_clean_text_closes_with_4401(
     db_server: Server, db_api: Api, token: str
 ) -> None:
-    async with websockets.connect(db_server.ws_url) as ws:
+    async with ws_connect(db_server.ws_url) as ws:
         await ws.send(json.dumps({"type": "hello", "token": token}))
         assert await _closed_code(ws) == 4401
 

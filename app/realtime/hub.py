@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy import select
 from sqlmodel import col
 
-from app.clock import parse_iso
+from app.clock import Timer, clock, parse_iso
 from app.db import Database
 from app.fold import PlainEvent
 from app.log import read_events
@@ -91,7 +91,7 @@ class Channel:
         self.behind_since_check: int | None = None  # the log's last seq at the last check
         self.ready_at: float | None = None  # loop time when it started hearing the broker
         self.revocations: list[tuple[str, float]] = []  # (participant_id, loop time) heard
-        self.linger: asyncio.TimerHandle | None = None  # its release, once its sockets left
+        self.linger: Timer | None = None  # its release, once its sockets left (movable clock)
 
     @property
     def last_seq(self) -> int:
@@ -368,7 +368,7 @@ class Hub:
             await self._close_channel(channel)
             return
         if channel.linger is None:
-            channel.linger = asyncio.get_running_loop().call_later(
+            channel.linger = clock.call_later(
                 self.linger_s, lambda: self._spawn(self._close_channel(channel))
             )
 

@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from app.clock import Timer, clock
 from app.db import Database
 from app.errors import AppError
 from app.log import SYSTEM_AUTHOR, append_event
@@ -190,7 +191,7 @@ class _Timers:
 
     def __init__(self, run: Callable[[Key], Coroutine[Any, Any, None]]) -> None:
         self._run = run
-        self._handles: dict[Key, asyncio.TimerHandle] = {}
+        self._handles: dict[Key, Timer] = {}  # on the movable clock (tests move it)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __contains__(self, key: Key) -> bool:
@@ -201,8 +202,7 @@ class _Timers:
 
     def schedule(self, key: Key, delay_s: float) -> None:
         self.cancel(key)
-        loop = asyncio.get_running_loop()
-        self._handles[key] = loop.call_later(max(delay_s, 0), self._fire, key)
+        self._handles[key] = clock.call_later(max(delay_s, 0), self._fire, key)
 
     def cancel(self, key: Key) -> None:
         handle = self._handles.pop(key, None)

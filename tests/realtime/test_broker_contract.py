@@ -96,8 +96,11 @@ async def test_a_message_reaches_only_its_own_channel(make_broker: Any) -> None:
     await broker.publish(other, "for other")
     assert await got_one.wait_count(1) == ["for one"]
     assert await got_other.wait_count(1) == ["for other"]
-    await asyncio.sleep(0.1)
-    assert got_one.got == ["for one"] and got_other.got == ["for other"]
+    # A channel delivers in publish order: once a later message arrived, a stray would have.
+    await broker.publish(one, "one again")
+    await broker.publish(other, "other again")
+    assert await got_one.wait_count(2) == ["for one", "one again"]
+    assert await got_other.wait_count(2) == ["for other", "other again"]
 
 
 async def test_unsubscribed_callbacks_hear_nothing_more_and_the_others_keep_hearing(
@@ -112,13 +115,18 @@ async def test_unsubscribed_callbacks_hear_nothing_more_and_the_others_keep_hear
     await goes.wait_count(1)
     await broker.unsubscribe(channel, goes)
     await broker.publish(channel, "after")
+    # Both callbacks of a channel hear a message at the same time: "after" reached
+    # ``stays``, so it would have reached ``goes`` too.
     assert await stays.wait_count(2) == ["before", "after"]
-    await asyncio.sleep(0.1)
     assert goes.got == ["before"]
     await broker.unsubscribe(channel, stays)
     await broker.unsubscribe(channel, stays)  # twice is harmless
     await broker.publish(channel, "nobody")
-    await asyncio.sleep(0.1)
+    # A later message on the same connection, heard: "nobody" would have come before it.
+    marker = Inbox()
+    await broker.subscribe(channel, marker)
+    await broker.publish(channel, "marker")
+    assert await marker.wait_count(1) == ["marker"]
     assert stays.got == ["before", "after"]
 
 
@@ -137,12 +145,26 @@ async def test_a_failing_subscriber_does_not_starve_the_others(make_broker: Any)
     assert await healthy.wait_count(2) == ["one", "two"]
 
 
-async def test_publishing_to_a_channel_nobody_hears_is_fine_and_ping_answers(
+async def test_a_message_nobody_hears_is_gone_and_a_late_subscriber_hears_what_follows(
     make_broker: Any,
 ) -> None:
+    """Publishing into the void is fine, delivers nothing, and keeps nothing: a subscriber
+    that comes later hears only what is published after it subscribed. (Seen failing on
+    the mutations "the broker keeps what nobody heard and hands it to the first
+    subscriber" and "a channel that was published to with nobody listening delivers no
+    more": the old version of this test only published and pinged, and passed both.)"""
     broker = await make_broker()
-    await broker.publish(_channel(), "into the void")
+    channel = _channel()
+    await broker.publish(channel, "into the void")
+    await broker.publish_many([(channel, "still nobody")])
     await broker.ping()
+    late = Inbox()
+    await broker.subscribe(channel, late)
+    await broker.publish(channel, "heard")
+    assert await late.wait_count(1) == ["heard"]
+    # One more, so that anything kept back from the void would have come before it.
+    await broker.publish(channel, "heard too")
+    assert await late.wait_count(2) == ["heard", "heard too"]
 
 
 async def test_messages_cross_processes_unless_the_broker_is_single_process(
@@ -156,7 +178,11 @@ async def test_messages_cross_processes_unless_the_broker_is_single_process(
     for i in range(20):
         await a.publish(channel, f"m{i}")
     if a.single_process:
-        await asyncio.sleep(0.1)
+        # What reaches a subscriber of ``a`` after the 20 would have reached ``b`` by then.
+        on_a = Inbox()
+        await a.subscribe(channel, on_a)
+        await a.publish(channel, "marker")
+        assert await on_a.wait_count(1) == ["marker"]
         assert on_b.got == []
     else:
         assert await on_b.wait_count(20) == [f"m{i}" for i in range(20)]

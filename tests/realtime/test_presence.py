@@ -7,25 +7,39 @@ and Redis, where the participant alternates between the processes.
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
 
-from tests.support import Api, Client, Server, postgres_database, shared_redis_url
+from tests.inprocess import InProcessServer
+from tests.support import (
+    Api,
+    Client,
+    Server,
+    let_time_pass,
+    postgres_database,
+    shared_redis_url,
+    ws_connect,
+)
 
 CYCLES = 100
 MAX_SOCKETS = 10
 
 
 @pytest.fixture(params=["memory", "redis"])
-def servers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[Server]]:
-    """One server on memory://, or two on one PostgreSQL database and one Redis."""
+async def servers(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[list[Any]]:
+    """One server on memory:// (in process, on the movable clock), or two processes on one
+    PostgreSQL database and one Redis (Redis keeps the time of pending offlines)."""
     if request.param == "memory":
-        made = [Server(tmp_path)]
-        made[0].start()
+        srv = await InProcessServer(tmp_path).start()
+        try:
+            yield [srv]
+        finally:
+            await srv.stop()
+        return
     else:
         with postgres_database() as pg_url:
             redis_url = shared_redis_url()
@@ -37,12 +51,6 @@ def servers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[Ser
             finally:
                 for s in made:
                     s.stop()
-            return
-    try:
-        yield made
-    finally:
-        for s in made:
-            s.stop()
 
 
 async def _presence_of(api: Api, session: dict[str, Any], pid: str) -> list[str]:
@@ -67,7 +75,7 @@ async def _wait_presence(
 
 async def _refused_before_welcome(ws_url: str, token: str) -> int | None:
     """Open a socket and say hello; the close code it gets instead of a welcome."""
-    async with websockets.connect(ws_url) as ws:
+    async with ws_connect(ws_url) as ws:
         await ws.send(json.dumps({"type": "hello", "token": token, "since": 0}))
         try:
             frame = await asyncio.wait_for(ws.recv(), 10)
@@ -83,7 +91,7 @@ async def _closed_code(c: Client, timeout: float = 10) -> int | None:
 
 
 async def test_a_hundred_connect_close_cycles_add_at_most_two_presence_events(
-    servers: list[Server],
+    servers: list[Any],
 ) -> None:
     api = Api(servers[0].url)
     try:
@@ -99,17 +107,19 @@ async def test_a_hundred_connect_close_cycles_add_at_most_two_presence_events(
         cycling_s = time.monotonic() - started
         # Back every time well within the 5 s grace: one `online`, no `offline` yet...
         assert await _presence_of(api, session, pid) == ["online"], cycling_s
+        await let_time_pass(*servers, seconds=3)
+        assert await _presence_of(api, session, pid) == ["online"], "not before the grace"
         # ...and once the last socket has stayed closed past the grace, one `offline`.
-        waited = await _wait_presence(api, session, pid, ["online", "offline"])
-        assert waited > 2, "offline must wait for the grace, not follow the close"
-        await asyncio.sleep(0.5)
+        await let_time_pass(*servers, seconds=2.5)
+        await _wait_presence(api, session, pid, ["online", "offline"])
+        await let_time_pass(*servers, seconds=0.5)
         assert await _presence_of(api, session, pid) == ["online", "offline"]
     finally:
         await api.close()
 
 
 async def test_a_reconnect_within_the_grace_logs_nothing_but_a_longer_absence_does(
-    servers: list[Server],
+    servers: list[Any],
 ) -> None:
     api = Api(servers[0].url)
     clients: list[Client] = []
@@ -121,13 +131,16 @@ async def test_a_reconnect_within_the_grace_logs_nothing_but_a_longer_absence_do
         pid = (await first.connect())["you"]["participant_id"]
         await _wait_presence(api, session, pid, ["online"])
         await first.abort()  # a Wi-Fi drop: no closing handshake
-        await asyncio.sleep(1)
+        await let_time_pass(*servers, seconds=1)
         back = Client(servers[-1].ws_url, token)  # on the other process, when there are two
         clients.append(back)
         await back.connect()
-        await asyncio.sleep(6)  # past the grace of the dropped socket: still nothing logged
+        await let_time_pass(
+            *servers, seconds=6
+        )  # past the grace of the dropped socket: nothing logged
         assert await _presence_of(api, session, pid) == ["online"]
         await back.close()
+        await let_time_pass(*servers, seconds=5)  # the grace of the last socket
         await _wait_presence(api, session, pid, ["online", "offline"])
         again = Client(servers[0].ws_url, token)
         clients.append(again)
@@ -140,7 +153,7 @@ async def test_a_reconnect_within_the_grace_logs_nothing_but_a_longer_absence_do
 
 
 async def test_the_eleventh_socket_of_a_participant_closes_with_4409_over_all_processes(
-    servers: list[Server],
+    servers: list[Any],
 ) -> None:
     api = Api(servers[0].url)
     clients: list[Client] = []

@@ -3,14 +3,18 @@
 import asyncio
 import re
 import signal
-from typing import Any
 
-from tests.support import ROOT, Client, Server
+from tests.support import ROOT, Api, Client, Server
 
 
 async def test_a_shutdown_closes_open_sockets_with_1012_as_the_protocol_documents(
-    server: Server, session: dict[str, Any]
+    real_server: Server,
 ) -> None:
+    """SIGTERM to a real process: uvicorn's shutdown, not the harness's."""
+    server = real_server
+    api = Api(server.url)
+    session = await api.create_session()
+    await api.close()
     clients = [Client(server.ws_url, session["tokens"][role]) for role in ("producer", "observer")]
     for c in clients:
         await c.connect()

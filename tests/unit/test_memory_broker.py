@@ -12,10 +12,10 @@ from app.realtime.memory import MemoryBroker
 from tests.realtime.test_broker_contract import (  # noqa: F401 - collected here as well
     Inbox,
     test_a_failing_subscriber_does_not_starve_the_others,
+    test_a_message_nobody_hears_is_gone_and_a_late_subscriber_hears_what_follows,
     test_a_message_reaches_only_its_own_channel,
     test_every_subscriber_gets_every_message_in_publish_order,
     test_messages_cross_processes_unless_the_broker_is_single_process,
-    test_publishing_to_a_channel_nobody_hears_is_fine_and_ping_answers,
     test_text_survives_the_round_trip_unchanged,
     test_unsubscribed_callbacks_hear_nothing_more_and_the_others_keep_hearing,
 )
