@@ -170,6 +170,9 @@ class Connection:
     def replayed(self, event: Event) -> None:
         self._deliver(event.seq, event.kind, event_frame(event_public(event)), None)
 
+    def replayed_frame(self, seq: int, kind: str, frame: str) -> None:
+        self._deliver(seq, kind, frame, None)
+
     def end_replay(self) -> None:
         """Flush what arrived live during the replay; from here on events go straight out."""
         buffered, self._buffer = self._buffer, []

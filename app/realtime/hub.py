@@ -42,6 +42,7 @@ from app.session_model import SessionModel, SessionModels
 log = logging.getLogger(__name__)
 
 REPLAY_PAGE = 500
+RECENT = 16  # event frames a channel keeps for the replays of sockets that were just away
 OPEN_ATTEMPTS = 3
 PUBLISH_TIMEOUT_S = 1.0
 PUBLISH_BATCH = 500
@@ -94,6 +95,10 @@ class Channel:
         self.ready_at: float | None = None  # loop time when it started hearing the broker
         self.revocations: list[tuple[str, float]] = []  # (participant_id, loop time) heard
         self.linger: asyncio.TimerHandle | None = None  # its release, once its sockets left
+        # The last events passed on, in seq order with no gap, ending at the model's last
+        # seq: a socket that resumes from within them (or a session's next socket, which
+        # replays its first events) needs no read of the log.
+        self.recent: collections.deque[tuple[int, str, str]] = collections.deque(maxlen=RECENT)
 
     @property
     def last_seq(self) -> int:
@@ -149,6 +154,7 @@ class Channel:
         if event is None:
             event = _event_from_frame(frame)
         changed = model.apply(event)
+        self.recent.append((seq, kind, frame))
         state = state_frame(model) if changed and self.conns else None
         for conn in list(self.conns):
             conn.offer(seq, kind, frame, state)
@@ -452,6 +458,11 @@ class Hub:
         upto = model.last_seq
         conn.send(welcome(model))
         conn.last_sent = since
+        recent = channel.recent
+        if since < upto and recent and recent[0][0] <= since + 1 and recent[-1][0] == upto:
+            for seq, kind, frame in recent:
+                if seq > since:
+                    conn.replayed_frame(seq, kind, frame)
         while conn.last_sent < upto and not conn.closed:
             await conn.room()
             page = await read_events(
