@@ -351,10 +351,11 @@ class SessionModels:
         return model
 
     async def _refresh(self, model: SessionModel) -> None:
-        """Cheap: the session's row and participants, then only the events not folded yet."""
-        session = await get_session(self.db, model.session.id)
-        model.set_meta(session, await list_participants(self.db, session.id))
-        if session.last_seq != model.last_seq:
+        """Cheap: the session's row and participants (read with other sessions' asked for
+        at the same moment), then only the events not folded yet."""
+        rows = await self._rows.read(model.session.id, with_log=False)
+        model.set_meta(rows.session, rows.participants)
+        if rows.session.last_seq != model.last_seq:
             await self._catch_up(model)
 
     async def _catch_up(self, model: SessionModel) -> None:

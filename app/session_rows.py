@@ -52,7 +52,8 @@ _EVENTS = (
 class SessionRows:
     session: Session
     participants: list[Participant]
-    events: list[PlainEvent] | None  # the whole log as of the read; None: too long, page it
+    # The whole log as of the read; None: not asked for, or too long (page it).
+    events: list[PlainEvent] | None
 
 
 class SessionRowReader:
@@ -61,11 +62,15 @@ class SessionRowReader:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._waiting: dict[str, list[asyncio.Future[SessionRows]]] = {}
+        self._with_log: set[str] = set()
         self._reader: asyncio.Task[None] | None = None
 
-    async def read(self, session_id: str) -> SessionRows:
+    async def read(self, session_id: str, *, with_log: bool = True) -> SessionRows:
+        """The session's row and participants, and its log if ``with_log`` (and short)."""
         fut: asyncio.Future[SessionRows] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(session_id, []).append(fut)
+        if with_log:
+            self._with_log.add(session_id)
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read_all(), name="session-rows")
         return await fut
@@ -75,8 +80,10 @@ class SessionRowReader:
         while self._waiting:
             ids = list(self._waiting)[:BATCH]
             batch = {sid: self._waiting.pop(sid) for sid in ids}
+            logs = {sid for sid in ids if sid in self._with_log}
+            self._with_log -= logs
             try:
-                found = await self._read(ids)
+                found = await self._read(ids, logs)
             except Exception as exc:
                 for futs in batch.values():
                     for fut in futs:
@@ -93,7 +100,7 @@ class SessionRowReader:
                     else:
                         fut.set_result(rows)
 
-    async def _read(self, ids: list[str]) -> dict[str, SessionRows]:
+    async def _read(self, ids: list[str], with_log: set[str]) -> dict[str, SessionRows]:
         async with self.db.engine.connect() as conn:
             sessions = {
                 row["id"]: Session.model_construct(**row)
@@ -104,7 +111,9 @@ class SessionRowReader:
             people: dict[str, list[Participant]] = collections.defaultdict(list)
             for row in (await conn.execute(_PARTICIPANTS, {"ids": list(sessions)})).mappings():
                 people[row["session_id"]].append(Participant.model_construct(**row))
-            short = [sid for sid, s in sessions.items() if s.last_seq <= SHORT_LOG]
+            short = [
+                sid for sid, s in sessions.items() if sid in with_log and s.last_seq <= SHORT_LOG
+            ]
             logs: dict[str, list[PlainEvent]] = {sid: [] for sid in short}
             if short:
                 for r in await conn.execute(_EVENTS, {"ids": short}):
