@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     create_per_min: int = 30
     # Sockets of this process that have not sent `hello` yet; beyond it they close (1013).
     pre_hello_max: int = 1000
+    # … of them from one client address (the address uvicorn's proxy headers give).
+    pre_hello_per_address: int = 50
+    # Open sockets of this process from one client address (beyond: close 1013).
+    sockets_per_address: int = 500
+    # Seconds a process trusts what it knows of a link (a cached token, an open socket)
+    # without reading it from the database again (app/realtime/link_checks.py).
+    token_trust_s: float = 2.0
     # Days after a session ended that its links keep working (read-only, for the debrief).
     link_ttl_days: float = 30.0
     # Seconds a client has to send `hello`.

@@ -103,7 +103,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(settings.database_url)
         broker = from_url(settings.broker_url)
         await broker.connect()
-        hub = Hub(db, broker, queue_max=settings.send_queue_max)
+        hub = Hub(
+            db,
+            broker,
+            queue_max=settings.send_queue_max,
+            trust_s=settings.token_trust_s,
+            link_ttl_days=settings.link_ttl_days,
+        )
         presence = _presence(hub, settings)
         services = Services(settings=settings, db=db, broker=broker, hub=hub, presence=presence)
         app.state.services = services

@@ -20,7 +20,8 @@ from app.realtime.hub import Hub
 from app.realtime.presence import PresenceTracker
 from app.roster import with_roster_names
 from app.session_model import SessionModels
-from app.sessions import hash_token, link_expired, participant_for_token
+from app.sessions import hash_token, link_expired
+from app.token_lookups import TokenLookups
 
 if TYPE_CHECKING:
     from app.scheduler import Scheduler
@@ -36,6 +37,7 @@ class Services:
     scheduler: "Scheduler | None" = None
     heap: HeapPacer = field(default_factory=HeapPacer)
     limiter: Limiter | None = None  # HTTP rate limits (app.deps.limiter), made on first use
+    lookups: TokenLookups | None = None  # the database's answer for tokens, batched
 
     @property
     def models(self) -> SessionModels:
@@ -43,14 +45,14 @@ class Services:
 
     async def participant_for_token(self, token: str) -> Participant:
         """The participant behind a live token: from what the hub knows when it can tell
-        (a reconnect), else from the database."""
+        (a reconnect), else from the database (lookups that arrive together share a query)."""
         if token and len(token) <= 200:
             known = self.hub.known_participant(hash_token(token))
             if known is not None and not self._expired(known.session_id):
                 return known
-        return await participant_for_token(
-            self.db, token, link_ttl_days=self.settings.link_ttl_days
-        )
+        if self.lookups is None:
+            self.lookups = TokenLookups(self.db, link_ttl_days=self.settings.link_ttl_days)
+        return await self.lookups.participant(token)
 
     def _expired(self, session_id: str) -> bool:
         """Has the session's link TTL run out, as far as its held model tells? (No model:

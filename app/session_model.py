@@ -23,6 +23,7 @@ from app.fold import LoggedEvent, SessionFold
 from app.log import read_events
 from app.models import Participant, Session
 from app.report import ReportFold, build_report
+from app.session_rows import SessionRowReader
 from app.sessions import effective_settings, get_session, list_participants, session_public
 
 READ_PAGE = 2000
@@ -37,6 +38,7 @@ class SessionModel:
     # participant_id -> (how many presence events they have, does the last say online)
     presence: dict[str, tuple[int, bool]] = field(default_factory=dict)
     _state_public: dict[str, Any] | None = None
+    _session_public: dict[str, Any] | None = None  # what the session's row alone gives
     _reports: dict[bool, tuple[int, dict[str, Any], bytes | None]] = field(default_factory=dict)
 
     @property
@@ -62,6 +64,7 @@ class SessionModel:
         before = _meta(self.session, self.participants.values())
         self.session = session
         self.participants = {p.id: p for p in participants}
+        self._session_public = None
         if before == _meta(session, participants):
             return False
         self._state_public = None
@@ -82,7 +85,10 @@ class SessionModel:
     # -- views ---------------------------------------------------------------------------
 
     def session_public(self) -> dict[str, Any]:
-        public = session_public(self.session)
+        # The row's part is validated once (settings with their defaults), not per welcome.
+        if self._session_public is None:
+            self._session_public = session_public(self.session)
+        public = dict(self._session_public)
         f = self.state
         public.update(
             status=f.status,
@@ -261,6 +267,7 @@ class SessionModels:
         self.held: dict[str, SessionModel] = {}
         self._cache: collections.OrderedDict[str, SessionModel] = collections.OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._rows = SessionRowReader(db)
 
     async def current(self, session_id: str) -> SessionModel:
         """The model as of (at least) the last commit this process knows of.
@@ -333,17 +340,22 @@ class SessionModels:
             self._cache.popitem(last=False)
 
     async def _build(self, session_id: str) -> SessionModel:
-        session = await get_session(self.db, session_id)
-        participants = await list_participants(self.db, session_id)
-        model = SessionModel(session, {p.id: p for p in participants})
-        await self._catch_up(model)
+        """From the session's rows (read together with other sessions' that are built at
+        the same moment, as after a restart)."""
+        rows = await self._rows.read(session_id)
+        model = SessionModel(rows.session, {p.id: p for p in rows.participants})
+        for e in rows.events or ():
+            model.apply(e)
+        if rows.events is None:
+            await self._catch_up(model)
         return model
 
     async def _refresh(self, model: SessionModel) -> None:
-        """Cheap: the session's row and participants, then only the events not folded yet."""
-        session = await get_session(self.db, model.session.id)
-        model.set_meta(session, await list_participants(self.db, session.id))
-        if session.last_seq != model.last_seq:
+        """Cheap: the session's row and participants (read with other sessions' asked for
+        at the same moment), then only the events not folded yet."""
+        rows = await self._rows.read(model.session.id, with_log=False)
+        model.set_meta(rows.session, rows.participants)
+        if rows.session.last_seq != model.last_seq:
             await self._catch_up(model)
 
     async def _catch_up(self, model: SessionModel) -> None:

@@ -1,6 +1,7 @@
 """The servers under test, each started fresh for one scenario: Backchannel, floor, Socket.IO."""
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -53,12 +54,14 @@ class Target:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"{self.name}-{self.port}.log"
+        self._spawned: tuple[list[str], dict[str, str] | None] | None = None
 
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def _spawn(self, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        self._spawned = (cmd, env)
         out = open(self.log, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(
             cmd,
@@ -81,6 +84,33 @@ class Target:
             }
             for i in range(n)
         ]
+
+    def kill(self) -> None:
+        """SIGKILL the server's processes: a crash, no shutdown work (``bench.connect
+        --restart``)."""
+        for p in reversed(self.processes()):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        if self.proc is not None:
+            self.proc.wait(15)
+
+    def respawn(self) -> None:
+        """Start the same command again (same port, same database); it is ready once its
+        port takes connections (uvicorn listens once the app has started)."""
+        assert self._spawned is not None
+        self._spawn(*self._spawned)
+
+    def listening(self) -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.listening():
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"{self.name} did not start")
 
     def processes(self) -> list[psutil.Process]:
         """The server's process and its children (uvicorn workers)."""
@@ -110,13 +140,7 @@ class Floor(Target):
 
     def start(self) -> None:
         self._spawn([sys.executable, "-m", "bench.floor", "--port", str(self.port)])
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError("floor did not start")
+        self.wait_ready()
 
 
 def ensure_socketio() -> bool:
@@ -203,6 +227,8 @@ class Backchannel(Target):
             # The harness creates and connects thousands at once, from one address.
             "BACKCHANNEL_CREATE_PER_MIN": "1000000",
             "BACKCHANNEL_PRE_HELLO_MAX": "1000000",
+            "BACKCHANNEL_PRE_HELLO_PER_ADDRESS": "1000000",
+            "BACKCHANNEL_SOCKETS_PER_ADDRESS": "1000000",
             **self.extra_env,
         }
         if self.app_root is not None:
@@ -222,6 +248,9 @@ class Backchannel(Target):
         if self.workers > 1:
             cmd += ["--workers", str(self.workers)]
         self._spawn(cmd, env)
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
         assert self.proc is not None
         _wait_http(f"http://127.0.0.1:{self.port}/healthz", self.proc, self.log)
 

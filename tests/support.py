@@ -222,6 +222,7 @@ class Client:
         self._waiters: list[tuple[Any, asyncio.Future[dict[str, Any]]]] = []
         self._reader: asyncio.Task[None] | None = None
         self.close_code: int | None = None
+        self.close_reason: str | None = None
 
     @property
     def last_seq(self) -> int:
@@ -257,6 +258,7 @@ class Client:
                         fut.set_result(frame)
         except websockets.ConnectionClosed as exc:
             self.close_code = exc.rcvd.code if exc.rcvd else None
+            self.close_reason = exc.rcvd.reason if exc.rcvd else None
         finally:
             for _, fut in self._waiters:
                 if not fut.done():

@@ -44,7 +44,9 @@ class Connection:
         "_sending",
         "_write_now",
         "_writer",
+        "checked_at",
         "close_code",
+        "close_reason",
         "closed",
         "last_sent",
         "participant",
@@ -64,6 +66,10 @@ class Connection:
         self.replaying = True
         self.closed = False
         self.close_code: int | None = None
+        self.close_reason = ""
+        # Loop time by which its token had been checked (inf: not yet): a re-check that
+        # began later may judge it (app/realtime/link_checks.py).
+        self.checked_at = float("inf")
         # The read loop's task while it waits for a frame: closing interrupts that wait.
         self.waiting_reader: asyncio.Task[Any] | None = None
         self._buffer: list[Buffered] = []  # live events that arrived during the replay
@@ -122,7 +128,7 @@ class Connection:
     async def _send_close(self) -> None:
         # Waits while the peer reads nothing; the abort scheduled by close() ends that wait.
         with contextlib.suppress(Exception):
-            await self.ws.close(self.close_code or 1000)
+            await self.ws.close(self.close_code or 1000, self.close_reason)
 
     async def room(self) -> None:
         """Wait until the queue is at most half full (the replay's backpressure)."""
@@ -164,6 +170,9 @@ class Connection:
     def replayed(self, event: Event) -> None:
         self._deliver(event.seq, event.kind, event_frame(event_public(event)), None)
 
+    def replayed_frame(self, seq: int, kind: str, frame: str) -> None:
+        self._deliver(seq, kind, frame, None)
+
     def end_replay(self) -> None:
         """Flush what arrived live during the replay; from here on events go straight out."""
         buffered, self._buffer = self._buffer, []
@@ -176,10 +185,11 @@ class Connection:
 
     # -- closing ---------------------------------------------------------------------------
 
-    def close(self, code: int) -> None:
+    def close(self, code: int, reason: str = "") -> None:
         if self.closed:
             return
         self.close_code = code
+        self.close_reason = reason
         self._mark_closed()
         abort = transport_abort(self.ws.scope)
         if abort is not None:

@@ -6,7 +6,8 @@ The channel tracks the highest contiguous seq it has passed on; a message that s
 (a lost or reordered publish) makes it read the missing seqs from the log, so sockets and
 the model see every event once and in order whatever the broker did. With a shared broker
 a periodic check of each channel's last seq against the log heals a publish that never
-arrived, without waiting for a later event.
+arrived, without waiting for a later event. Links are re-checked the same way, with any
+broker (``app.realtime.link_checks``): a lost rotation message stops nothing for long.
 """
 
 import asyncio
@@ -29,6 +30,7 @@ from app.models.event import event_public
 from app.realtime.broker import Broker
 from app.realtime.connection import Connection
 from app.realtime.known_tokens import KnownTokens
+from app.realtime.link_checks import LinkChecks
 from app.realtime.protocol import (
     CLOSE_SESSION_GONE,
     CLOSE_UNAUTHORIZED,
@@ -40,6 +42,7 @@ from app.session_model import SessionModel, SessionModels
 log = logging.getLogger(__name__)
 
 REPLAY_PAGE = 500
+RECENT = 16  # event frames a channel keeps for the replays of sockets that were just away
 OPEN_ATTEMPTS = 3
 PUBLISH_TIMEOUT_S = 1.0
 PUBLISH_BATCH = 500
@@ -92,6 +95,10 @@ class Channel:
         self.ready_at: float | None = None  # loop time when it started hearing the broker
         self.revocations: list[tuple[str, float]] = []  # (participant_id, loop time) heard
         self.linger: Timer | None = None  # its release, once its sockets left (movable clock)
+        # The last events passed on, in seq order with no gap, ending at the model's last
+        # seq: a socket that resumes from within them (or a session's next socket, which
+        # replays its first events) needs no read of the log.
+        self.recent: collections.deque[tuple[int, str, str]] = collections.deque(maxlen=RECENT)
 
     @property
     def last_seq(self) -> int:
@@ -109,7 +116,12 @@ class Channel:
 
     def on_message(self, message: str | None) -> None:
         if message is None:
+            # Subscribed again after a loss: what was published meanwhile is gone, control
+            # messages (rotations, revocations) included. Read the log, and trust nothing
+            # known of the session's links from before until the database says so again.
+            self.ready_at = asyncio.get_running_loop().time()
             self._catch_up()
+            self.hub.links.soon()
             return
         if message.startswith("!"):
             self.hub.on_control(self.session_id, message[1:])
@@ -142,6 +154,7 @@ class Channel:
         if event is None:
             event = _event_from_frame(frame)
         changed = model.apply(event)
+        self.recent.append((seq, kind, frame))
         state = state_frame(model) if changed and self.conns else None
         for conn in list(self.conns):
             conn.offer(seq, kind, frame, state)
@@ -194,12 +207,16 @@ class Hub:
         models: SessionModels | None = None,
         heal_every_s: float = 0.5,
         linger_s: float = 10.0,
+        trust_s: float = 2.0,
+        link_ttl_days: float | None = None,
     ) -> None:
         self.db = db
         self.broker = broker
         self.queue_max = queue_max
         self.models = models or SessionModels(db)
         self.tokens = KnownTokens()
+        self.trust_s = trust_s
+        self.links = LinkChecks(self, trust_s=trust_s, link_ttl_days=link_ttl_days)
         self.channels: dict[str, Channel] = {}
         self._listeners: list[Listener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -273,13 +290,7 @@ class Hub:
         kind = control.get("type") if isinstance(control, dict) else None
         channel = self.channels.get(session_id)
         if kind == "deleted":
-            self.models.forget(session_id)
-            self.tokens.forget_session(session_id)
-            if channel is not None:
-                for conn in list(channel.conns):
-                    conn.close(CLOSE_SESSION_GONE)
-                if not channel.conns:
-                    self._spawn(self._close_channel(channel))
+            self.session_deleted(session_id)
         elif kind == "session":
             self._spawn(self._refresh_meta(session_id))
         elif kind == "revoked":
@@ -297,6 +308,17 @@ class Hub:
                     str(control.get("token", ""))
                 ):
                     conn.close(CLOSE_UNAUTHORIZED)
+
+    def session_deleted(self, session_id: str) -> None:
+        """The session is gone: its sockets close with 4404, nothing of it is kept."""
+        self.models.forget(session_id)
+        self.tokens.forget_session(session_id)
+        channel = self.channels.get(session_id)
+        if channel is not None:
+            for conn in list(channel.conns):
+                conn.close(CLOSE_SESSION_GONE)
+            if not channel.conns:
+                self._spawn(self._close_channel(channel))
 
     async def meta_changed(self, session_id: str) -> None:
         """This process changed the session's settings, agenda or participants: refresh
@@ -356,6 +378,7 @@ class Hub:
         if channel.pending:
             channel._catch_up()
         self._ensure_healer()
+        self.links.ensure()
         return channel
 
     async def _release(self, channel: Channel) -> None:
@@ -435,6 +458,11 @@ class Hub:
         upto = model.last_seq
         conn.send(welcome(model))
         conn.last_sent = since
+        recent = channel.recent
+        if since < upto and recent and recent[0][0] <= since + 1 and recent[-1][0] == upto:
+            for seq, kind, frame in recent:
+                if seq > since:
+                    conn.replayed_frame(seq, kind, frame)
         while conn.last_sent < upto and not conn.closed:
             await conn.room()
             page = await read_events(
@@ -454,6 +482,8 @@ class Hub:
         known = self.tokens.get(token_hash)
         if known is None:
             return None
+        if asyncio.get_running_loop().time() - known.at > self.trust_s:
+            return None  # not re-checked for too long: ask the database
         p = known.participant
         channel = self.channels.get(p.session_id)
         if channel is None or channel.ready_at is None or channel.ready_at > known.at:
@@ -500,6 +530,7 @@ class Hub:
     async def close_all(self) -> None:
         if self._healer is not None:
             self._healer.cancel()
+        await self.links.stop()
         for channel in list(self.channels.values()):
             channel.stop_lingering()
             for conn in list(channel.conns):

@@ -1,9 +1,12 @@
 """Tokens this process has seen to be good, so that a socket coming back needs no database.
 
 An entry says: participant P's token (by its hash) was good at loop time ``at``. The hub
-trusts it only while the session's channel has been listening since before ``at``: from
+trusts it only while the session's channel has been listening since before ``at`` (from
 then on every rotation and revocation of the session is heard on the channel, and hearing
-one forgets the participant's entries here. Anything older is read from the database again.
+one forgets the participant's entries here) and for at most ``trust_s`` after ``at``: a
+broker message can be lost, so the periodic re-check (``app.realtime.link_checks``) moves
+``at`` forward while the database agrees, and forgets the entry when it does not. Anything
+older is read from the database again.
 """
 
 import collections
@@ -37,6 +40,9 @@ class KnownTokens:
         self._by_hash.move_to_end(participant.token_hash)
         while len(self._by_hash) > self.max_entries:
             self._by_hash.popitem(last=False)
+
+    def entries(self) -> list[tuple[str, Known]]:
+        return list(self._by_hash.items())
 
     def forget(self, token_hash: str) -> None:
         self._by_hash.pop(token_hash, None)

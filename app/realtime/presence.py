@@ -343,12 +343,14 @@ class LocalPresence(_Arrivals):
         session_id = key[0]
         if session_id not in self._checked:
             # The first socket of the session in this process: whoever the log calls online
-            # without a socket here is not (a crash or restart logged no leaving).
+            # without a socket here may not be (a crash or restart logged no leaving). Their
+            # `offline` is due after the grace, as for any socket that closed: after a
+            # restart everyone is back within it, and nothing is logged.
             self._checked.add(session_id)
             for pid in await self._log.online_in_log(session_id):
                 other = (session_id, pid)
-                if other != key and other not in self._timers:
-                    await self._reconcile(other)
+                if other != key and other not in self._timers and other not in self._sockets:
+                    self._timers.schedule(other, self.grace_s)
         await self._reconcile(key)
 
     async def _reconcile(self, key: Key) -> None:

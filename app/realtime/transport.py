@@ -6,8 +6,10 @@
   the transport is writable and queues the close frame behind every byte the peer has not
   read, and uvicorn's close timer then *closes* the transport, which flushes first: a peer
   that stops reading would hold the connection and its buffers for ever. ``Connection``
-  calls the transport's ``abort`` when a closed socket's peer has not taken the close frame
-  in time.
+  calls ``abort`` when a closed socket's peer has not taken the close frame in time; it
+  sets ``SO_LINGER`` to 0 first, so the kernel answers with a reset and frees the send
+  buffer at once (a plain close would keep the connection in FIN-WAIT-1, megabytes queued,
+  retrying a peer that reads nothing for a minute or more).
 - **write**: a text frame written to the transport at once, when it takes it without
   waiting (the common case). ``Connection`` then needs no writer task per socket and no
   wake-up per frame; it queues frames and starts a writer (the ASGI send, which waits for
@@ -21,6 +23,9 @@ Under any other server the extensions are absent and ``Connection`` uses plain A
 """
 
 import asyncio
+import contextlib
+import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +36,9 @@ ABORT_EXTENSION = "backchannel.abort"
 WRITE_EXTENSION = "backchannel.write"
 
 WriteNow = Callable[[str], bool]
+
+# struct linger {l_onoff = 1, l_linger = 0}: close() resets the connection.
+_LINGER_OFF = struct.pack("ii", 1, 0)
 
 
 class _Inbox:
@@ -104,7 +112,7 @@ class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None and self.handshake_complete is False:
             # The app's task is created but has not run yet: it sees this scope complete.
             extensions = scope["extensions"]
-            extensions[ABORT_EXTENSION] = {"abort": self.transport.abort}
+            extensions[ABORT_EXTENSION] = {"abort": self.abort_with_reset}
             extensions[WRITE_EXTENSION] = {"write": self.write_text_now}
 
     async def send(self, message: Any) -> None:
@@ -113,6 +121,15 @@ class AbortableWebSocketProtocol(WebSocketsSansIOProtocol):
             # Used only to answer the handshake; a socket would keep both for its life.
             self.__dict__.pop("request", None)
             self.__dict__.pop("response", None)
+
+    def abort_with_reset(self) -> None:
+        """Drop the connection now, with a TCP reset: nothing queued is kept or sent."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            # Closed already (no descriptor left): abort is a no-op then.
+            with contextlib.suppress(OSError, ValueError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_OFF)
+        self.transport.abort()
 
     def write_text_now(self, text: str) -> bool:
         """Write one text frame now; False if it cannot go without waiting (the transport

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.clock import clock, iso, now_ms
+from app.config import Settings
 from app.errors import AppError, LinkExpired, NotFound, RateLimited, Unauthorized, Unavailable
 from app.log import Author
 from app.models import Participant
@@ -44,10 +45,46 @@ router = APIRouter()
 CLOSE_TRY_AGAIN_LATER = 1013
 
 
+class _Counts:
+    """Sockets of this process per client address (a dict that drops its zeros)."""
+
+    def __init__(self) -> None:
+        self.by_address: dict[str, int] = {}
+
+    def __getitem__(self, address: str) -> int:
+        return self.by_address.get(address, 0)
+
+    def add(self, address: str, n: int) -> None:
+        count = self.by_address.get(address, 0) + n
+        if count > 0:
+            self.by_address[address] = count
+        else:
+            self.by_address.pop(address, None)
+
+
 class _PreHello:
     """Sockets of this process that have not sent ``hello`` yet (each holds a task)."""
 
     count = 0
+    by_address = _Counts()
+
+
+class _Open:
+    """Sockets of this process, from the accept to the end, by client address."""
+
+    by_address = _Counts()
+
+
+def _refusal(address: str, settings: Settings) -> str | None:
+    """Why a new socket from ``address`` must close (1013) at once, if it must: one address
+    cannot take the whole process's allowance of waiting or open sockets."""
+    if _Open.by_address[address] >= settings.sockets_per_address:
+        return "too many sockets from your address"
+    if _PreHello.by_address[address] >= settings.pre_hello_per_address:
+        return "too many sockets from your address waiting for hello"
+    if _PreHello.count >= settings.pre_hello_max:
+        return "too many sockets waiting for hello"
+    return None
 
 
 class _Fatal(Exception):
@@ -118,10 +155,24 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     if not origin_allowed(ws, services):
         await ws.close(CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
         return
-    if _PreHello.count >= services.settings.pre_hello_max:
-        await _close(ws, CLOSE_TRY_AGAIN_LATER, "too many sockets waiting for hello")
+    # Behind a proxy, the address its X-Forwarded-For gives (uvicorn's proxy headers, from
+    # the addresses in --forwarded-allow-ips only).
+    address = ws.client.host if ws.client is not None else ""
+    refusal = _refusal(address, services.settings)
+    if refusal is not None:
+        await _close(ws, CLOSE_TRY_AGAIN_LATER, refusal)
         return
+    _Open.by_address.add(address, 1)
+    try:
+        await _greet(ws, services, address)
+    finally:
+        _Open.by_address.add(address, -1)
+
+
+async def _greet(ws: WebSocket, services: Services, address: str) -> None:
+    """Wait for the hello (counted as waiting meanwhile), then serve the socket."""
     _PreHello.count += 1
+    _PreHello.by_address.add(address, 1)
     hello_from = asyncio.get_running_loop().time()
     try:
         # On the movable clock: a test moves time past the deadline instead of waiting.
@@ -137,6 +188,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     finally:
         _PreHello.count -= 1
+        _PreHello.by_address.add(address, -1)
     await _serve(ws, services, participant, since, hello_from)
 
 
@@ -191,6 +243,7 @@ async def _serve(
         if not valid:
             raise _Fatal(CLOSE_UNAUTHORIZED, "this link was rotated or revoked")
         hub.vouch(participant, checked_at)
+        conn.checked_at = asyncio.get_running_loop().time()
         services.presence.welcomed(participant)
         services.heap.opened_one()
         await _read_loop(ws, services, conn, participant)

@@ -22,6 +22,7 @@ class PausableProxy:
         self.flowing.set()
         self.server: asyncio.Server | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self.port = 0
 
     async def start(self) -> "PausableProxy":
@@ -31,6 +32,7 @@ class PausableProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.links.add((writer, up_writer))
         for src, dst in ((reader, up_writer), (up_reader, writer)):
             task = asyncio.create_task(self._pipe(src, dst))
             self.tasks.add(task)
@@ -44,6 +46,14 @@ class PausableProxy:
                 await dst.drain()
         with contextlib.suppress(Exception):
             dst.close()
+
+    def cut(self) -> None:
+        """Reset every connection through the proxy now (what was in flight is lost); new
+        ones are accepted, and wait like the rest while the proxy is paused."""
+        links, self.links = self.links, set()
+        for client_side, redis_side in links:
+            client_side.transport.abort()
+            redis_side.transport.abort()
 
     async def close(self) -> None:
         self.flowing.set()

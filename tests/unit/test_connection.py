@@ -37,7 +37,7 @@ class Peer:
         self.wire.append(frame)
         self.by_asgi.append(frame)
 
-    async def close(self, code: int = 1000) -> None:
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
         self.closed_with.append(code)
 
 

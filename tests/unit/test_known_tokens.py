@@ -12,7 +12,7 @@ from app.db import Database
 from app.models.session import SessionCreate
 from app.realtime.hub import Hub
 from app.realtime.memory import MemoryBroker
-from app.sessions import Created, create_session
+from app.sessions import Created, create_session, rotate_token
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +29,11 @@ async def hub(migrated: Path, tmp_path: Path) -> AsyncIterator[Hub]:
     db = Database(f"sqlite+aiosqlite:///{path}")
     broker = MemoryBroker()
     await broker.connect()
+    hub = Hub(db, broker, linger_s=0)
     try:
-        yield Hub(db, broker, linger_s=0)
+        yield hub
     finally:
+        await hub.close_all()
         await broker.disconnect()
         await db.close()
 
@@ -109,3 +111,33 @@ async def test_the_token_check_after_attach_uses_what_the_channel_heard(hub: Hub
     later = now()
     await hub.publish_control(p.session_id, {"type": "revoked", "participant_id": p.id})
     assert hub.token_still_valid(p, later) is False
+
+
+async def test_a_token_not_rechecked_for_trust_s_is_asked_of_the_database(hub: Hub) -> None:
+    hub.trust_s = 0.2
+    c = await created(hub)
+    p = c.issued["facilitator"].participant
+    await hub._channel(p.session_id)
+    hub.vouch(p, now())
+    assert hub.known_participant(p.token_hash) is p
+    await asyncio.sleep(0.25)
+    assert hub.known_participant(p.token_hash) is None, "older than trust_s"
+    await hub.links.check()  # the database still agrees: trusted again from now
+    assert hub.known_participant(p.token_hash) is p
+
+
+async def test_the_recheck_forgets_a_token_rotated_where_this_process_could_not_hear_it(
+    hub: Hub,
+) -> None:
+    c = await created(hub)
+    p = c.issued["facilitator"].participant
+    other = c.issued["producer"].participant
+    await hub._channel(p.session_id)
+    hub.vouch(p, now())
+    hub.vouch(other, now())
+    await asyncio.sleep(0.01)
+    await rotate_token(hub.db, p.session_id, p.id)  # nothing published: nobody hears it
+    assert hub.known_participant(p.token_hash) is p
+    await hub.links.check()
+    assert hub.known_participant(p.token_hash) is None
+    assert hub.known_participant(other.token_hash) is other

@@ -119,19 +119,40 @@ async def test_the_socket_past_the_cap_is_refused_and_not_counted(
     await tracker.stop()
 
 
-async def test_a_stale_online_from_before_a_restart_is_closed_at_the_first_join(
+def observer_of(p: Participant) -> Participant:
+    return Participant(
+        id="p-other", session_id=p.session_id, role="observer", name="O", token_hash="x"
+    )
+
+
+async def test_a_stale_online_from_before_a_restart_is_closed_a_grace_after_the_first_join(
     db: Database, facilitator: Participant
 ) -> None:
     before = LocalPresence(db, Published(), grace_s=GRACE_S)
     await arrive(before, facilitator)  # then the process dies: no offline logged
     assert await statuses(db, facilitator) == ["online"]
     after = LocalPresence(db, Published(), grace_s=GRACE_S)
-    other = Participant(
-        id="p-other", session_id=facilitator.session_id, role="observer", name="O", token_hash="x"
-    )
+    other = observer_of(facilitator)
     await arrive(after, other)
-    assert await statuses(db, facilitator) == ["online", "offline"]
+    await until(db, facilitator, ["online", "offline"])
     await after.left(other)
+    await after.stop()
+
+
+async def test_after_a_restart_a_participant_back_within_the_grace_logs_nothing(
+    db: Database, facilitator: Participant
+) -> None:
+    before = LocalPresence(db, Published(), grace_s=GRACE_S)
+    await arrive(before, facilitator)  # then the process dies: no offline logged
+    after = LocalPresence(db, Published(), grace_s=GRACE_S)
+    other = observer_of(facilitator)
+    await arrive(after, other)  # the session's first socket in the new process
+    await arrive(after, facilitator)  # back a moment later
+    await asyncio.sleep(GRACE_S * 3)
+    assert await statuses(db, facilitator) == ["online"]
+    assert await statuses(db, other) == ["online"]
+    await after.left(other)
+    await after.left(facilitator)
     await after.stop()
 
 
