@@ -53,7 +53,14 @@ def _owner_of_peer(workers: list[int], server_port: int, client_port: int) -> in
 async def test_serve_with_two_workers_shares_one_stream_between_them(
     tmp_path: Path, pg_url: str, redis_url: str, made_clients: list[Client]
 ) -> None:
-    server = Server(tmp_path, database_url=pg_url, broker_url=redis_url)
+    # 40 sockets over three participants: above the default cap of 10 per participant
+    # (4409) if the kernel hands the first thirty to one worker, as it does on a busy machine.
+    server = Server(
+        tmp_path,
+        database_url=pg_url,
+        broker_url=redis_url,
+        env={"BACKCHANNEL_MAX_SOCKETS_PER_PARTICIPANT": "20"},
+    )
     server.extra_args = ["--workers", "2"]
     server.start(timeout=60)
     try:
