@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 from app import __version__
 from app.api import errors as api_errors
 from app.api import events, health, inputs, pages, sessions
+from app.api.body_limit import BodyLimit
 from app.config import Settings, get_settings
 from app.db import Database
 from app.realtime import ws
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(inputs.clean_request)],
     )
     api_errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(events.router)
