@@ -152,7 +152,7 @@ def _raw_post(port: int, path: str, head: str, first: bytes) -> bytes:
         sock.sendall(head.encode() + b"\r\n" + first)
         sock.settimeout(10)
         reply = b""
-        while b"\r\n\r\n" not in reply:
+        while not reply.endswith(b"}}"):  # the whole reply: headers and the JSON error
             part = sock.recv(65536)
             if not part:
                 break
