@@ -176,12 +176,14 @@ async def _take_and_insert(sql: Statements, r: _Request) -> Event:
 
 def _conditions(r: _Request) -> dict[str, Any]:
     """The one-statement append's conditions besides the id (``log_sql.TAKE_AND_INSERT``)."""
-    must_be, must_not_be = REF_TARGETS.get(r.kind, (None, None))
+    must_be, must_not_be = ref_targets(r.kind, r.body)
+    not_kinds = [*must_not_be, None, None]
     return {
         "after_end": r.kind in AFTER_END,
         "ref": r.body.get("ref"),
         "ref_kind": must_be,
-        "ref_not_kind": must_not_be,
+        "ref_not_kind": not_kinds[0],
+        "ref_not_kind_2": not_kinds[1],
     }
 
 
@@ -491,14 +493,24 @@ def _group_writer(db: Database, session_id: str) -> _GroupWriter:
     return writers[hash(session_id) % len(writers)]
 
 
-# What a reference of these kinds must point at: (the kind it must be, a kind it must not
-# be). Any other reference may point at any earlier event of the session.
-REF_TARGETS: dict[str, tuple[str | None, str | None]] = {
-    "alert.cancel": ("alert.stop", None),
-    "request.status": ("request", None),
-    "seen": (None, "note"),
-    "ack": (None, "note"),
+# What a reference of these kinds must point at: (the kind it must be, kinds it must not
+# be — two at most, as log_sql.TAKE_AND_INSERT checks them). Any other reference may point
+# at any earlier event of the session.
+REF_TARGETS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "alert.cancel": ("alert.stop", ()),
+    "request.status": ("request", ()),
+    "seen": (None, ("note",)),
+    "ack": (None, ("note",)),
 }
+# "Clear all" (an ack `dismissed`) closes cards; a stop alert needs a real answer.
+_DISMISSED_TARGETS: tuple[str | None, tuple[str, ...]] = (None, ("note", "alert.stop"))
+
+
+def ref_targets(kind: str, body: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """What the ``ref`` of this append must point at (``REF_TARGETS``)."""
+    if kind == "ack" and body.get("status") == "dismissed":
+        return _DISMISSED_TARGETS
+    return REF_TARGETS.get(kind, (None, ()))
 _NOT_A = {
     "alert.stop": "an alert.stop",
     "request": "a request",
@@ -534,11 +546,13 @@ async def _ref_problem(
     found = await sql.row("ref_kind", {"sid": session_id, "ref": ref})
     if found is None:
         return f"ref {ref} is not an event of this session"
-    must_be, must_not_be = REF_TARGETS.get(kind, (None, None))
+    must_be, must_not_be = ref_targets(kind, body)
     if must_be is not None and found[0] != must_be:
         return f"ref {ref} is not {_NOT_A[must_be]}"
-    if must_not_be is not None and found[0] == must_not_be:
-        return f"ref {ref} is not {_NOT_A[must_not_be]}"
+    if found[0] in must_not_be:
+        if kind == "ack" and found[0] == "alert.stop":
+            return f"ref {ref} is a stop alert: it needs an answer, it cannot be dismissed"
+        return f"ref {ref} is not {_NOT_A[found[0]]}"
     return None
 
 

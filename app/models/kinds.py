@@ -66,8 +66,10 @@ class Seen(Body):
 
 
 class Ack(Body):
+    """An answer; ``dismissed`` (the overlay's "Clear all") closes the card but answers nothing."""
+
     ref: Seq
-    status: Literal["done", "snoozed", "declined"]
+    status: Literal["done", "snoozed", "declined", "dismissed"]
     text: Text | None = None
     minutes: Annotated[int, Field(ge=1, le=120)] | None = None
 
