@@ -73,8 +73,8 @@ def _take_and_insert() -> Any:
     the session has ended (unless ``after_end``), the id is already logged or the ``ref``
     is not an event of the session of the kind it must be (and of none it must not be),
     and then nothing is inserted either (no row back: the caller finds out why, and gives
-    nothing back). Whatever it
-    does is one statement, so it is atomic even outside a transaction: an id logged by
+    nothing back). Whatever it does is one statement, so it is atomic even outside a
+    transaction: an id logged by
     another process in the meantime (not yet visible to the NOT EXISTS) fails the whole
     statement on the unique index, with nothing taken. The UPDATE's row lock orders
     the appends of one session, across processes too, and a session ended in the meantime

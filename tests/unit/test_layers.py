@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "migrations": {"base", "models"},
 }
 
-BASE = {"app", "app.config", "app.clock", "app.errors", "app.db", "app.ratelimit"}
+BASE = {"app", "app.config", "app.clock", "app.errors", "app.db", "app.locks", "app.ratelimit"}
 TRANSPORT = {"app.realtime.broker", "app.realtime.memory", "app.realtime.redis"}
 ENTRY = {
     "app.__main__",
