@@ -253,7 +253,14 @@ SPECS: dict[str, KindSpec] = {
         ref=_ON_A_MESSAGE,
         changes_state=True,
         wakes_scheduler=True,
-        words={"status": {"done": "Done", "snoozed": "Snoozed", "declined": "Declined"}},
+        words={
+            "status": {
+                "done": "Done",
+                "snoozed": "Snoozed",
+                "declined": "Declined",
+                "dismissed": "Cleared unanswered",
+            }
+        },
     ),
     "reply": KindSpec(Reply, _F, "Reply", "bubble", "reply"),
     "request": KindSpec(
