@@ -136,9 +136,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.gc_freeze:
             services.heap.start()
         if settings.scheduler:
+            from app.realtime.session_feed import HubSessionFeed
             from app.scheduler import Scheduler
 
-            services.scheduler = Scheduler(db, broker, hub, rescan_s=settings.scheduler_rescan_s)
+            feed = HubSessionFeed(hub)
+            services.scheduler = Scheduler(db, feed, rescan_s=settings.scheduler_rescan_s)
             await services.scheduler.start()
         try:
             yield
