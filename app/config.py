@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     heavy_read_session_burst: int = 10
     # Request bodies larger than this are refused with 413 before they are read or parsed.
     max_body_bytes: int = 65536
+    # Management requests (participants, rotate, revoke, PATCH, presets) per token.
+    manage_per_s: float = 2.0
+    manage_burst: int = 20
+    # Participants (links) per session, revoked ones included; beyond: 409.
+    max_participants: int = 50
     # Sessions created per minute per client address when no organizer key is set.
     create_per_min: int = 30
     # Sockets of this process that have not sent `hello` yet; beyond it they close (1013).
@@ -53,6 +58,10 @@ class Settings(BaseSettings):
     gc_freeze: bool = True
     # Open sockets per participant over all processes (the next one closes with 4409).
     max_sockets_per_participant: int = 10
+    # Seconds of silence after which a live feed (GET …/stream) sends a heartbeat comment.
+    stream_heartbeat_s: float = 15.0
+    # Seconds a stream ticket (POST …/stream-tickets) may be used to open a stream.
+    stream_ticket_ttl_s: float = 60.0
     # Run the agenda/escalation scheduler in this process.
     scheduler: bool = True
     # Seconds between the scheduler's rescans of live sessions (finds work of other processes).

@@ -97,6 +97,15 @@ async def limit_heavy_reads(services: Services, me: Participant) -> None:
     )
 
 
+async def limit_management(services: Services, me: Participant) -> None:
+    """Managing a session (participants, rotate, revoke, PATCH, presets), per token: about
+    2/s with bursts of 20 — a person clicking through the panel never meets it; a script
+    adding, rotating or rewriting in a loop (each a write and a broadcast) does."""
+    s = services.settings
+    rate = Rate(s.manage_per_s, s.manage_burst)
+    await rate_limit(services, f"manage:{me.id}", rate, "changes to this session")
+
+
 async def limit_creates(services: Services, request: Request) -> None:
     """Sessions created without an organizer key, per client address: 30/min by default."""
     per_min = services.settings.create_per_min

@@ -10,7 +10,7 @@ from starlette.websockets import WebSocket
 
 from app import __version__
 from app.api import errors as api_errors
-from app.api import events, health, inputs, pages, sessions
+from app.api import events, health, inputs, pages, sessions, stream
 from app.api.body_limit import BodyLimit
 from app.config import Settings, get_settings
 from app.db import Database
@@ -56,10 +56,28 @@ class OneLineProtocolErrors(logging.Filter):
         return True
 
 
+class ShortAccessLines(logging.Filter):
+    """uvicorn's access log writes a request's whole path and query string: a 60 KB query
+    string made a 60 KB line, per request. Each argument is cut to ``MAX`` characters."""
+
+    MAX = 300
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                a[: self.MAX] + "…" if isinstance(a, str) and len(a) > self.MAX else a
+                for a in record.args
+            )
+        return True
+
+
 def _quiet_protocol_errors() -> None:
     uvicorn_log = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, OneLineProtocolErrors) for f in uvicorn_log.filters):
         uvicorn_log.addFilter(OneLineProtocolErrors())
+    access_log = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, ShortAccessLines) for f in access_log.filters):
+        access_log.addFilter(ShortAccessLines())
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -118,9 +136,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.gc_freeze:
             services.heap.start()
         if settings.scheduler:
+            from app.realtime.session_feed import HubSessionFeed
             from app.scheduler import Scheduler
 
-            services.scheduler = Scheduler(db, broker, hub, rescan_s=settings.scheduler_rescan_s)
+            feed = HubSessionFeed(hub)
+            services.scheduler = Scheduler(db, feed, rescan_s=settings.scheduler_rescan_s)
             await services.scheduler.start()
         try:
             yield
@@ -149,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(events.router)
+    app.include_router(stream.router)
     app.include_router(ws.router)
     if settings.test_hooks:
         from app.api import testing
