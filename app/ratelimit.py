@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# Tokens are floats: 100 takes of 0.05 from 5 leave about -1e-14, not 0.
+_ROUNDING = 1e-9
+
+
 class TokenBucket:
     """``rate`` tokens a second, at most ``burst`` saved up; a take may cost more than one
     and leave the bucket in debt (below zero), which the refill pays back before the next
@@ -46,7 +50,7 @@ class TokenBucket:
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         needed = min(cost, 1.0)
-        if self.tokens >= needed:
+        if self.tokens >= needed - _ROUNDING:
             self.tokens -= cost
             return 0.0
         return (needed - self.tokens) / self.rate
@@ -125,7 +129,7 @@ local stamp = tonumber(saved[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
 local needed = math.min(cost, 1)
 local wait = 0
-if tokens >= needed then
+if tokens >= needed - 1e-9 then
   tokens = tokens - cost
 else
   wait = (needed - tokens) / rate
