@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     gc_freeze: bool = True
     # Open sockets per participant over all processes (the next one closes with 4409).
     max_sockets_per_participant: int = 10
+    # Seconds of silence after which a live feed (GET …/stream) sends a heartbeat comment.
+    stream_heartbeat_s: float = 15.0
+    # Seconds a stream ticket (POST …/stream-tickets) may be used to open a stream.
+    stream_ticket_ttl_s: float = 60.0
     # Run the agenda/escalation scheduler in this process.
     scheduler: bool = True
     # Seconds between the scheduler's rescans of live sessions (finds work of other processes).

@@ -10,7 +10,7 @@ from starlette.websockets import WebSocket
 
 from app import __version__
 from app.api import errors as api_errors
-from app.api import events, health, inputs, pages, sessions
+from app.api import events, health, inputs, pages, sessions, stream
 from app.api.body_limit import BodyLimit
 from app.config import Settings, get_settings
 from app.db import Database
@@ -136,9 +136,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.gc_freeze:
             services.heap.start()
         if settings.scheduler:
+            from app.realtime.session_feed import HubSessionFeed
             from app.scheduler import Scheduler
 
-            services.scheduler = Scheduler(db, broker, hub, rescan_s=settings.scheduler_rescan_s)
+            feed = HubSessionFeed(hub)
+            services.scheduler = Scheduler(db, feed, rescan_s=settings.scheduler_rescan_s)
             await services.scheduler.start()
         try:
             yield
@@ -167,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(events.router)
+    app.include_router(stream.router)
     app.include_router(ws.router)
     if settings.test_hooks:
         from app.api import testing
