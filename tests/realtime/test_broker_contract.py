@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from app.realtime.broker import Broker
 from app.realtime.backends import from_url
+from app.realtime.broker import Broker
 from tests.support import shared_redis_url
 
 

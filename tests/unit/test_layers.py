@@ -137,7 +137,8 @@ def test_a_back_arrow_or_a_reach_into_a_private_backend_is_caught() -> None:
     assert "app.realtime.redis (transport) imports app.realtime.hub (realtime)" in found
     assert "app.log (domain) imports app.realtime.hub (realtime)" in found
     assert (
-        "app.realtime.hub imports app.realtime.memory, private to ['app.realtime.backends']" in found
+        "app.realtime.hub imports app.realtime.memory, private to ['app.realtime.backends']"
+        in found
     )
     assert len(found) == 3, found
 

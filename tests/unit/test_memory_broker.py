@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from app.realtime.broker import Broker
 from app.realtime.backends import from_url
+from app.realtime.broker import Broker
 from app.realtime.memory import MemoryBroker
 from tests.realtime.test_broker_contract import (  # noqa: F401 - collected here as well
     Inbox,
