@@ -164,9 +164,11 @@ function renderLatency() {
     fmtS(l.ack_p50_s),
     fmtS(l.ack_max_s),
     String(l.unacknowledged ?? 0),
+    kind === "alert.stop" ? "—" : String(l.dismissed ?? 0),
     kind === "prompt.time" ? String(l.superseded ?? 0) : "—",
   ]);
-  const head = ["Kind", "Sent", "Seen (median)", "Seen (slowest)", "Answered (median)", "Answered (slowest)", "Never answered", "Replaced by a newer prompt"];
+  // "Cleared unanswered": closed by the overlay's "Clear all" (an ack `dismissed`), not an answer.
+  const head = ["Kind", "Sent", "Seen (median)", "Seen (slowest)", "Answered (median)", "Answered (slowest)", "Never answered", "Cleared unanswered", "Replaced by a newer prompt"];
   table($("#latency"), head, rows, "No prompts, flags or alerts were sent.");
 }
 
@@ -228,6 +230,7 @@ function renderTimeline() {
 function answerText(m) {
   const snoozes = m.snoozes ? ` (snoozed ${m.snoozes === 1 ? "once" : `${m.snoozes} times`} first)` : "";
   if (m.ack_status && m.ack_after_s !== null && m.ack_after_s !== undefined) return ` → ${m.ack_status} after ${fmtS(m.ack_after_s)}${snoozes}`;
+  if (m.dismissed) return m.seen_after_s !== null && m.seen_after_s !== undefined ? ` → cleared unanswered (Clear all) after ${fmtS(m.seen_after_s)}` : " → cleared unanswered (Clear all)";
   if (m.superseded) return m.seen_after_s !== null && m.seen_after_s !== undefined ? ` → seen after ${fmtS(m.seen_after_s)}, then replaced by a newer prompt` : " → replaced by a newer prompt before it was seen";
   if (m.snoozes) return ` → snoozed, never answered`;
   return m.seen_after_s !== null && m.seen_after_s !== undefined ? ` → seen after ${fmtS(m.seen_after_s)}, not answered` : " → not seen";
