@@ -13,8 +13,7 @@ from app.models import Participant
 from app.models.event import event_public
 from app.models.kinds import visible_to
 from app.models.text import MAX_SAFE_INT
-from app.services import Services, append_as
-from app.sessions import get_session
+from app.services import Services, append_as, append_preset
 
 router = APIRouter(prefix="/api/v1/sessions/{session_id}", tags=["events"])
 
@@ -106,23 +105,27 @@ async def send_preset(
     me: ParticipantDep,
     services: ServicesDep,
 ) -> JSONResponse:
-    """Fire a playbook preset (a Stream Deck button); ``Idempotency-Key`` makes retries safe."""
-    require_role(me, "producer")
-    session = await get_session(services.db, session_id)
-    preset = next((p for p in session.presets if p["preset_id"] == preset_id), None)
-    if preset is None:
-        raise NotFound(f"no preset {preset_id!r} in this session")
-    event_id = request.headers.get("idempotency-key")
-    if event_id is None:
-        raw = await request.body()
-        if raw.strip():
-            import json
+    """Fire a playbook preset (a Stream Deck button); ``Idempotency-Key`` makes retries safe.
 
-            try:
-                data = json.loads(raw)
-            except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
-                raise InvalidInput("the request body is not valid JSON") from None
-            if isinstance(data, dict):
+    An optional body ``{id?, learner?}``: the learner a flag preset (and ``{learner}``) names."""
+    require_role(me, "producer")
+    event_id = request.headers.get("idempotency-key")
+    learner: Any = None
+    raw = await request.body()
+    if raw.strip():
+        import json
+
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
+            raise InvalidInput("the request body is not valid JSON") from None
+        if isinstance(data, dict):
+            if event_id is None:
                 event_id = data.get("id")
+            learner = data.get("learner")
     await limit_sends(services, me)
-    return _reply(await _append(services, me, preset["kind"], preset["body"], event_id))
+    author = Author(me.id, me.role, me.name)
+    appended = await append_preset(
+        services, session_id, author, preset_id, {}, event_id, learner=learner
+    )
+    return _reply(appended)
