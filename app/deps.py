@@ -6,7 +6,7 @@ from fastapi import Depends, Request
 
 from app.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from app.models import Participant
-from app.ratelimit import Limiter, LocalLimiter, Rate, RedisLimiter
+from app.ratelimit import Limiter, Rate
 from app.services import Services
 
 # The participant found by the early token check (app/api/body_limit.py), reused by
@@ -59,13 +59,10 @@ def require_role(participant: Participant, *roles: str) -> None:
 
 
 def limiter(services: Services) -> Limiter:
-    """The HTTP rate limiter: in Redis when the broker is Redis (shared by all processes)."""
+    """The HTTP rate limiter that the backends chose (``app.realtime.backends``): in Redis
+    when the broker is Redis (shared by all processes), else in this process."""
     if services.limiter is None:
-        client = getattr(services.broker, "client", None)
-        if not services.broker.single_process and client is not None:
-            services.limiter = RedisLimiter(client)
-        else:
-            services.limiter = LocalLimiter()
+        raise RuntimeError("the app's services have no rate limiter")
     return services.limiter
 
 

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from redis.exceptions import RedisError
-
 from app.clock import clock
 from app.errors import RateLimited
 
@@ -150,6 +148,9 @@ class RedisLimiter:
     PREFIX = "bc:rl:"
 
     def __init__(self, redis: "Redis") -> None:
+        from redis.exceptions import RedisError  # (only with a Redis broker)
+
+        self._failures = (RedisError, OSError, ValueError)
         self._script = redis.register_script(_TAKE_LUA)
         self._fallback = LocalLimiter()
         self._warned = 0.0
@@ -159,7 +160,7 @@ class RedisLimiter:
             args = [rate.per_s, rate.burst, cost]
             wait = await self._script(keys=[self.PREFIX + key], args=args)
             return float(wait)
-        except (RedisError, OSError, ValueError) as exc:
+        except self._failures as exc:
             now = time.monotonic()
             if now - self._warned > 60:
                 self._warned = now
