@@ -76,7 +76,9 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    if workers > 1 and settings.broker_url.startswith("memory"):
+    from app.realtime.backends import is_single_process
+
+    if workers > 1 and is_single_process(settings.broker_url):
         typer.echo(
             "--workers > 1 needs BACKCHANNEL_BROKER_URL=redis://… (memory:// is one process)",
             err=True,
@@ -186,14 +188,16 @@ def export(session_id: str) -> None:
 async def _purge(days: float) -> list[str]:
     from app.clock import now_ms
     from app.db import Database
-    from app.realtime.brokers import from_url
+    from app.realtime.backends import from_url
     from app.realtime.hub import channel_name
     from app.realtime.protocol import dumps
     from app.sessions import delete_session, ended_before
 
     settings = get_settings()
     db = Database(settings.database_url)
-    broker = None if settings.broker_url.startswith("memory") else from_url(settings.broker_url)
+    backends = from_url(settings.broker_url)
+    # (memory://: no server process shares this one's broker, nobody to tell.)
+    broker = None if backends.single_process else backends.broker
     erased: list[str] = []
     try:
         if broker is not None:
