@@ -20,6 +20,7 @@ PAGES = {
     "/producer": "producer.html",
     "/facilitator": "facilitator.html",
     "/debrief": "debrief.html",
+    "/console": "console.html",
 }
 
 router = APIRouter(include_in_schema=False)
