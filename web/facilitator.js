@@ -3,6 +3,7 @@
 // state (client.js "session"); which cards are open comes from model.js. Transparent mode
 // (?mode=transparent, for OBS) is read-only.
 import { Channel } from "./client.js";
+import { watchLink } from "./link-state.js";
 import { CARD_KINDS, Cards, Ticks, ackFor, actionsFor, clearable, countdownTone, secondsLeft, visibleCards, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, beep, clear, clockTime, describe, el, fatal, icon,
@@ -71,12 +72,13 @@ function savePrefs() {
 function start() {
   const ch = new Channel(token).start();
   S.ch = ch;
+  watchLink(ch); // a replaced link: one full-page notice; a new #t=… reconnects in place
   ch.addEventListener("state", (e) => {
     const { state, reason } = e.detail;
     const pill = $("#conn");
     pill.dataset.state = state;
     pill.textContent = { connecting: "Connecting…", online: "Live", offline: "Offline — reconnecting", closed: "Disconnected" }[state];
-    if (reason) fatal(reason);
+    if (reason && !ch.stopped) fatal(reason);
     schedule();
   });
   ch.addEventListener("welcome", (e) => {

@@ -3,6 +3,7 @@
 // session state (client.js "session"); message ticks and "1 more minute" come from model.js;
 // which keys are shortcuts and which are typing, from keys.js.
 import { Channel } from "./client.js";
+import { watchLink } from "./link-state.js";
 import { KeyGate } from "./keys.js";
 import { mount as mountPlaybook } from "./playbook.js";
 import { mount as mountRoster } from "./roster-view.js";
@@ -53,6 +54,7 @@ if (!token) {
 function start() {
   const ch = new Channel(token).start();
   S.ch = ch;
+  watchLink(ch, { reload: true }); // a replaced link: a full-page notice; a new one reloads
   ch.addEventListener("state", (e) => showConn(e.detail));
   ch.addEventListener("welcome", (e) => onWelcome(e.detail));
   ch.addEventListener("session", (e) => {

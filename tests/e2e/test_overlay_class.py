@@ -122,3 +122,81 @@ def test_clear_all_dismisses_cards_and_the_panel_and_debrief_say_cleared_unanswe
     row = table.locator("tr", has_text="Learner").locator("td").all_inner_texts()
     assert row[column] == "2" and row[heads.index("Never answered")] == "0"
     debrief.locator("#timeline li", has_text="cleared unanswered").first.wait_for()
+
+
+# -- item 4: a rotated or revoked link ---------------------------------------------------------
+
+
+def _manage(pages: Pages, data: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    sid = data["session"]["id"]
+    r = httpx.request(
+        method,
+        f"{pages.server.url}/api/v1/sessions/{sid}/participants{path}",
+        headers={"Authorization": "Bearer " + data["tokens"]["producer"]},
+        timeout=10,
+    )
+    assert r.status_code in (200, 201), r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def _participant(pages: Pages, data: dict[str, Any], role: str) -> str:
+    sid = data["session"]["id"]
+    r = httpx.get(
+        f"{pages.server.url}/api/v1/sessions/{sid}/participants",
+        headers={"Authorization": "Bearer " + data["tokens"]["producer"]},
+        timeout=10,
+    )
+    pid: str = next(p["participant_id"] for p in r.json() if p["role"] == role)
+    return pid
+
+
+def test_a_replaced_link_says_so_on_the_whole_page_and_a_new_fragment_reconnects_in_place(
+    pages: Pages,
+) -> None:
+    data = create_session(pages.server)
+    _post(pages, data, "session.start", {})
+    _post(pages, data, "segment.start", {"index": 0})
+    fac = _overlay(pages, data)
+    producer = pages.open(links(data)["producer"])
+    producer.locator("#presence.on").wait_for()
+    _post(pages, data, "prompt.time", {"text": "5 min left", "minutes_left": 5})
+    fac.locator("article.card", has_text="5 min left").wait_for()
+    fac.evaluate("window.__sameTab = true")
+
+    pid = _participant(pages, data, "facilitator")
+    new = _manage(pages, data, "POST", f"/{pid}/rotate")
+    notice = fac.locator("#link-stopped")
+    notice.get_by_role("heading", name="This link was replaced").wait_for()
+    assert "ask the producer for the new one" in notice.inner_text().lower()
+    # Nothing actionable is left: no countdown, no cards, no button, no focusable control.
+    assert not fac.locator("#countdown").is_visible()
+    assert not fac.locator("article.card").first.is_visible()
+    assert fac.locator("button:visible, a:visible, input:visible").count() == 0
+    box = notice.bounding_box()
+    assert box is not None and box["height"] >= SIDE["height"] * 0.9  # the whole page
+    # The producer's presence line follows at once (no 5-s grace for a dead link).
+    producer.locator("#presence:not(.on)", has_text="not connected").wait_for(timeout=3000)
+
+    # The new link pasted into the same tab: only the fragment changes; no reload.
+    fac.evaluate("(t) => { location.hash = 't=' + t; }", new["token"])
+    fac.locator("#conn", has_text="Live").wait_for()
+    notice.wait_for(state="detached")
+    fac.locator("article.card", has_text="5 min left").wait_for()
+    assert fac.locator("#countdown").is_visible()
+    assert fac.evaluate("window.__sameTab === true")
+    assert "#" not in fac.url  # the key left the address bar again
+    producer.locator("#presence.on").wait_for()
+    fac.locator("#quick button").first.click()
+    _wait_until(lambda: logged(pages.server, data, ("reply",)))
+
+
+def test_a_revoked_observer_link_turns_the_panel_into_the_same_notice(pages: Pages) -> None:
+    data = create_session(pages.server)
+    observer = pages.open(links(data)["observer"])
+    observer.locator("#conn", has_text="Online").wait_for()
+    _manage(pages, data, "DELETE", f"/{_participant(pages, data, 'observer')}")
+    notice = observer.locator("#link-stopped")
+    notice.get_by_role("heading", name="This link was turned off").wait_for()
+    assert observer.locator("button:visible, input:visible, textarea:visible").count() == 0
+    assert not observer.locator("#log").is_visible()
