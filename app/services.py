@@ -15,7 +15,7 @@ from app.errors import InvalidInput, NotFound
 from app.heap import HeapPacer
 from app.log import Appended, Author, append_event, check_event_id, get_event_by_id
 from app.models import Participant
-from app.ratelimit import Limiter
+from app.ratelimit import Limiter, ReadSlots
 from app.realtime.broker import Broker
 from app.realtime.hub import Hub
 from app.realtime.notifiers import HubNotifier
@@ -41,6 +41,7 @@ class Services:
     heap: HeapPacer = field(default_factory=HeapPacer)
     limiter: Limiter | None = None  # HTTP rate limits (app.deps.limiter), made on first use
     lookups: TokenLookups | None = None  # the database's answer for tokens, batched
+    read_slots: ReadSlots = field(default_factory=ReadSlots)  # one large read per session
 
     @property
     def models(self) -> SessionModels:
