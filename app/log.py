@@ -568,12 +568,16 @@ async def read_events(
     session_id: str,
     *,
     after: int = 0,
+    until: int | None = None,
     limit: int | None = None,
     role: str | None = None,
     kinds: tuple[str, ...] | None = None,
 ) -> list[Event]:
-    """Events with ``seq > after`` in order, without the kinds ``role`` may not see."""
+    """Events with ``after < seq <= until`` in order, without the kinds ``role`` may not
+    see. (``until``: a read in pages stays one snapshot of the log while it grows.)"""
     q = select(Event).where(col(Event.session_id) == session_id, col(Event.seq) > after)
+    if until is not None:
+        q = q.where(col(Event.seq) <= until)
     if kinds is not None:
         q = q.where(col(Event.kind).in_(kinds))
     hidden = HIDDEN.get(role or "")

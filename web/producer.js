@@ -180,9 +180,9 @@ function onEvent(ev, replay) {
 
 // -- sending ----------------------------------------------------------------------------
 
-function send(kind, body) {
+function send(kind, body, preset) {
   if (S.role === "observer" && kind !== "note") return null;
-  const id = S.ch.send(kind, body);
+  const id = S.ch.send(kind, body, preset);
   schedule();
   return id;
 }
@@ -201,7 +201,7 @@ function firePreset(p) {
     $("#learner").value = "";
     renderRoster();
   }
-  send(p.kind, body);
+  send(p.kind, body, p.preset_id);
   flash(p.preset_id);
 }
 
@@ -258,7 +258,7 @@ function confirmStop() {
   const detail = $("#stop-detail").value.trim();
   const body = { ...p.body };
   if (detail) body.text = detail;
-  send("alert.stop", body);
+  send("alert.stop", body, p.preset_id);
   flash(p.preset_id);
   disarm();
   toPanel();

@@ -23,11 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol
-
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.clock import Timer, clock
 from app.db import Database
@@ -36,6 +32,9 @@ from app.locks import KeyedLocks
 from app.log import SYSTEM_AUTHOR, append_event
 from app.models import Event, Participant
 from app.session_model import SessionModels
+
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -447,6 +446,10 @@ class RedisPresence(_Arrivals):
         grace_s: float = 5.0,
     ) -> None:
         super().__init__()
+        from redis.asyncio import Redis  # (only with a Redis broker: app.realtime.backends)
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
         self._log = _Logbook(db, publish, models or SessionModels(db))
         self.redis: Redis = Redis.from_url(
             redis_url,
