@@ -9,9 +9,14 @@
 //             overlay takes them from state.open_alerts.
 //   MoreTime  a pending "1 more minute" from the facilitator (the producer's "grant +1").
 //   KeyGate   (in keys.js) which keystrokes on the producer panel are shortcuts.
+//
+// Which kinds are messages (ticks) and cards comes from web/kinds.json, generated from
+// app/models/kinds.py like every other table of kinds.
+import SPEC from "./kinds.json" with { type: "json" };
 
-export const TRACKED_KINDS = new Set(["prompt.time", "flag.learner", "alert.stop", "message"]);
-export const CARD_KINDS = new Set(["prompt.time", "flag.learner", "message"]);
+const KINDS = Object.entries(SPEC.kinds); // generated from app/models/kinds.py
+export const TRACKED_KINDS = new Set(KINDS.filter(([, k]) => k.tracked).map(([kind]) => kind));
+export const CARD_KINDS = new Set(KINDS.filter(([, k]) => k.card).map(([kind]) => kind));
 
 const ms = (iso) => Date.parse(iso);
 
