@@ -10,7 +10,6 @@ import {
   mmss, onceAFrame, soundReady, takeToken, unlockSound,
 } from "./util.js";
 
-const TONE_PREF = { "prompt.time": "time", "flag.learner": "learner", message: "learner", "alert.stop": "stop" };
 const REQUEST_SHORT = { breakout: "Breakouts", poll: "Poll", whiteboard: "Whiteboard", break: "Break", chat: "Chat", tech: "Tech help" };
 const QUICK = [["OK", "OK"], ["1 more min", "1 more minute"], ["Thanks", "Thanks"], ["A moment", "Need a moment"]];
 const CLOSED_TEXT = { done: "✓ done", declined: "✕ dismissed", dismissed: "cleared", replaced: "replaced by a newer prompt", segment_end: "segment ended", session_end: "session ended" };
@@ -140,7 +139,7 @@ function onEvent(ev, replay) {
   if (ev.kind === "ack") S.answered.delete(b.ref);
   if (!replay && CARD_KINDS.has(ev.kind)) {
     const urgent = ev.kind === "message" && b.urgent === true;
-    alertUser(urgent ? "stop" : TONE_PREF[ev.kind], 0);
+    alertUser(urgent ? "stop" : KIND_META[ev.kind].sound, 0);
     const meta = KIND_META[ev.kind];
     (urgent ? $("#live-urgent") : $("#live")).textContent = `${urgent ? "Urgent " : ""}${meta.label}: ${text(ev)}`;
   }
