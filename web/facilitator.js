@@ -35,6 +35,7 @@ const S = {
   moreRow: { key: null, node: null },
   closedRequests: [], // [{action, status, text, at}] answered while this page was open
   prefs: loadPrefs(),
+  blank: false, // panic blank: everything hidden but a neutral dot (a stop alert breaks through)
 };
 
 if (mode === "compact") document.body.classList.add("compact");
@@ -168,6 +169,7 @@ function waitingAlerts() {
 
 function alertUser(tone, level) {
   if (readOnly) return;
+  if (S.blank && tone !== "stop") return; // blanked: only a stop alert is heard
   if (S.prefs[`sound.${tone}`]) {
     const volume = Math.min(0.9, 0.25 + 0.2 * level);
     if (tone === "stop") {
@@ -236,7 +238,30 @@ function buildControls() {
   document.addEventListener("click", unlock, { capture: true });
   document.addEventListener("keydown", unlock, { capture: true });
   $("#sound-unlock").addEventListener("click", () => unlockSound().then(() => beep([[660, 60]])));
+  // Panic blank: key B or one tap on the corner dot, the same again to come back.
+  $("#blank-dot").addEventListener("click", () => setBlank(!S.blank));
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "b" && e.key !== "B") return;
+    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+    const t = e.target;
+    if (t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName))) return;
+    e.preventDefault();
+    setBlank(!S.blank);
+  });
   document.body.tabIndex = -1; // focus goes back here after a reply box closes
+}
+
+/** Hide everything but a neutral dot (for a wrong window shared by mistake), or show it again. */
+function setBlank(on) {
+  S.blank = on;
+  document.body.classList.toggle("blank", on);
+  const dot = $("#blank-dot");
+  dot.setAttribute("aria-pressed", String(on));
+  dot.setAttribute("aria-label", on ? "Show the overlay again (key B)" : "Blank the overlay (key B)");
+  dot.title = on ? "Show the overlay (B)" : "Blank the overlay (B)";
+  if (on && document.activeElement && document.activeElement !== dot) document.body.focus();
+  $("#live").textContent = on ? "Overlay blanked. Press B to show it again." : "Overlay shown.";
+  schedule();
 }
 
 let toastTimer = null;

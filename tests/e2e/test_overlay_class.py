@@ -200,3 +200,76 @@ def test_a_revoked_observer_link_turns_the_panel_into_the_same_notice(pages: Pag
     notice.get_by_role("heading", name="This link was turned off").wait_for()
     assert observer.locator("button:visible, input:visible, textarea:visible").count() == 0
     assert not observer.locator("#log").is_visible()
+
+
+# -- item 7: panic blank ----------------------------------------------------------------------
+
+COUNT_BEEPS = """
+window.__beeps = 0;
+const make = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () { window.__beeps += 1; return make.call(this); };
+"""
+
+
+def _painted_outside(page: Any, keep: dict[str, float]) -> int:
+    """Pixels of the viewport, outside the box ``keep``, that differ from the page background."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    bg = img.getpixel((img.width // 2, img.height - 2))
+    x0, y0 = keep["x"] - 1, keep["y"] - 1
+    x1, y1 = keep["x"] + keep["width"] + 1, keep["y"] + keep["height"] + 1
+    return sum(
+        1
+        for y in range(0, img.height, 2)
+        for x in range(0, img.width, 2)
+        if not (x0 <= x <= x1 and y0 <= y <= y1) and img.getpixel((x, y)) != bg
+    )
+
+
+def test_the_panic_blank_hides_all_but_a_dot_and_a_stop_alert_still_breaks_through_with_sound(
+    pages: Pages,
+) -> None:
+    data = create_session(pages.server)
+    _post(pages, data, "session.start", {})
+    _post(pages, data, "segment.start", {"index": 0})
+    ctx = pages.context(viewport=SIDE)
+    ctx.add_init_script(COUNT_BEEPS)
+    fac = pages.open(links(data)["facilitator"], ctx)
+    fac.locator("#conn", has_text="Live").wait_for()
+    _post(pages, data, "flag.learner", {"learner": "Maria Lopez", "flag": "hand"})
+    fac.locator("article.card", has_text="Maria Lopez").wait_for()
+
+    fac.keyboard.press("b")  # also the first key: it unlocks sound
+    dot = fac.locator("#blank-dot")
+    fac.locator("body.blank").wait_for(state="attached")
+    assert dot.get_attribute("aria-pressed") == "true"
+    box = dot.bounding_box()
+    assert box is not None and box["width"] >= 44 and box["height"] >= 44
+    assert box["x"] + box["width"] >= SIDE["width"] - 1 and box["y"] <= 1  # a corner
+    assert not fac.locator("#countdown").is_visible()
+    assert not fac.locator("article.card").first.is_visible()
+    assert not fac.locator("#requests button").first.is_visible()
+    assert _painted_outside(fac, box) == 0, "something besides the dot is on screen"
+
+    beeps = fac.evaluate("window.__beeps")
+    _post(pages, data, "prompt.time", {"text": "5 min left", "minutes_left": 5})
+    fac.wait_for_timeout(600)
+    assert fac.evaluate("window.__beeps") == beeps, "a timing prompt stays quiet while blank"
+    _post(pages, data, "alert.stop", {"reason": "chat", "text": "Check the chat"})
+    takeover = fac.locator("#takeover")
+    takeover.filter(has_text="respond to chat").wait_for()
+    _wait_until(lambda: fac.evaluate("window.__beeps") > beeps)
+    takeover.get_by_role("button", name="Acknowledge").click()
+    takeover.wait_for(state="hidden")
+    assert not fac.locator("article.card").first.is_visible()  # still blank after the alert
+    assert _painted_outside(fac, box) == 0
+
+    dot.click()  # one tap on the corner dot brings it all back
+    fac.locator("article.card", has_text="5 min left").wait_for()
+    assert fac.locator("#countdown").is_visible()
+    assert dot.get_attribute("aria-pressed") == "false"
+    dot.click()
+    fac.locator("body.blank").wait_for(state="attached")
+    fac.keyboard.press("b")
+    fac.locator("article.card", has_text="5 min left").wait_for()
