@@ -23,6 +23,14 @@ class Settings(BaseSettings):
     # … and per session, over all its tokens.
     heavy_read_session_per_s: float = 4.0
     heavy_read_session_burst: int = 10
+    # A read costs one unit of those budgets per this many rows (events) it may return;
+    # at least 1 for a CSV, an export or a report, 0.05 for a small listing page.
+    heavy_read_rows_per_unit: int = 1000
+    # Cheap reads (the session, an event's status, the playbook) per token.
+    read_per_s: float = 10.0
+    read_burst: int = 20
+    # Seconds (at most; never more than its Retry-After) a 429 waits before it is answered.
+    refusal_delay_s: float = 0.5
     # Request bodies larger than this are refused with 413 before they are read or parsed.
     max_body_bytes: int = 65536
     # Management requests (participants, rotate, revoke, PATCH, presets) per token.

@@ -15,9 +15,10 @@ from app.errors import InvalidInput, NotFound
 from app.heap import HeapPacer
 from app.log import Appended, Author, append_event, check_event_id, get_event_by_id
 from app.models import Participant
-from app.ratelimit import Limiter
+from app.ratelimit import Limiter, ReadSlots
 from app.realtime.broker import Broker
 from app.realtime.hub import Hub
+from app.realtime.notifiers import HubNotifier
 from app.realtime.presence import PresenceTracker
 from app.roster import with_roster_names
 from app.session_model import SessionModels
@@ -40,10 +41,16 @@ class Services:
     heap: HeapPacer = field(default_factory=HeapPacer)
     limiter: Limiter | None = None  # HTTP rate limits (app.deps.limiter), made on first use
     lookups: TokenLookups | None = None  # the database's answer for tokens, batched
+    read_slots: ReadSlots = field(default_factory=ReadSlots)  # one large read per session
 
     @property
     def models(self) -> SessionModels:
         return self.hub.models
+
+    @property
+    def notify(self) -> HubNotifier:
+        """How ``app.commands`` tell the sessions' sockets of a stored change."""
+        return HubNotifier(self.hub)
 
     async def participant_for_token(self, token: str) -> Participant:
         """The participant behind a live token: from what the hub knows when it can tell

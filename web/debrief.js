@@ -1,10 +1,11 @@
 // Debrief: report figures, planned vs actual agenda, latencies, learners, timeline, export.
 import { Channel } from "./client.js";
 import { PRINT, drawTimeline } from "./debrief-timeline.js";
-import { $, KIND_META, api, clear, clockTime, describe, el, fatal, icon, storedSessionId, takeToken } from "./util.js";
+import { $, KIND_META, api, clear, clockTime, describe, el, fatal, fetchPolitely, icon, storedSessionId, takeToken } from "./util.js";
 
 const token = takeToken();
 const QUIET_KINDS = new Set(["seen", "presence"]);
+const PAGE = 1000;
 const D = { sid: storedSessionId(), events: [], people: {}, report: null, session: null, you: null };
 
 if (!token) {
@@ -49,12 +50,14 @@ async function load() {
   D.session = view.session;
   D.you = view.you;
   D.report = report;
+  // Pages of at most 1,000 (the server's maximum); each is charged by its rows, and a
+  // refused one is asked again after its Retry-After (util.js fetchPolitely).
   const events = [];
   let after = 0;
   for (;;) {
-    const page = await api(`${base}/events?after=${after}&limit=5000`, token);
+    const page = await api(`${base}/events?after=${after}&limit=${PAGE}`, token);
     events.push(...page.events);
-    if (page.events.length < 5000) break;
+    if (page.events.length < PAGE) break;
     after = page.events[page.events.length - 1].seq;
   }
   D.events = events;
@@ -240,7 +243,7 @@ function answerText(m) {
 async function download(path, filename, btn) {
   btn.disabled = true;
   try {
-    const res = await fetch(`/api/v1/sessions/${D.sid}/${path}`, { headers: { Authorization: "Bearer " + token } });
+    const res = await fetchPolitely(`/api/v1/sessions/${D.sid}/${path}`, { headers: { Authorization: "Bearer " + token } });
     if (!res.ok) throw new Error(`download failed (HTTP ${res.status})`);
     const blob = await res.blob();
     const url = URL.createObjectURL(blob);

@@ -37,8 +37,8 @@ ENTRY = {
 
 # Module -> the only modules that may import it.
 PRIVATE: dict[str, set[str]] = {
-    "app.realtime.memory": {"app.realtime.brokers"},
-    "app.realtime.redis": {"app.realtime.brokers"},
+    "app.realtime.memory": {"app.realtime.backends"},
+    "app.realtime.redis": {"app.realtime.backends"},
     "app.main": {"app.cli", "app.__main__"},
 }
 
@@ -137,7 +137,8 @@ def test_a_back_arrow_or_a_reach_into_a_private_backend_is_caught() -> None:
     assert "app.realtime.redis (transport) imports app.realtime.hub (realtime)" in found
     assert "app.log (domain) imports app.realtime.hub (realtime)" in found
     assert (
-        "app.realtime.hub imports app.realtime.memory, private to ['app.realtime.brokers']" in found
+        "app.realtime.hub imports app.realtime.memory, private to ['app.realtime.backends']"
+        in found
     )
     assert len(found) == 3, found
 
