@@ -11,7 +11,7 @@ import { el } from "./util.js";
  */
 export function mount({ gate, keys, label, run, focus, confirm, disarm, typing }) {
   const bar = el("p", { class: "pending-key hidden", id: "pending-key", role: "status" });
-  document.body.append(bar);
+  (document.querySelector("main") || document.body).append(bar); // inside a landmark
   let timer = null;
 
   function hide() {

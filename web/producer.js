@@ -3,6 +3,7 @@
 // session state (client.js "session"); message ticks and "1 more minute" come from model.js;
 // which keys are shortcuts and which are typing, from keys.js.
 import { Channel } from "./client.js";
+import { watchLink } from "./link-state.js";
 import { KeyGate } from "./keys.js";
 import { mount as mountPanelKeys } from "./panel-keys.js";
 import { centreOf, placeStopConfirm, pointOf } from "./stop-confirm.js";
@@ -23,7 +24,7 @@ const token = takeToken();
 const PANEL_KEYS = { m: "Type a message to the facilitator (Enter sends)", n: "Write a private note (Ctrl+Enter saves)", l: "Type a learner's name, Enter, then a learner key", "]": "Start the next segment", "[": "End the current segment", "=": "Give the current segment 1 more minute" };
 // Keys that only put the focus in a box where Enter sends nothing: they act at once.
 const FOCUS_KEYS = new Set(["l", "n"]);
-const ANSWER_TEXT = { done: "Acknowledged", snoozed: "Snoozed", declined: "Declined" };
+const ANSWER_TEXT = { done: "Acknowledged", snoozed: "Snoozed", declined: "Declined", dismissed: "Cleared unanswered" };
 
 const S = {
   role: null,
@@ -59,6 +60,7 @@ if (!token) {
 function start() {
   const ch = new Channel(token).start();
   S.ch = ch;
+  watchLink(ch, { reload: true }); // a replaced link: a full-page notice; a new one reloads
   ch.addEventListener("state", (e) => showConn(e.detail));
   ch.addEventListener("welcome", (e) => onWelcome(e.detail));
   ch.addEventListener("session", (e) => {
@@ -198,9 +200,9 @@ function onEvent(ev, replay) {
 
 // -- sending ----------------------------------------------------------------------------
 
-function send(kind, body) {
+function send(kind, body, preset) {
   if (S.role === "observer" && kind !== "note") return null;
-  const id = S.ch.send(kind, body);
+  const id = S.ch.send(kind, body, preset);
   schedule();
   return id;
 }
@@ -220,7 +222,7 @@ function firePreset(p, point = null) {
     $("#learner").value = "";
     renderRoster();
   }
-  send(p.kind, body);
+  send(p.kind, body, p.preset_id);
   flash(p.preset_id);
 }
 
@@ -271,7 +273,7 @@ function confirmStop() {
   const detail = $("#stop-detail").value.trim();
   const body = { ...p.body };
   if (detail) body.text = detail;
-  send("alert.stop", body);
+  send("alert.stop", body, p.preset_id);
   flash(p.preset_id);
   disarm();
   toPanel();
@@ -722,7 +724,7 @@ function renderIncoming() {
 
 function statusOf(t) {
   if (t.cancelled_at) return "cancelled";
-  if (t.answer) return t.answer;
+  if (t.ack) return t.ack.status;
   if (t.seen) return "seen";
   return t.delivered ? "delivered" : "logged";
 }
@@ -763,13 +765,13 @@ function messageItem(ev) {
   tick("on", `✓ Logged #${ev.seq} ${clockTime(ev.at)}`);
   if (t.delivered) tick("on", `✓ Delivered ${clockTime(t.delivered_at)}`);
   else tick("warn", "Facilitator not connected");
-  if (t.seen) tick("on", `✓ Seen ${clockTime(t.seen_at)}`);
+  if (t.seen) tick("on", `✓ Seen ${clockTime(t.seen.at)}`);
   if (t.ack) {
     const dismissed = t.ack.status === "declined" && ev.kind === "flag.learner";
-    const label = { done: "Acknowledged", snoozed: `Snoozed ${t.ack.minutes || 1} min`, declined: dismissed ? "Dismissed" : "Declined" }[t.ack.status];
-    tick(t.ack.status === "declined" ? "bad" : "on", `✓ ${label} ${clockTime(t.ack.at)}${t.ack.text ? " — “" + t.ack.text + "”" : ""}`);
+    const label = { done: "Acknowledged", snoozed: `Snoozed ${t.ack.minutes || 1} min`, declined: dismissed ? "Dismissed" : "Declined", dismissed: "Cleared unanswered" }[t.ack.status];
+    tick({ declined: "bad", dismissed: "warn" }[t.ack.status] || "on", `✓ ${label} ${clockTime(t.ack.at)}${t.ack.text ? " — “" + t.ack.text + "”" : ""}`);
   }
-  if (t.level) tick("bad", `Not answered: ${reminded(t.level)}`);
+  if (t.escalation_level) tick("bad", `Not answered: ${reminded(t.escalation_level)}`);
   if (t.cancelled_at) tick("", `Withdrawn ${clockTime(t.cancelled_at)}`);
   const urgent = ev.kind === "message" && ev.body.urgent;
   return el(

@@ -22,19 +22,19 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any, Protocol
-
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.clock import Timer, clock
 from app.db import Database
 from app.errors import AppError
+from app.locks import KeyedLocks
 from app.log import SYSTEM_AUTHOR, append_event
 from app.models import Event, Participant
 from app.session_model import SessionModels
+
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,10 @@ class PresenceTracker(Protocol):
         """The socket ``joined`` counted has its welcome: log ``online`` if that is due, in
         the background (off the connect path)."""
 
-    async def left(self, participant: Participant) -> None:
-        """Uncount a socket that ``joined`` accepted."""
+    async def left(self, participant: Participant, *, stopped: bool = False) -> None:
+        """Uncount a socket that ``joined`` accepted. ``stopped``: its link was rotated or
+        revoked (close 4401): it will not come back, so if it was the participant's last
+        socket their ``offline`` is logged at once, without the grace."""
 
     async def settled(self) -> None:
         """Until the presence work started so far has run."""
@@ -141,25 +143,6 @@ class _Logbook:
 
 def _status(online: bool) -> str:
     return "online" if online else "offline"
-
-
-class _KeyLocks:
-    """One lock per participant: a transition is read-then-append, one at a time."""
-
-    def __init__(self) -> None:
-        self._locks: dict[Key, tuple[asyncio.Lock, list[int]]] = {}  # lock, [users]
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: Key) -> AsyncIterator[None]:
-        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:  # nobody holds or waits for it: forget it
-                del self._locks[key]
 
 
 class _Background:
@@ -296,7 +279,7 @@ class LocalPresence(_Arrivals):
         self._sockets: dict[Key, int] = {}
         self._checked: set[str] = set()  # sessions whose stale "online" were closed here
         self._timers = _Timers(self._reconcile)
-        self._locks = _KeyLocks()
+        self._locks: KeyedLocks[Key] = KeyedLocks()
         self._drain = _Drain()
 
     async def start(self) -> None:
@@ -326,7 +309,7 @@ class LocalPresence(_Arrivals):
             return
         self._due.add(key)
 
-    async def left(self, participant: Participant) -> None:
+    async def left(self, participant: Participant, *, stopped: bool = False) -> None:
         key = (participant.session_id, participant.id)
         n = self._sockets.get(key, 0) - 1
         if n < 0:
@@ -337,7 +320,11 @@ class LocalPresence(_Arrivals):
             return
         del self._sockets[key]
         self._due.discard(key)
-        self._timers.schedule(key, self.grace_s)
+        if stopped:  # a dead link does not reconnect: no grace to wait for
+            self._timers.cancel(key)
+            self._background.spawn(self._reconcile(key), f"stop of {participant.id}")
+        else:
+            self._timers.schedule(key, self.grace_s)
 
     async def _arrive(self, key: Key) -> None:
         session_id = key[0]
@@ -436,11 +423,6 @@ return math.max(0, tonumber(due) - now)
 # KEYS: pending zset. The entries that are due.
 _DUE = _NOW + "return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)"
 
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 SESSIONS_KEY = "bc:presence:sessions"
 PENDING_KEY = "bc:presence:pending"
 
@@ -464,6 +446,10 @@ class RedisPresence(_Arrivals):
         grace_s: float = 5.0,
     ) -> None:
         super().__init__()
+        from redis.asyncio import Redis  # (only with a Redis broker: app.realtime.backends)
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
         self._log = _Logbook(db, publish, models or SessionModels(db))
         self.redis: Redis = Redis.from_url(
             redis_url,
@@ -525,7 +511,7 @@ class RedisPresence(_Arrivals):
             await self._check_logged_online(sid)
         await self.reconcile(key)
 
-    async def left(self, participant: Participant) -> None:
+    async def left(self, participant: Participant, *, stopped: bool = False) -> None:
         key = (participant.session_id, participant.id)
         members = self._members.get(key)
         if not members:
@@ -535,13 +521,14 @@ class RedisPresence(_Arrivals):
             del self._members[key]
             self._due.discard(key)
         self._drain.add(-1)
-        self._background.spawn(self._leave(key, member), f"leave of {participant.id}")
+        leave = self._leave(key, member, stopped)
+        self._background.spawn(leave, f"leave of {participant.id}")
 
-    async def _leave(self, key: Key, member: str) -> None:
+    async def _leave(self, key: Key, member: str, stopped: bool = False) -> None:
         try:
             await self.redis.zrem(_members_key(key[0]), member)
             if key not in self._members:
-                await self.reconcile(key)
+                await self.reconcile(key, grace=not stopped)
         except Exception as exc:
             self._warn("leave of %s not recorded (%r)", key[1], exc)
 
@@ -594,17 +581,22 @@ class RedisPresence(_Arrivals):
 
     # -- the log ----------------------------------------------------------------------
 
-    async def reconcile(self, key: Key) -> None:
-        """Make the log agree with Redis: online at once, offline once the grace is over."""
+    async def reconcile(self, key: Key, *, grace: bool = True) -> None:
+        """Make the log agree with Redis: online at once, offline once the grace is over
+        (at once with ``grace=False``: the last socket's link was rotated or revoked)."""
         sid, pid = key
         entry = f"{sid}|{pid}"
-        lock_key = f"bc:presence:lock:{sid}"
-        token = uuid.uuid4().hex
-        deadline = time.monotonic() + 5
-        while not await self.redis.set(lock_key, token, nx=True, px=10_000):
-            if time.monotonic() > deadline:
-                break  # a holder that died; the deterministic id still prevents doubles
-            await asyncio.sleep(0.02)
+        # One reconcile of a session at a time across processes. A holder that died lets go
+        # after 10 s; waiting gives up after 5 s and goes on (the derived id still prevents
+        # doubles).
+        lock = self.redis.lock(
+            f"bc:presence:lock:{sid}",
+            timeout=10,
+            sleep=0.02,
+            blocking_timeout=5,
+            thread_local=False,
+        )
+        locked = await lock.acquire()
         try:
             online = int(await self.redis.eval(_ONLINE, 1, _members_key(sid), pid)) > 0
             _, says_online = await self._log.says(key)
@@ -613,12 +605,15 @@ class RedisPresence(_Arrivals):
                 if online and not says_online:
                     await self._log.write(key, True)
                 return
-            wait_ms = int(await self.redis.eval(_PENDING, 1, PENDING_KEY, entry, self.grace_ms))
+            wait_ms = 0
+            if grace:
+                wait_ms = int(await self.redis.eval(_PENDING, 1, PENDING_KEY, entry, self.grace_ms))
             if wait_ms > 0:
                 self._timers.schedule(key, wait_ms / 1000)
                 return
             await self._log.write(key, False)
             await self.redis.zrem(PENDING_KEY, entry)
         finally:
-            with contextlib.suppress(Exception):
-                await self.redis.eval(_UNLOCK, 1, lock_key, token)
+            if locked:
+                with contextlib.suppress(Exception):  # (expired, or Redis went away)
+                    await lock.release()

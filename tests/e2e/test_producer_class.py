@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import SHORTCUT_WAIT_MS, Pages, create_session, links, logged
+from tests.e2e.axe import assert_accessible
+from tests.e2e.conftest import LOGGED_MSG, SHORTCUT_WAIT_MS, Pages, create_session, links, logged
 
 pytestmark = pytest.mark.browser
 
@@ -339,3 +340,36 @@ def test_the_roster_view_counts_roster_names_and_lists_the_others_apart(pages: P
         "Li Wei",
         "Maria Lopez",
     ]
+
+
+# -- item 8: axe on the producer's pages ----------------------------------------------------
+
+
+def test_the_producer_and_observer_pages_pass_axe_live_armed_and_with_an_alert_waiting(
+    pages: Pages,
+) -> None:
+    data, producer, facilitator = _pair(pages)
+    producer.locator("#seg-next").click()
+    producer.locator(".seg.current").wait_for()
+    producer.locator("[data-preset='five-min']").click()
+    producer.locator(LOGGED_MSG).first.wait_for()
+    assert_accessible(producer, "producer live")
+    _to_panel(producer)
+    producer.keyboard.press("2")
+    producer.locator("#pending-key").wait_for()
+    assert_accessible(producer, "producer with a key waiting")
+    producer.keyboard.press("Escape")
+    producer.locator("#pending-key").wait_for(state="hidden")
+    button = producer.locator("[data-preset='stop-chat']")
+    button.click()
+    producer.locator("#armed").wait_for()
+    assert_accessible(producer, "producer with the stop confirm open")
+    producer.locator("#armed-send").click()
+    producer.locator("#waiting-panel li").wait_for()
+    facilitator.locator("#takeover").wait_for()
+    assert_accessible(producer, "producer with a stop alert waiting")
+    observer = pages.open(links(data)["observer"])
+    observer.locator("#readonly").wait_for()
+    observer.locator("#waiting-panel li").wait_for()
+    observer.locator("#log li[data-kind='alert.stop']").wait_for()
+    assert_accessible(observer, "observer with a stop alert waiting")

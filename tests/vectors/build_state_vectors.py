@@ -1,5 +1,5 @@
 """Writes tests/vectors/state-*.json: scripted sessions, the events they log, and what the
-server folds from them (state, ticks, report).
+server folds from them (state, the status of every message, report).
 
 Run it after a deliberate change of meaning (``python -m tests.vectors.build_state_vectors``),
 read the diff of the JSON files line by line, and commit both: the files are the contract
@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from app.clock import iso
-from app.delivery import ticks
 from app.fold import PlainEvent
 from app.models import Participant, Session
 from app.report import TRACKED
@@ -101,11 +100,12 @@ def plain_event(e: dict[str, Any]) -> PlainEvent:
     )  # fmt: skip
 
 
-def expected_ticks(model: SessionModel, events: list[dict[str, Any]]) -> dict[str, Any]:
+def expected_status(model: SessionModel, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """``GET …/events/{seq}/status`` of every message: what the pages' Ticks must derive."""
     from app.clock import parse_iso
 
     return {
-        str(e["seq"]): ticks(model.status_of(e["seq"], e["kind"], parse_iso(e["at"])))
+        str(e["seq"]): model.status_of(e["seq"], e["kind"], parse_iso(e["at"]))
         for e in events
         if e["kind"] in TRACKED
     }
@@ -212,7 +212,8 @@ def deliveries() -> Script:
     s = Script(
         "state-deliveries",
         "Ticks: sent while no facilitator is online (delivered when one comes), a snooze "
-        "that resurfaces (no answer again), a flag answered, a message never seen.",
+        "that resurfaces (no answer again), a flag answered, a message never seen, a "
+        "prompt snoozed with no overlay open.",
         {"title": "Ticks", "agenda": [{"title": "Talk", "minutes": 30}], "roster": ["Ana"]},
     )
     s.log("producer", "session.start")
@@ -228,7 +229,44 @@ def deliveries() -> Script:
     s.log("facilitator", "ack", {"ref": flag, "status": "done"})
     s.presence("p_fac", "offline")
     s.log("producer", "message", {"text": "Are you there?", "urgent": True})
+    s.wait(30)
+    # Snoozed over HTTP with no overlay open: answered, hence seen, hence delivered (then).
+    later = s.log("producer", "prompt.time", {"text": "Wrap up soon"})
+    s.wait(3)
+    s.log("facilitator", "ack", {"ref": later, "status": "snoozed", "minutes": 2})
     return s
+
+
+def clear_all() -> Script:
+    s = Script(
+        "state-clear-all",
+        "The overlay's Clear all (ack dismissed): cards closed without an answer. Dismissed "
+        "counts apart, never as an answer; an answer given before or after wins; a dismissed "
+        "prompt is not superseded by the next one; a dismissed message is not never answered.",
+        {"title": "Clear all", "agenda": [{"title": "Talk", "minutes": 30}], "roster": ["Ana"]},
+    )
+    s.presence("p_fac", "online")
+    s.log("producer", "session.start")
+    s.log("producer", "segment.start", {"index": 0})
+    prompt = s.log("producer", "prompt.time", {"text": "5 min left", "minutes_left": 5})
+    flag = s.log("producer", "flag.learner", {"learner": "Ana", "flag": "hand"})
+    answered = s.log("producer", "flag.learner", {"learner": "Ana", "flag": "question"})
+    later = s.log("producer", "message", {"text": "Poll is ready"})
+    s.wait(20)
+    s.log("facilitator", "seen", {"ref": flag})
+    s.log("facilitator", "ack", {"ref": answered, "status": "done"})
+    s.wait(10)
+    for ref in (prompt, flag, answered, later):  # Clear all: what was still open, and a late one
+        s.log("facilitator", "ack", {"ref": ref, "status": "dismissed"})
+    s.wait(5)
+    s.log("facilitator", "ack", {"ref": later, "status": "done", "text": "Launching"})
+    s.log("producer", "prompt.time", {"text": "1 min left", "minutes_left": 1})
+    return s
+
+
+def dismissed_of(report: dict[str, Any]) -> list[int]:
+    """The seqs of the messages cleared without an answer."""
+    return [m["seq"] for m in report["messages"] if m["dismissed"]]
 
 
 def write(script: Script) -> None:
@@ -242,15 +280,16 @@ def write(script: Script) -> None:
     model = model_for(vector)
     vector["expect"] = {
         "state": model.state_public(),
-        "ticks": expected_ticks(model, script.events),
+        "status": expected_status(model, script.events),
         "report": model.report_public(),
     }
     vector["expect"]["superseded"] = superseded_of(vector["expect"]["report"])
+    vector["expect"]["dismissed"] = dismissed_of(vector["expect"]["report"])
     path = HERE / f"{script.name}.json"
     path.write_text(json.dumps(vector, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {path.relative_to(HERE.parent.parent)}")
 
 
 if __name__ == "__main__":
-    for build in (every_kind, extend_and_reload, deliveries):
+    for build in (every_kind, extend_and_reload, deliveries, clear_all):
         write(build())
