@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import col
@@ -29,6 +29,7 @@ from app.errors import (
     SessionEnded,
 )
 from app.log_sql import (
+    EVENTS,
     AsyncpgStatements,
     SqliteStatements,
     Statements,
@@ -588,6 +589,32 @@ async def read_events(
         q = q.limit(limit)
     async with db.session() as s:
         return list((await s.execute(q)).scalars())
+
+
+async def read_event_rows(
+    db: Database,
+    session_id: str,
+    *,
+    after: int,
+    until: int,
+    limit: int,
+    role: str | None = None,
+) -> list[tuple[Any, ...]]:
+    """``read_events`` for a stream: plain rows, ``(seq, id, kind, body, author_id,
+    author_role, author_name, at_ms)`` with ``body`` the stored JSON text, undecoded.
+
+    A stream only re-encodes what it reads, so it skips what an ``Event`` costs (the ORM's
+    objects, decoding every body) — most of the CPU of a 20,000-event export."""
+    c = EVENTS.c
+    q = select(
+        c.seq, c.id, c.kind, cast(c.body, Text), c.author_id, c.author_role, c.author_name, c.at_ms
+    ).where(c.session_id == session_id, c.seq > after, c.seq <= until)
+    hidden = HIDDEN.get(role or "")
+    if hidden:
+        q = q.where(c.kind.not_in(hidden))
+    q = q.order_by(c.seq).limit(limit)
+    async with db.session() as s:
+        return [tuple(row) for row in (await s.execute(q)).all()]
 
 
 async def last_seq(db: Database, session_id: str) -> int:
