@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Body, Request, Response
 
+from app import commands
 from app.api.reads import SlotResponse, event_pages, framed, json_array, slices
 from app.deps import (
     WHOLE_READ_MIN,
@@ -29,17 +30,12 @@ from app.presets import DEFAULT_PRESETS, validate_presets
 from app.qr import qr_svg
 from app.services import session_view
 from app.sessions import (
-    add_participant,
     create_session,
-    delete_session,
     get_session,
     link_for,
     list_participants,
     participant_public,
-    revoke_participant,
-    rotate_token,
     set_presets,
-    update_session,
 )
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
@@ -92,8 +88,7 @@ async def change(
 ) -> dict[str, Any]:
     require_role(me, "producer")
     await limit_management(services, me)
-    await update_session(services.db, session_id, data)
-    await services.hub.meta_changed(session_id)
+    await commands.change(services.db, services.notify, session_id, data)
     return await session_view(services, session_id)
 
 
@@ -101,8 +96,7 @@ async def change(
 async def erase(session_id: str, me: ParticipantDep, services: ServicesDep) -> Response:
     """Erase the session, its participants and its log; open sockets close with 4404."""
     require_role(me, "producer")
-    await delete_session(services.db, session_id)
-    await services.hub.publish_control(session_id, {"type": "deleted"})
+    await commands.erase(services.db, services.notify, session_id)
     return Response(status_code=204)
 
 
@@ -112,10 +106,13 @@ async def add(
 ) -> dict[str, Any]:
     require_role(me, "producer")
     await limit_management(services, me)
-    issued = await add_participant(
-        services.db, session_id, data, max_participants=services.settings.max_participants
+    issued = await commands.add(
+        services.db,
+        services.notify,
+        session_id,
+        data,
+        max_participants=services.settings.max_participants,
     )
-    await services.hub.meta_changed(session_id)
     link = link_for(services.settings.public_base, data.role, issued.token)
     return {
         "participant": participant_public(issued.participant),
@@ -152,11 +149,8 @@ async def rotate(
     if me.id != participant_id:
         require_role(me, "producer")
     await limit_management(services, me)
-    issued, old_hash = await rotate_token(services.db, session_id, participant_id)
     # Sockets opened with the old token close with 4401, on every process.
-    await services.hub.publish_control(
-        session_id, {"type": "revoked", "participant_id": participant_id, "token": old_hash[:16]}
-    )
+    issued = await commands.rotate(services.db, services.notify, session_id, participant_id)
     p = issued.participant
     return {
         "participant": participant_public(p),
@@ -172,10 +166,7 @@ async def revoke(
     """Revoke a link: it stops now; the participant stays in the log. Not the last producer."""
     require_role(me, "producer")
     await limit_management(services, me)
-    p = await revoke_participant(services.db, session_id, participant_id)
-    await services.hub.publish_control(
-        session_id, {"type": "revoked", "participant_id": participant_id}
-    )
+    p = await commands.revoke(services.db, services.notify, session_id, participant_id)
     return {"participant": {**participant_public(p), "revoked": True}}
 
 
