@@ -190,6 +190,7 @@ async def replace_presets(
     raw = payload.get("presets") if isinstance(payload, dict) else payload
     clean = validate_presets(raw)
     session = await set_presets(services.db, session_id, clean)
+    await services.hub.meta_changed(session_id)  # every open producer tab re-reads it
     return {"presets": session.presets}
 
 

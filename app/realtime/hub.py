@@ -56,8 +56,13 @@ def channel_name(session_id: str) -> str:
     return f"bc:session:{session_id}"
 
 
-def state_frame(model: SessionModel) -> str:
-    return dumps({"type": "state", "seq": model.last_seq, "state": model.state_public()})
+def state_frame(model: SessionModel, *, session_changed: bool = False) -> str:
+    frame: dict[str, Any] = {"type": "state", "seq": model.last_seq, "state": model.state_public()}
+    if session_changed:
+        # The session itself (title, agenda, roster, playbook, settings) changed: pages that
+        # show it re-read it (GET /sessions/{id}, /presets).
+        frame["session_changed"] = True
+    return dumps(frame)
 
 
 def _event_from_frame(frame: str) -> PlainEvent:
@@ -189,10 +194,11 @@ class Channel:
         log.error("could not fill the gap after seq %s in %s", self.last_seq, self.session_id)
 
     def send_state(self) -> None:
-        """The state changed without an event (settings, agenda, participants)."""
+        """The session changed without an event (settings, agenda, roster, playbook,
+        participants): a state frame that says so."""
         if self.model is None:
             return
-        frame = state_frame(self.model)
+        frame = state_frame(self.model, session_changed=True)
         for conn in list(self.conns):
             conn.offer_state(frame)
 
@@ -323,7 +329,8 @@ class Hub:
                 self._spawn(self._close_channel(channel))
 
     async def meta_changed(self, session_id: str) -> None:
-        """This process changed the session's settings, agenda or participants: refresh
+        """This process changed the session's settings, agenda, roster, playbook or
+        participants: refresh
         the model here (and send the new state), then tell the other processes."""
         await self._refresh_meta(session_id)
         with contextlib.suppress(Exception):

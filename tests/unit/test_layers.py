@@ -39,6 +39,8 @@ ENTRY = {
 PRIVATE: dict[str, set[str]] = {
     "app.realtime.memory": {"app.realtime.backends"},
     "app.realtime.redis": {"app.realtime.backends"},
+    "app.realtime.presence_local": {"app.realtime.backends"},
+    "app.realtime.presence_redis": {"app.realtime.backends"},
     "app.main": {"app.cli", "app.__main__"},
 }
 
