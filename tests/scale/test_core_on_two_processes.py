@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.scale.conftest import Cluster
-from tests.support import Server, postgres_database, shared_redis_url
+from tests.support import TEST_HOOKS, Server, postgres_database, shared_redis_url
 
 # The tests themselves live with the core; pytest collects them here a second time.
 from tests.test_bad_input import (  # noqa: F401
@@ -40,6 +40,7 @@ class SpreadServer:
 
     def __init__(self, a: Server, b: Server) -> None:
         self.a, self.b = a, b
+        self.processes = (a, b)  # let_time_pass moves both clocks
         self.database_url = a.database_url
         self._turn = 0
 
@@ -63,7 +64,9 @@ def two_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Se
     with postgres_database() as pg_url:
         cluster = Cluster(tmp_path_factory.mktemp("two-processes"), pg_url, shared_redis_url())
         # Every test of the module creates its sessions from the same address.
-        a, b = cluster.start(2, env={"BACKCHANNEL_CREATE_PER_MIN": "100000"})
+        # The test hooks: a test moves both processes' clocks (presence grace, rate limits).
+        env = {"BACKCHANNEL_CREATE_PER_MIN": "100000", **TEST_HOOKS}
+        a, b = cluster.start(2, env=env)
         try:
             yield a, b
         finally:
