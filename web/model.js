@@ -10,9 +10,14 @@
 //             overlay takes them from state.open_alerts.
 //   MoreTime  a pending "1 more minute" from the facilitator (the producer's "grant +1").
 //   KeyGate   (in keys.js) which keystrokes on the producer panel are shortcuts.
+//
+// Which kinds are messages (ticks) and cards comes from web/kinds.json, generated from
+// app/models/kinds.py like every other table of kinds.
+import SPEC from "./kinds.json" with { type: "json" };
 
-export const TRACKED_KINDS = new Set(["prompt.time", "flag.learner", "alert.stop", "message"]);
-export const CARD_KINDS = new Set(["prompt.time", "flag.learner", "message"]);
+const KINDS = Object.entries(SPEC.kinds); // generated from app/models/kinds.py
+export const TRACKED_KINDS = new Set(KINDS.filter(([, k]) => k.tracked).map(([kind]) => kind));
+export const CARD_KINDS = new Set(KINDS.filter(([, k]) => k.card).map(([kind]) => kind));
 
 const ms = (iso) => Date.parse(iso);
 
@@ -218,9 +223,23 @@ export class Cards {
   }
 }
 
-/** The overlay shows at most `max` cards; the rest are counted ("+N more"). */
+/**
+ * The overlay shows at most `max` cards; the rest are counted ("+N more"). With room for two
+ * or more, the open timing card is always among them: flags and messages never push the
+ * current time under "+N more" (it takes the place of the last card that is not urgent).
+ * With room for one (the compact strip), the first card is shown: an urgent one first.
+ */
 export function visibleCards(open, max = 3) {
-  return { shown: open.slice(0, max), more: Math.max(0, open.length - max) };
+  const shown = open.slice(0, max);
+  const timing = open.find((c) => c.kind === "prompt.time");
+  if (timing && max >= 2 && !shown.includes(timing)) {
+    const last = shown.findLastIndex((c) => !c.urgent);
+    if (last >= 0) {
+      shown.splice(last, 1);
+      shown.push(timing);
+    }
+  }
+  return { shown, more: open.length - shown.length };
 }
 
 /** Cards that "Clear all" dismisses (an ack `dismissed` each): everything but urgent messages. */
