@@ -57,6 +57,7 @@ SLOW_FIRST = (
 )
 SHARED_PER_MODULE = (
     "tests/e2e/",
+    "tests/scale/test_cluster.py",
     "tests/scale/test_container.py",
     "tests/scale/test_core_on_two_processes.py",
     "tests/unit/test_known_tokens.py",
