@@ -82,7 +82,7 @@ def cluster(cluster_factory: Callable[..., Cluster], redis_url: str) -> Cluster:
 
 
 @pytest.fixture(scope="module")
-def two_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
+def shared_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
     """Two processes on one PostgreSQL database and one Redis, shared by a module's tests
     (each makes sessions of its own): starting them is most of what such a test costs. With
     the test hooks, so that a test moves both clocks (presence grace, rate limits)."""

@@ -1,6 +1,6 @@
 """Two processes on PostgreSQL + Redis behave like one: the core protocol, spread over both.
 
-The two processes are shared by the module's tests (``two_processes``)."""
+The two processes are shared by the module's tests (``shared_pair``)."""
 
 import asyncio
 import json
@@ -22,9 +22,9 @@ def assert_stream(client: Client, log: list[dict[str, Any]], role: str, upto: in
 
 
 async def test_a_producer_on_one_process_and_a_facilitator_on_another_see_the_same_log(
-    two_processes: tuple[Server, Server], made_clients: list[Client]
+    shared_pair: tuple[Server, Server], made_clients: list[Client]
 ) -> None:
-    a, b = two_processes
+    a, b = shared_pair
     session = await new_session(a)
     producer = Client(a.ws_url, session["tokens"]["producer"])
     facilitator = Client(b.ws_url, session["tokens"]["facilitator"])
@@ -58,9 +58,9 @@ async def test_a_producer_on_one_process_and_a_facilitator_on_another_see_the_sa
 
 
 async def test_a_client_resumes_on_the_other_process_with_since_and_misses_nothing(
-    two_processes: tuple[Server, Server], made_clients: list[Client]
+    shared_pair: tuple[Server, Server], made_clients: list[Client]
 ) -> None:
-    a, b = two_processes
+    a, b = shared_pair
     session = await new_session(a)
     producer = Client(a.ws_url, session["tokens"]["producer"])
     facilitator = Client(a.ws_url, session["tokens"]["facilitator"])
@@ -85,9 +85,9 @@ async def test_a_client_resumes_on_the_other_process_with_since_and_misses_nothi
 
 
 async def test_a_repeated_id_on_the_other_process_returns_the_same_seq_and_logs_nothing(
-    two_processes: tuple[Server, Server], made_clients: list[Client]
+    shared_pair: tuple[Server, Server], made_clients: list[Client]
 ) -> None:
-    a, b = two_processes
+    a, b = shared_pair
     session = await new_session(a)
     on_a = Client(a.ws_url, session["tokens"]["producer"])
     on_b = Client(b.ws_url, session["tokens"]["producer"])
@@ -105,9 +105,9 @@ async def test_a_repeated_id_on_the_other_process_returns_the_same_seq_and_logs_
 
 
 async def test_presence_counts_a_participants_sockets_across_processes(
-    two_processes: tuple[Server, Server], made_clients: list[Client]
+    shared_pair: tuple[Server, Server], made_clients: list[Client]
 ) -> None:
-    a, b = two_processes
+    a, b = shared_pair
     session = await new_session(a)
     producer = Client(a.ws_url, session["tokens"]["producer"])
     fac_a = Client(a.ws_url, session["tokens"]["facilitator"])

@@ -3,7 +3,7 @@
 The ``server`` fixture here looks like one server to those tests, but every socket it
 hands out alternates between process A and process B, so producer, facilitator and
 observer of one session usually sit on different processes. The two processes are started
-once for the module (``two_processes``, tests/scale/conftest.py).
+once for the module (``shared_pair``, tests/scale/conftest.py).
 """
 
 import pytest
@@ -55,8 +55,8 @@ class SpreadServer:
 
 
 @pytest.fixture
-def server(two_processes: tuple[Server, Server]) -> SpreadServer:
-    return SpreadServer(*two_processes)
+def server(shared_pair: tuple[Server, Server]) -> SpreadServer:
+    return SpreadServer(*shared_pair)
 
 
 # api, session and clients come from tests/conftest.py and use this server.
