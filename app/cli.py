@@ -1,4 +1,4 @@
-"""``backchannel serve | migrate | demo | export | purge``."""
+"""``backchannel serve | migrate | demo | export | purge | kinds``."""
 
 import asyncio
 import ipaddress
@@ -33,6 +33,27 @@ def run_migrations(database_url: str | None = None) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(database_url), "head")
+
+
+@cli.command()
+def kinds(
+    check: bool = typer.Option(False, "--check", help="only say whether the file is current"),
+) -> None:
+    """Write web/kinds.json, what the pages know of each event kind, from app/models/kinds.py."""
+    from app.models.kinds import pages_json
+
+    target = Path(__file__).resolve().parent / "web" / "kinds.json"
+    text = pages_json()
+    current = target.read_text(encoding="utf-8") if target.exists() else None
+    if check:
+        if current != text:
+            typer.echo(f"{target} is out of date: run `backchannel kinds`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{target} is current")
+        return
+    if current != text:
+        target.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {target}")
 
 
 @cli.command()

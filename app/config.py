@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     # … and per session, over all its tokens.
     heavy_read_session_per_s: float = 4.0
     heavy_read_session_burst: int = 10
+    # Request bodies larger than this are refused with 413 before they are read or parsed.
+    max_body_bytes: int = 65536
+    # Management requests (participants, rotate, revoke, PATCH, presets) per token.
+    manage_per_s: float = 2.0
+    manage_burst: int = 20
+    # Participants (links) per session, revoked ones included; beyond: 409.
+    max_participants: int = 50
     # Sessions created per minute per client address when no organizer key is set.
     create_per_min: int = 30
     # Sockets of this process that have not sent `hello` yet; beyond it they close (1013).

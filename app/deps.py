@@ -9,6 +9,10 @@ from app.models import Participant
 from app.ratelimit import Limiter, LocalLimiter, Rate, RedisLimiter
 from app.services import Services
 
+# The participant found by the early token check (app/api/body_limit.py), reused by
+# ``current_participant``.
+PARTICIPANT_SCOPE_KEY = "backchannel.participant"
+
 
 def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
@@ -26,13 +30,24 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def current_participant(request: Request, services: ServicesDep) -> Participant:
+async def participant_for_session(
+    request: Request, services: Services, session_id: str | None
+) -> Participant:
+    """The participant behind the request's bearer token, on ``session_id``'s routes."""
     participant = await services.participant_for_token(bearer_token(request))
-    session_id = request.path_params.get("session_id")
     if session_id is not None and participant.session_id != session_id:
         # Same answer as an unknown session: a token says nothing about other sessions.
         raise NotFound("no such session")
     return participant
+
+
+async def current_participant(request: Request, services: ServicesDep) -> Participant:
+    session_id = request.path_params.get("session_id")
+    # Checked already, before the body was read (app/api/body_limit.py)?
+    early: Participant | None = request.scope.get(PARTICIPANT_SCOPE_KEY)
+    if early is not None and early.session_id == session_id:
+        return early
+    return await participant_for_session(request, services, session_id)
 
 
 ParticipantDep = Annotated[Participant, Depends(current_participant)]
@@ -80,6 +95,15 @@ async def limit_heavy_reads(services: Services, me: Participant) -> None:
         Rate(s.heavy_read_session_per_s, s.heavy_read_session_burst),
         what + " of this session",
     )
+
+
+async def limit_management(services: Services, me: Participant) -> None:
+    """Managing a session (participants, rotate, revoke, PATCH, presets), per token: about
+    2/s with bursts of 20 — a person clicking through the panel never meets it; a script
+    adding, rotating or rewriting in a loop (each a write and a broadcast) does."""
+    s = services.settings
+    rate = Rate(s.manage_per_s, s.manage_burst)
+    await rate_limit(services, f"manage:{me.id}", rate, "changes to this session")
 
 
 async def limit_creates(services: Services, request: Request) -> None:

@@ -80,6 +80,11 @@ class SegmentStarted(AppError):
     status = 409
 
 
+class TooManyParticipants(AppError):
+    code = "too_many_participants"
+    status = 409
+
+
 class ParticipantRevoked(AppError):
     code = "participant_revoked"
     status = 409

@@ -9,6 +9,8 @@ welcome, ``GET /session`` and the report all read what it keeps.
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from app.models.kinds import kinds_where
+
 
 class LoggedEvent(Protocol):
     """What the fold reads of an event (``app.models.Event`` rows have it)."""
@@ -90,24 +92,7 @@ class OpenRequest:
 
 
 # Kinds whose events can change the state (the others never do: prompts, notes, replies…).
-STATE_KINDS = frozenset(
-    {
-        "session.start",
-        "session.end",
-        "segment.start",
-        "segment.end",
-        "segment.extend",
-        "alert.stop",
-        "alert.cancel",
-        "alert.escalated",
-        "alert.resurface",
-        "seen",
-        "ack",
-        "request",
-        "request.status",
-        "presence",
-    }
-)
+STATE_KINDS = kinds_where("changes_state")
 
 
 @dataclass
@@ -289,4 +274,4 @@ _HANDLERS = {
     "request.status": SessionFold._request_status,
     "presence": SessionFold._presence,
 }
-assert set(_HANDLERS) == STATE_KINDS
+assert set(_HANDLERS) == STATE_KINDS, "a kind that changes state has a handler, and only those"

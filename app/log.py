@@ -37,7 +37,7 @@ from app.log_sql import (
 )
 from app.models import Event, Session
 from app.models.event import ID_PATTERN, RESERVED_ID_PREFIXES, is_reserved_id
-from app.models.kinds import HIDDEN, SYSTEM, validate_body
+from app.models.kinds import HIDDEN, SPECS, SYSTEM, RefRule, kinds_where, validate_body
 
 _ID_RE = re.compile(ID_PATTERN)
 
@@ -84,8 +84,7 @@ class _NothingTaken(Exception):
 
 
 # After session.end the live line is closed; the debrief may still add notes and answers.
-# (Presence is no message: it still records who opens the session's links.)
-AFTER_END = frozenset({"note", "ack", "seen", "presence"})
+AFTER_END = kinds_where("after_end")
 
 
 def new_event_id() -> str:
@@ -176,12 +175,12 @@ async def _take_and_insert(sql: Statements, r: _Request) -> Event:
 
 def _conditions(r: _Request) -> dict[str, Any]:
     """The one-statement append's conditions besides the id (``log_sql.TAKE_AND_INSERT``)."""
-    must_be, must_not_be = REF_TARGETS.get(r.kind, (None, None))
+    rule = REF_TARGETS.get(r.kind, _ANY_EARLIER)
     return {
         "after_end": r.kind in AFTER_END,
         "ref": r.body.get("ref"),
-        "ref_kind": must_be,
-        "ref_not_kind": must_not_be,
+        "ref_kind": rule.must_be,
+        "ref_not_kind": rule.must_not_be,
     }
 
 
@@ -491,19 +490,10 @@ def _group_writer(db: Database, session_id: str) -> _GroupWriter:
     return writers[hash(session_id) % len(writers)]
 
 
-# What a reference of these kinds must point at: (the kind it must be, a kind it must not
+# What a reference of these kinds must point at (the kind it must be, a kind it must not
 # be). Any other reference may point at any earlier event of the session.
-REF_TARGETS: dict[str, tuple[str | None, str | None]] = {
-    "alert.cancel": ("alert.stop", None),
-    "request.status": ("request", None),
-    "seen": (None, "note"),
-    "ack": (None, "note"),
-}
-_NOT_A = {
-    "alert.stop": "an alert.stop",
-    "request": "a request",
-    "note": "a message for the facilitator",
-}
+REF_TARGETS: dict[str, RefRule] = {k: s.ref for k, s in SPECS.items() if s.ref is not None}
+_ANY_EARLIER = RefRule()
 
 
 async def _check_refs(
@@ -534,11 +524,11 @@ async def _ref_problem(
     found = await sql.row("ref_kind", {"sid": session_id, "ref": ref})
     if found is None:
         return f"ref {ref} is not an event of this session"
-    must_be, must_not_be = REF_TARGETS.get(kind, (None, None))
-    if must_be is not None and found[0] != must_be:
-        return f"ref {ref} is not {_NOT_A[must_be]}"
-    if must_not_be is not None and found[0] == must_not_be:
-        return f"ref {ref} is not {_NOT_A[must_not_be]}"
+    rule = REF_TARGETS.get(kind, _ANY_EARLIER)
+    if (rule.must_be is not None and found[0] != rule.must_be) or (
+        rule.must_not_be is not None and found[0] == rule.must_not_be
+    ):
+        return f"ref {ref} is not {rule.otherwise}"
     return None
 
 

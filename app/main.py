@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 from app import __version__
 from app.api import errors as api_errors
 from app.api import events, health, inputs, pages, sessions
+from app.api.body_limit import BodyLimit
 from app.config import Settings, get_settings
 from app.db import Database
 from app.realtime import ws
@@ -55,10 +56,28 @@ class OneLineProtocolErrors(logging.Filter):
         return True
 
 
+class ShortAccessLines(logging.Filter):
+    """uvicorn's access log writes a request's whole path and query string: a 60 KB query
+    string made a 60 KB line, per request. Each argument is cut to ``MAX`` characters."""
+
+    MAX = 300
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                a[: self.MAX] + "…" if isinstance(a, str) and len(a) > self.MAX else a
+                for a in record.args
+            )
+        return True
+
+
 def _quiet_protocol_errors() -> None:
     uvicorn_log = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, OneLineProtocolErrors) for f in uvicorn_log.filters):
         uvicorn_log.addFilter(OneLineProtocolErrors())
+    access_log = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, ShortAccessLines) for f in access_log.filters):
+        access_log.addFilter(ShortAccessLines())
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -144,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(inputs.clean_request)],
     )
     api_errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(events.router)

@@ -33,8 +33,9 @@ from typing import Any
 
 from app.clock import iso
 from app.fold import LoggedEvent, SessionFold
+from app.models.kinds import kinds_where
 
-TRACKED = frozenset({"prompt.time", "message", "flag.learner", "alert.stop"})
+TRACKED = kinds_where("tracked")
 
 
 @dataclass(slots=True)

@@ -28,9 +28,9 @@ from sqlmodel import col
 from app.clock import now_ms
 from app.db import Database
 from app.errors import AppError, NotFound
-from app.fold import STATE_KINDS
 from app.log import SYSTEM_AUTHOR, append_event
 from app.models import Session
+from app.models.kinds import kinds_where
 from app.realtime.broker import Broker
 from app.realtime.hub import Hub, channel_name
 from app.session_model import SessionModel
@@ -39,9 +39,8 @@ from app.sessions import effective_settings
 log = logging.getLogger(__name__)
 
 MAX_LEVEL = 5
-# Kinds whose arrival can change what is due: those that change the session's state, but
-# for receipts, requests and presence (no timer depends on them).
-WAKE_KINDS = STATE_KINDS - {"seen", "request", "request.status", "presence"}
+# Kinds whose arrival can change what is due (receipts, requests and presence move no timer).
+WAKE_KINDS = kinds_where("wakes_scheduler")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from app.errors import (
     NotFound,
     ParticipantRevoked,
     SegmentStarted,
+    SessionEnded,
+    TooManyParticipants,
     Unauthorized,
 )
 from app.models import Event, Participant, Session
@@ -216,10 +218,29 @@ async def list_participants(db: Database, session_id: str) -> list[Participant]:
         return list(rows.scalars())
 
 
-async def add_participant(db: Database, session_id: str, data: ParticipantCreate) -> Issued:
-    await get_session(db, session_id)
+async def add_participant(
+    db: Database, session_id: str, data: ParticipantCreate, *, max_participants: int | None = None
+) -> Issued:
+    """A new link; at most ``max_participants`` per session, revoked ones included (they
+    stay in the log, and revoking then adding in a loop must not grow a session forever)."""
     issued = _new_participant(session_id, data.role, data.name)
     async with db.write_lock(session_id), db.session() as s, s.begin():
+        # The session's row lock (PostgreSQL; SQLite: the write lock) orders two adds.
+        session = await s.get(Session, session_id, with_for_update=not db.is_sqlite)
+        if session is None:
+            raise NotFound("no such session")
+        if max_participants is not None:
+            count = (
+                await s.execute(
+                    select(func.count())
+                    .select_from(Participant)
+                    .where(col(Participant.session_id) == session_id)
+                )
+            ).scalar_one()
+            if count >= max_participants:
+                raise TooManyParticipants(
+                    f"a session has at most {max_participants} participants (revoked included)"
+                )
         s.add(issued.participant)
     return issued
 
@@ -278,6 +299,9 @@ async def update_session(db: Database, session_id: str, data: SessionUpdate) -> 
         row = await s.get(Session, session_id, with_for_update=not db.is_sqlite)
         if row is None:
             raise NotFound("no such session")
+        if row.status == "ended":
+            # The session is a record now: its title, roster and agenda are what happened.
+            raise SessionEnded("the session has ended: its title, agenda and roster are a record")
         if data.title is not None:
             row.title = data.title.strip()
         if "planned_start" in data.model_fields_set:

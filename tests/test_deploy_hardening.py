@@ -2,6 +2,7 @@
 not hand the raw Host header to the app."""
 
 import asyncio
+import ipaddress
 import json
 import os
 import re
@@ -37,6 +38,20 @@ def test_compose_needs_the_database_password_and_organizer_key_set() -> None:
         "${POSTGRES_PASSWORD:?"
         in compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
     )
+
+
+def test_compose_trusts_forwarded_headers_from_nginx_alone() -> None:
+    """``FORWARDED_ALLOW_IPS: "*"`` let any container (or a client reaching a replica) pick
+    the address that the per-address limits count: the replicas trust nginx's fixed address,
+    and only it."""
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    trusted = compose["x-app"]["environment"]["FORWARDED_ALLOW_IPS"]
+    nginx = compose["services"]["lb"]["networks"]["default"]["ipv4_address"]
+    assert trusted == nginx
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(nginx) in ipaddress.ip_network(subnet)
+    for name in ("app1", "app2"):  # the replicas share the network nginx's address is on
+        assert compose["services"][name].get("networks") in (None, ["default"])
 
 
 def test_the_nginx_config_limits_requests_and_connections_per_address() -> None:

@@ -114,3 +114,19 @@ async def test_sql_errors_do_not_carry_their_parameters(tmp_path: Path) -> None:
             assert "<<SECRET>>" not in await _failing_statement(pg)
         finally:
             await pg.close()
+
+
+def test_the_access_log_cuts_long_urls(tmp_path: Path) -> None:
+    """A 60 KB query string was logged in full, a line per request (issue 22)."""
+    import httpx
+
+    server = Server(tmp_path, env={"BACKCHANNEL_LOG_LEVEL": "info"}).start()
+    try:
+        marker = "q" * 60_000
+        r = httpx.get(f"{server.url}/healthz", params={"x": marker}, timeout=10)
+        assert r.status_code in (200, 422), r.text
+        lines = [line for line in server.log_text().splitlines() if "/healthz?x=qqqq" in line]
+        assert len(lines) == 1, [line[:200] for line in lines]
+        assert len(lines[0]) < 450, len(lines[0])
+    finally:
+        server.stop()

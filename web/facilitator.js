@@ -38,7 +38,10 @@ const S = {
 };
 
 if (mode === "compact") document.body.classList.add("compact");
-if (readOnly) document.body.classList.add("transparent");
+if (readOnly) {
+  document.documentElement.classList.add("transparent");
+  document.body.classList.add("transparent");
+}
 
 // Many changes in one frame draw once.
 const schedule = onceAFrame(render);

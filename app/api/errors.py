@@ -22,7 +22,7 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
-    413: "too_large",
+    413: "payload_too_large",
     415: "unsupported_media_type",
 }
 
@@ -51,6 +51,10 @@ def _safe(value: Any, depth: int = 0) -> Any:
 
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
+    return app_error_response(exc)
+
+
+def app_error_response(exc: AppError) -> JSONResponse:
     extra: dict[str, Any] = {}
     if exc.detail is not None:
         extra["detail"] = exc.detail

@@ -13,6 +13,7 @@ from app.deps import (
     bearer_token,
     limit_creates,
     limit_heavy_reads,
+    limit_management,
     require_role,
 )
 from app.errors import Unauthorized
@@ -85,6 +86,7 @@ async def change(
     session_id: str, data: SessionUpdate, me: ParticipantDep, services: ServicesDep
 ) -> dict[str, Any]:
     require_role(me, "producer")
+    await limit_management(services, me)
     await update_session(services.db, session_id, data)
     await services.hub.meta_changed(session_id)
     return await session_view(services, session_id)
@@ -104,7 +106,10 @@ async def add(
     session_id: str, data: ParticipantCreate, me: ParticipantDep, services: ServicesDep
 ) -> dict[str, Any]:
     require_role(me, "producer")
-    issued = await add_participant(services.db, session_id, data)
+    await limit_management(services, me)
+    issued = await add_participant(
+        services.db, session_id, data, max_participants=services.settings.max_participants
+    )
     await services.hub.meta_changed(session_id)
     link = link_for(services.settings.public_base, data.role, issued.token)
     return {
@@ -121,6 +126,7 @@ async def participants(
     """Every link of the session, revoked ones too; ``online`` as the session's state has it
     (folded from the log's presence events, over all processes)."""
     require_role(me, "producer")
+    await limit_management(services, me)
     model = await services.models.current(session_id)
     online = {o["participant_id"] for o in model.state_public()["online"]}
     return [
@@ -140,6 +146,7 @@ async def rotate(
     """A new link for a participant (the producer's, or one's own); the old one stops now."""
     if me.id != participant_id:
         require_role(me, "producer")
+    await limit_management(services, me)
     issued, old_hash = await rotate_token(services.db, session_id, participant_id)
     # Sockets opened with the old token close with 4401, on every process.
     await services.hub.publish_control(
@@ -159,6 +166,7 @@ async def revoke(
 ) -> dict[str, Any]:
     """Revoke a link: it stops now; the participant stays in the log. Not the last producer."""
     require_role(me, "producer")
+    await limit_management(services, me)
     p = await revoke_participant(services.db, session_id, participant_id)
     await services.hub.publish_control(
         session_id, {"type": "revoked", "participant_id": participant_id}
@@ -181,6 +189,7 @@ async def replace_presets(
 ) -> dict[str, Any]:
     """Replace the playbook; accepts ``{"presets": [...]}`` or the bare list."""
     require_role(me, "producer")
+    await limit_management(services, me)
     raw = payload.get("presets") if isinstance(payload, dict) else payload
     clean = validate_presets(raw)
     session = await set_presets(services.db, session_id, clean)

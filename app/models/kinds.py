@@ -1,6 +1,9 @@
-"""Event kinds v1: one body model per kind, who may send it, and who may see it."""
+"""Event kinds v1: one spec per kind (``SPECS``): its body, who may send and see it, its rules
+and its words on the pages. Every set of kinds elsewhere is derived from it."""
 
-from typing import Annotated, Any, Literal
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -125,36 +128,259 @@ FACILITATOR = "facilitator"
 OBSERVER = "observer"
 SYSTEM = "system"
 
+
+@dataclass(frozen=True)
+class RefRule:
+    """What a kind's ``ref`` must point at, besides an earlier event of its session."""
+
+    must_be: str | None = None
+    must_not_be: str | None = None
+    otherwise: str = ""  # the refusal's words: "ref 12 is not <otherwise>"
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """Everything the server and the pages know of one kind: the ONE place to add a kind.
+
+    Every set of kinds (``log``'s rules, the fold's handlers, the report's messages, the
+    scheduler's wake-ups, the pages' tables in ``web/kinds.json``) is derived from these.
+    """
+
+    body: type[Body]
+    senders: frozenset[str]
+    label: str  # the pages' chip: label, icon and colour tone (colour is never the only cue)
+    icon: str
+    tone: str
+    hidden_from: frozenset[str] = frozenset()  # roles that never see it
+    after_end: bool = False  # accepted after session.end
+    ref: RefRule | None = None
+    changes_state: bool = False  # the fold has a handler for it (app/fold.py)
+    tracked: bool = False  # a message to the facilitator: ticks and the report follow it
+    card: bool = False  # the overlay shows it as a card
+    wakes_scheduler: bool = False  # its arrival can move a timer (app/scheduler.py)
+    sound: str | None = None  # the facilitator's sound when it arrives live
+    words: dict[str, dict[str, str]] = field(default_factory=dict)  # body field -> value -> words
+
+
+_P, _F, _S = frozenset({PRODUCER}), frozenset({FACILITATOR}), frozenset({SYSTEM})
+_ON_A_MESSAGE = RefRule(must_not_be="note", otherwise="a message for the facilitator")
+
+SPECS: dict[str, KindSpec] = {
+    "prompt.time": KindSpec(
+        PromptTime,
+        frozenset({PRODUCER, SYSTEM}),
+        "Time",
+        "clock",
+        "time",
+        tracked=True,
+        card=True,
+        sound="time",
+    ),
+    "flag.learner": KindSpec(
+        FlagLearner,
+        _P,
+        "Learner",
+        "person",
+        "learner",
+        tracked=True,
+        card=True,
+        sound="learner",
+        words={
+            "flag": {
+                "quiet": "quiet",
+                "question": "has a question",
+                "hand": "hand raised",
+                "tech": "tech trouble",
+                "left": "left the room",
+                "joined": "joined",
+                "chat": "question in chat",
+            }
+        },
+    ),
+    "message": KindSpec(
+        Message, _P, "Message", "bubble", "message", tracked=True, card=True, sound="learner"
+    ),
+    "alert.stop": KindSpec(
+        AlertStop,
+        _P,
+        "Stop",
+        "stop",
+        "stop",
+        changes_state=True,
+        tracked=True,
+        wakes_scheduler=True,
+        sound="stop",
+        words={
+            "reason": {
+                "problem": "Stop: address a problem",
+                "chat": "Stop: respond to chat",
+                "break": "Stop: take a break",
+                "other": "Stop, please",
+            }
+        },
+    ),
+    "alert.cancel": KindSpec(
+        AlertCancel,
+        _P,
+        "Cancelled",
+        "x",
+        "muted",
+        ref=RefRule(must_be="alert.stop", otherwise="an alert.stop"),
+        changes_state=True,
+        wakes_scheduler=True,
+    ),
+    "note": KindSpec(
+        Note,
+        frozenset({PRODUCER, OBSERVER}),
+        "Note",
+        "pen",
+        "note",
+        hidden_from=frozenset({FACILITATOR}),
+        after_end=True,
+    ),
+    "seen": KindSpec(
+        Seen, _F, "Seen", "eye", "muted", after_end=True, ref=_ON_A_MESSAGE, changes_state=True
+    ),
+    "ack": KindSpec(
+        Ack,
+        _F,
+        "Answer",
+        "check",
+        "reply",
+        after_end=True,
+        ref=_ON_A_MESSAGE,
+        changes_state=True,
+        wakes_scheduler=True,
+        words={"status": {"done": "Done", "snoozed": "Snoozed", "declined": "Declined"}},
+    ),
+    "reply": KindSpec(Reply, _F, "Reply", "bubble", "reply"),
+    "request": KindSpec(
+        Request,
+        _F,
+        "Request",
+        "hand",
+        "request",
+        changes_state=True,
+        words={
+            "action": {
+                "breakout": "Open breakouts",
+                "poll": "Launch the poll",
+                "whiteboard": "Open the whiteboard",
+                "break": "Take a break",
+                "chat": "Check the chat",
+                "tech": "Tech help",
+                "other": "Request",
+            }
+        },
+    ),
+    "request.status": KindSpec(
+        RequestStatus,
+        _P,
+        "Request",
+        "check",
+        "request",
+        ref=RefRule(must_be="request", otherwise="a request"),
+        changes_state=True,
+        words={"status": {"on_it": "On it", "done": "Done", "declined": "Declined"}},
+    ),
+    "segment.start": KindSpec(
+        SegmentRef, _P, "Segment", "flag", "muted", changes_state=True, wakes_scheduler=True
+    ),
+    "segment.end": KindSpec(
+        SegmentRef, _P, "Segment", "flag", "muted", changes_state=True, wakes_scheduler=True
+    ),
+    "segment.extend": KindSpec(
+        SegmentExtend, _P, "Segment", "flag", "muted", changes_state=True, wakes_scheduler=True
+    ),
+    "session.start": KindSpec(
+        Empty, _P, "Session", "flag", "muted", changes_state=True, wakes_scheduler=True
+    ),
+    "session.end": KindSpec(
+        Empty, _P, "Session", "flag", "muted", changes_state=True, wakes_scheduler=True
+    ),
+    # Presence is no message: it still records who opens the session's links after the end.
+    "presence": KindSpec(
+        Presence,
+        _S,
+        "Presence",
+        "dot",
+        "muted",
+        after_end=True,
+        changes_state=True,
+        words={"status": {"online": "online", "offline": "offline"}},
+    ),
+    "alert.escalated": KindSpec(
+        AlertEscalated,
+        _S,
+        "Escalated",
+        "stop",
+        "stop",
+        changes_state=True,
+        wakes_scheduler=True,
+    ),
+    "alert.resurface": KindSpec(
+        Resurface, _S, "Back", "clock", "muted", changes_state=True, wakes_scheduler=True
+    ),
+}
+
+
+def kinds_where(flag: str) -> frozenset[str]:
+    """The kinds whose spec has ``flag`` set (``kinds_where("tracked")``)."""
+    return frozenset(kind for kind, spec in SPECS.items() if getattr(spec, flag))
+
+
 # kind -> (body model, roles that may send it)
 KINDS: dict[str, tuple[type[Body], frozenset[str]]] = {
-    "prompt.time": (PromptTime, frozenset({PRODUCER, SYSTEM})),
-    "flag.learner": (FlagLearner, frozenset({PRODUCER})),
-    "message": (Message, frozenset({PRODUCER})),
-    "alert.stop": (AlertStop, frozenset({PRODUCER})),
-    "alert.cancel": (AlertCancel, frozenset({PRODUCER})),
-    "note": (Note, frozenset({PRODUCER, OBSERVER})),
-    "seen": (Seen, frozenset({FACILITATOR})),
-    "ack": (Ack, frozenset({FACILITATOR})),
-    "reply": (Reply, frozenset({FACILITATOR})),
-    "request": (Request, frozenset({FACILITATOR})),
-    "request.status": (RequestStatus, frozenset({PRODUCER})),
-    "segment.start": (SegmentRef, frozenset({PRODUCER})),
-    "segment.end": (SegmentRef, frozenset({PRODUCER})),
-    "segment.extend": (SegmentExtend, frozenset({PRODUCER})),
-    "session.start": (Empty, frozenset({PRODUCER})),
-    "session.end": (Empty, frozenset({PRODUCER})),
-    "presence": (Presence, frozenset({SYSTEM})),
-    "alert.escalated": (AlertEscalated, frozenset({SYSTEM})),
-    "alert.resurface": (Resurface, frozenset({SYSTEM})),
+    kind: (spec.body, spec.senders) for kind, spec in SPECS.items()
 }
 
 # Kinds hidden from a role: facilitators never see producer/observer notes.
-HIDDEN: dict[str, frozenset[str]] = {FACILITATOR: frozenset({"note"})}
+HIDDEN: dict[str, frozenset[str]] = {
+    role: frozenset(kind for kind, spec in SPECS.items() if role in spec.hidden_from)
+    for role in sorted({role for spec in SPECS.values() for role in spec.hidden_from})
+}
 
 
 def visible_to(role: str, kind: str) -> bool:
     hidden = HIDDEN.get(role)
     return hidden is None or kind not in hidden
+
+
+def pages_json() -> str:
+    """The text of ``web/kinds.json``, exactly as checked in."""
+    return json.dumps(for_pages(), indent=2, ensure_ascii=False) + "\n"
+
+
+def enum_values(model: type[Body]) -> dict[str, tuple[str, ...]]:
+    """The body's fields that take one of a fixed set of strings, with those strings."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, info in model.model_fields.items():
+        for option in (info.annotation, *get_args(info.annotation)):
+            if get_origin(option) is Literal:
+                out[name] = tuple(str(v) for v in get_args(option))
+    return out
+
+
+def for_pages() -> dict[str, Any]:
+    """What the pages read of the kinds: ``web/kinds.json`` (``backchannel kinds``)."""
+    return {
+        "about": "Generated from app/models/kinds.py by `backchannel kinds`: edit that, not this.",
+        "kinds": {
+            kind: {
+                "label": spec.label,
+                "icon": spec.icon,
+                "tone": spec.tone,
+                "sound": spec.sound,
+                "tracked": spec.tracked,
+                "card": spec.card,
+                "senders": sorted(spec.senders),
+                "hidden_from": sorted(spec.hidden_from),
+                "after_end": spec.after_end,
+                "words": spec.words,
+            }
+            for kind, spec in SPECS.items()
+        },
+    }
 
 
 def validate_body(kind: Any, body: Any, role: str) -> dict[str, Any]:
