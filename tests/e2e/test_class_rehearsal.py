@@ -29,19 +29,16 @@ import pytest
 
 from tests.e2e.conftest import Pages, create_session, links, logged
 from tests.e2e.rehearsal import (
-    CLEAR_BOXES,
-    FIRES_WITHIN_S,
-    PANEL_FOCUS,
     RECORD_SENDS,
     TO_PANEL,
     Alpha,
     Keys,
     Misses,
+    Typist,
     box_of,
     corpus,
     read_csv,
     read_json,
-    type_on_its_clock,
     under_pointer,
     until,
 )
@@ -93,7 +90,6 @@ NEVER_ANSWERED = 2
 NOTE = "Activity 2 instructions unclear, learners asked twice"
 # The panel's visible text but for its ticking countdown.
 VISIBLE_TEXT = "document.body.innerText.replace(document.querySelector('#countdown').innerText, '')"
-TO_SEND = ("prompt.time", "flag.learner", "alert.stop", "message", "segment.start", "note")
 
 
 def api(pages: Pages, data: dict[str, Any], method: str, path: str, **kw: Any) -> Any:
@@ -167,6 +163,7 @@ class Rehearsal:
     def open_all(self) -> None:
         pages = self.pages
         self.prod_ctx = pages.context(viewport=DESKTOP)
+        self.prod_ctx.add_init_script(RECORD_SENDS)
         self.prod = pages.open(self.paths["producer"], self.prod_ctx)
         self.prod2 = pages.open(self.paths["producer"], self.prod_ctx)
         self.fac = pages.open(self.paths["facilitator"], viewport=SIDE)
@@ -336,61 +333,41 @@ class Rehearsal:
 
     # -- the class ---------------------------------------------------------------------------
 
-    def typing_window(self) -> None:
-        """The whole corpus typed into a producer window at 60, 330 and 700 ms per key on the
-        page's own clock (exact gaps, however busy the machine); then lone keys."""
-        ctx = self.pages.context(viewport=DESKTOP)
-        ctx.add_init_script(RECORD_SENDS)
-        ctx.clock.install()
-        typer = self.pages.open(self.paths["producer"], ctx)
-        typer.locator("#conn", has_text="Online").wait_for()
-        typer.locator("[data-preset='five-min']").wait_for()
-        typer.locator(".seg.current").wait_for()
-        typer.clock.pause_at(int(time.time() * 1000) + 2000)
+    def start_typist(self) -> None:
+        """The whole corpus, typed into a producer window of its own at 60, 330 and 700 ms per
+        key on that page's clock (exact gaps, however busy the machine), while the class goes
+        on; the issue's own examples at every speed, the rest in turn."""
         lines = corpus()
-        # The issue's own examples at every speed; the rest of the corpus in turn.
         plan = [(t, s) for t in lines[:4] for s in SPEEDS_MS]
         plan += [(t, SPEEDS_MS[n % 3]) for n, t in enumerate(lines[4:])]
-        for text, speed in plan:
-            sent = type_on_its_clock(typer, text, speed)
-            for s in sent:
-                self.miss.add(
-                    "21.2 typing",
-                    f"“{text}” typed at {speed} ms/key sent {s['kind']} {s['body']}",
-                )
-            state = typer.evaluate(PANEL_FOCUS)
-            if state["boxes"] or state["help"] or state["armed"]:
-                self.miss.add(
-                    "21.2 typing",
-                    f"“{text}” typed at {speed} ms/key left the panel changed: {state}",
-                )
-                typer.keyboard.press("Escape")
-                typer.keyboard.press("Escape")
-                typer.evaluate(CLEAR_BOXES)
-        # A deliberate lone key still sends within 1 s, with something to see while it waits.
-        typer.evaluate(TO_PANEL)
-        typer.clock.run_for(1500)
-        before = typer.evaluate("window.__sends.length")
-        shown = typer.evaluate(VISIBLE_TEXT)
-        typer.keyboard.press("7")
-        typer.clock.run_for(300)
-        waiting = typer.evaluate(VISIBLE_TEXT)
-        feedback = waiting != shown
-        typer.clock.run_for(FIRES_WITHIN_S * 1000 - 300)
-        sent = typer.evaluate("(n) => window.__sends.slice(n)", before)
-        texts = [s["body"].get("text") for s in sent if s["kind"] == "prompt.time"]
-        self.miss.check(
+        self.typist = Typist(self.pages.server.url + self.paths["producer"], plan, "7")
+        self.typist.start()
+
+    def typist_lone_key(self) -> None:
+        """Once the corpus is typed: a deliberate lone key still sends within 1 s, with
+        something to see while it waits."""
+        t = self.typist
+        t.typed.wait(240)
+        for found in t.found:
+            self.miss.add("21.2 typing", found)
+        t.go.set()
+        t.join(60)
+        if t.error is not None:
+            raise t.error
+        self.pages.problems.console.extend(f"typing window: {c}" for c in t.console)
+        texts = [
+            s["body"].get("text") for s in t.lone.get("sent", []) if s["kind"] == "prompt.time"
+        ]
+        if self.miss.check(
             texts == ["Pick up the pace"],
             "21.2 keys",
             f"a lone 7 sent {texts} within 1 s, not “Pick up the pace”",
-        )
-        if texts:
+        ):
             self.miss.check(
-                feedback, "21.2 keys", "a lone key showed nothing while it waited to be sent"
+                t.lone["feedback"], "21.2 keys", "a lone key showed nothing while it waited"
             )
-        typer.clock.resume()
         self.fac.locator("article.card", has_text="Pick up the pace").wait_for(timeout=5000)
-        typer.close()
+        print(f"typed {sum(len(x) for x, _ in t.plan)} keys in {t.took:.1f} s")
 
     def segment_one(self) -> None:
         prod, fac = self.prod, self.fac
@@ -406,10 +383,11 @@ class Rehearsal:
         if not self.events("segment.start"):
             prod.locator("#seg-next").click()
         fac.locator("#seg-title", has_text="Welcome").wait_for()
+        self.start_typist()
         self.check_obs_transparent("segment 1 running")
 
         # Typing in the panel in real time: the issue's cases (a leading digit; slow words).
-        logged_before = len(self.events(*TO_SEND))
+        sends_before = prod.evaluate("window.__sends.length")
         self.to_panel(prod)
         for text, speed in (
             ("3 groups still need the breakout link", 60),
@@ -420,7 +398,7 @@ class Rehearsal:
             self.keys.press(prod, "Enter")
             self.to_panel(prod)
         prod.wait_for_timeout(1200)
-        extra = self.events(*TO_SEND)[logged_before:]
+        extra = prod.evaluate("(n) => window.__sends.slice(n)", sends_before)
         self.miss.check(
             not extra,
             "21.2 typing",
@@ -429,7 +407,6 @@ class Rehearsal:
 
         self.keys.lone(prod, "2")
         self.all_show("5 min left", "21.2 keys")
-        self.typing_window()
 
         self.flag("Ahmed Khan", "h", "hand raised")
         card = fac.locator("article.card", has_text="Ahmed Khan")
@@ -489,6 +466,7 @@ class Rehearsal:
         """The phone drops out while the producer sends; back, it has each message once, in
         order."""
         prod, fac, phone = self.prod, self.fac, self.phone
+        self.typist_lone_key()
         self.phone_ctx.set_offline(True)
         phone.locator("#conn[data-state='offline']").wait_for()
         self.to_panel(prod)
@@ -889,6 +867,17 @@ def test_a_three_segment_class_on_every_device_at_once_shows_each_person_what_th
 ) -> None:
     r = Rehearsal(pages)
     took = []
+    try:
+        run(r, tmp_path, took)
+    finally:
+        if getattr(r, "typist", None) is not None:
+            r.typist.stop()
+    print("phases:", ", ".join(took))
+    if r.miss.items:
+        pytest.fail(r.miss.report(), pytrace=False)
+
+
+def run(r: Rehearsal, tmp_path: Path, took: list[str]) -> None:
     for phase in (
         r.open_all,
         r.segment_one,
@@ -903,6 +892,3 @@ def test_a_three_segment_class_on_every_device_at_once_shows_each_person_what_th
         t0 = time.monotonic()
         phase()
         took.append(f"{getattr(phase, '__name__', 'debrief')} {time.monotonic() - t0:.1f} s")
-    print("phases:", ", ".join(took))
-    if r.miss.items:
-        pytest.fail(r.miss.report(), pytrace=False)
