@@ -130,9 +130,11 @@ class Keys:
         page.keyboard.press(key)
         self.last[id(page)] = time.monotonic() + 0.9  # nothing more on it for 0.9 s
 
-    def type(self, page: Any, text: str, delay_ms: float = 40) -> None:
-        """Text typed in real time (into a focused box, or on the panel itself)."""
-        self._quiet(page)
+    def type(self, page: Any, text: str, delay_ms: float = 40, after_quiet: bool = True) -> None:
+        """Text typed in real time: on the panel itself after a quiet second, or straight on
+        (``after_quiet=False``: into a box that has the focus, or right after a key)."""
+        if after_quiet:
+            self._quiet(page)
         page.keyboard.type(text, delay=delay_ms)
         self.last[id(page)] = time.monotonic()
 

@@ -328,7 +328,7 @@ class Rehearsal:
         focused = until(lambda: self.prod.evaluate("document.activeElement.id") == "free-text", 2)
         if not self.miss.check(focused, "21.2 keys", "the lone key m did not open the message box"):
             self.prod.locator("#free-text").click()
-        self.keys.type(self.prod, text)
+        self.keys.type(self.prod, text, after_quiet=False)
         self.keys.press(self.prod, "Enter")
 
     # -- the class ---------------------------------------------------------------------------
@@ -550,7 +550,8 @@ class Rehearsal:
         # Which Maria: "maria" + Enter with two Marias asks which one.
         self.to_panel(prod)
         self.keys.lone(prod, "l")
-        self.keys.type(prod, "maria", 60)
+        self.keys.type(prod, "maria", 60, after_quiet=False)  # straight after the l
+        prod.wait_for_timeout(1000)
         value = prod.locator("#learner").input_value()
         if not self.miss.check(
             value == "maria",
@@ -700,7 +701,7 @@ class Rehearsal:
         focused = until(lambda: obs.evaluate("document.activeElement.id") == "note", 2)
         if not self.miss.check(focused, "observer", "the observer's n key opens no note"):
             obs.locator("#note").click()
-        self.keys.type(obs, NOTE, 10)
+        self.keys.type(obs, NOTE, 10, after_quiet=False)
         obs.keyboard.press("Control+Enter")
         self.miss.see(obs.locator("#note-status", has_text="Saved"), "observer", "note not saved")
         self.miss.see(
