@@ -67,7 +67,7 @@ AGENDA = [
 ]
 # What the script sends on purpose (the debrief, the exports and the API must agree on it):
 #   prompts  5 min left (key 2), Pick up the pace (key 7, typing window), 10 min left (key 1)
-#            — each replaced by the next —, Please wrap up (key 4, never answered);
+#            — each replaced by the next —, Please wrap up (key 4);
 #   flags    Ahmed Khan hand (answered), Li Wei tech (cleared), Maria Chen chat (cleared),
 #            Sofía Hernández hand (never answered);
 #   stops    respond to chat (tap-tap at scroll 0, answered on the phone), address a problem
@@ -87,6 +87,8 @@ CLEARED = 3  # "Poll is ready", Li Wei tech, Maria Chen chat: Clear all logs `di
 # nor "Please wrap up" (the end button ends its segment first, which retires it), nor the
 # withdrawn alert; a card cleared with "Clear all" is counted apart, as dismissed.
 NEVER_ANSWERED = 2
+# The old tab's words (not "replaced by a newer prompt", which the Earlier list says of cards).
+LINK_REPLACED = re.compile(r"link[^.\n]{0,40}replaced|replaced[^.\n]{0,40}link", re.I)
 NOTE = "Activity 2 instructions unclear, learners asked twice"
 # The panel's visible text but for its ticking countdown.
 VISIBLE_TEXT = "document.body.innerText.replace(document.querySelector('#countdown').innerText, '')"
@@ -610,7 +612,7 @@ class Rehearsal:
         code.wait_for()
         new_link = code.inner_text().strip()
         prod.locator("#links-box summary").click()
-        replaced = until(lambda: re.search(r"replaced", text_of(fac), re.I), 5)
+        replaced = until(lambda: LINK_REPLACED.search(text_of(fac)), 5)
         self.miss.check(
             replaced,
             "21.4 rotation",
@@ -647,7 +649,7 @@ class Rehearsal:
             fac.reload()
             fac.locator("#conn", has_text="Live").wait_for()
         self.miss.check(
-            not re.search(r"replaced", text_of(fac), re.I),
+            not LINK_REPLACED.search(text_of(fac)),
             "21.4 rotation",
             "reconnected with the new link, the tab still says its link was replaced",
         )
