@@ -187,6 +187,11 @@ class Rehearsal:
             "observer",
             "the observer page does not say read-only",
         )
+        self.miss.check(
+            self.prod.locator("#sound").is_checked(),
+            "21.5 escalation",
+            "the producer's sound (for a stop alert left waiting) is not on by default",
+        )
 
     # -- what each device shows --------------------------------------------------------------
 
