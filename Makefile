@@ -59,7 +59,7 @@ test-js:
 
 # pytest exit code 5 means "no tests ran": that is a failure, not a pass.
 test: venv lint test-js debian-packages e2e-deps
-	@set +e; $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q -rfEs $(PYTEST_ARGS); rc=$$?; \
+	@set +e; $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder -q -rfEs $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 bench: venv

@@ -23,6 +23,14 @@ class Settings(BaseSettings):
     # … and per session, over all its tokens.
     heavy_read_session_per_s: float = 4.0
     heavy_read_session_burst: int = 10
+    # A read costs one unit of those budgets per this many rows (events) it may return;
+    # at least 1 for a CSV, an export or a report, 0.05 for a small listing page.
+    heavy_read_rows_per_unit: int = 1000
+    # Cheap reads (the session, an event's status, the playbook) per token.
+    read_per_s: float = 10.0
+    read_burst: int = 20
+    # Seconds (at most; never more than its Retry-After) a 429 waits before it is answered.
+    refusal_delay_s: float = 0.5
     # Request bodies larger than this are refused with 413 before they are read or parsed.
     max_body_bytes: int = 65536
     # Management requests (participants, rotate, revoke, PATCH, presets) per token.
@@ -58,6 +66,10 @@ class Settings(BaseSettings):
     gc_freeze: bool = True
     # Open sockets per participant over all processes (the next one closes with 4409).
     max_sockets_per_participant: int = 10
+    # Seconds of silence after which a live feed (GET …/stream) sends a heartbeat comment.
+    stream_heartbeat_s: float = 15.0
+    # Seconds a stream ticket (POST …/stream-tickets) may be used to open a stream.
+    stream_ticket_ttl_s: float = 60.0
     # Run the agenda/escalation scheduler in this process.
     scheduler: bool = True
     # Seconds between the scheduler's rescans of live sessions (finds work of other processes).

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.locks import KeyedLocks
+
 log = logging.getLogger(__name__)
 
 # SQLite: the group writer checkpoints the write-ahead log after this many commits, and waits
@@ -54,7 +56,7 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._global_lock = asyncio.Lock()
-        self._session_locks: dict[str, asyncio.Lock] = {}
+        self._session_locks: KeyedLocks[str] = KeyedLocks()
         # The group commit of appends (app.log: its writers), made on the first append.
         # SQLite's batches run in one thread of their own on a plain sqlite3 connection: one
         # hand-off per batch instead of one round trip through the event loop per statement.
@@ -120,15 +122,8 @@ class Database:
             async with self._global_lock:
                 yield
             return
-        lock = self._session_locks.get(session_id)
-        if lock is None:
-            lock = self._session_locks[session_id] = asyncio.Lock()
-        try:
-            async with lock:
-                yield
-        finally:
-            if not lock.locked() and not lock._waiters:
-                self._session_locks.pop(session_id, None)
+        async with self._session_locks.hold(session_id):
+            yield
 
     def session(self) -> AsyncSession:
         return self.sessionmaker()

@@ -7,7 +7,8 @@ in tests/vectors/ (``expect.ticks``):
   it was seen or answered;
 - seen: a ``seen`` or an ``ack`` refers to it;
 - answer: the status of its latest ``ack``; a snooze whose ``alert.resurface`` came later
-  counts as no answer again.
+  counts as no answer again; a ``dismissed`` ("Clear all") after a ``done``/``declined``
+  leaves that answer.
 """
 
 from typing import Any

@@ -6,7 +6,7 @@ from fastapi import Depends, Request
 
 from app.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from app.models import Participant
-from app.ratelimit import Limiter, LocalLimiter, Rate, RedisLimiter
+from app.ratelimit import Limiter, Rate
 from app.services import Services
 
 # The participant found by the early token check (app/api/body_limit.py), reused by
@@ -59,19 +59,18 @@ def require_role(participant: Participant, *roles: str) -> None:
 
 
 def limiter(services: Services) -> Limiter:
-    """The HTTP rate limiter: in Redis when the broker is Redis (shared by all processes)."""
+    """The HTTP rate limiter that the backends chose (``app.realtime.backends``): in Redis
+    when the broker is Redis (shared by all processes), else in this process."""
     if services.limiter is None:
-        client = getattr(services.broker, "client", None)
-        if not services.broker.single_process and client is not None:
-            services.limiter = RedisLimiter(client)
-        else:
-            services.limiter = LocalLimiter()
+        raise RuntimeError("the app's services have no rate limiter")
     return services.limiter
 
 
-async def rate_limit(services: Services, key: str, rate: Rate, what: str) -> None:
-    """Take a token from ``key``'s bucket, or refuse with 429 and ``Retry-After``."""
-    wait = await limiter(services).take(key, rate)
+async def rate_limit(
+    services: Services, key: str, rate: Rate, what: str, cost: float = 1.0
+) -> None:
+    """Take ``cost`` tokens from ``key``'s bucket, or refuse with 429 and ``Retry-After``."""
+    wait = await limiter(services).take(key, rate, cost)
     if wait:
         raise RateLimited(f"too many {what}; slow down", retry_after_s=wait)
 
@@ -82,19 +81,39 @@ async def limit_sends(services: Services, me: Participant) -> None:
     await rate_limit(services, f"send:{me.id}", Rate(s.rate_per_s, s.rate_burst), "requests")
 
 
-async def limit_heavy_reads(services: Services, me: Participant) -> None:
-    """Export, report and CSV send a whole session's worth of data: about 2/s with bursts
-    of 5 per token, and 4/s with bursts of 10 per session, so that adding participants to
-    a session does not multiply what its readers can take from the server."""
+# What the smallest reads cost: a CSV, an export or a report (the whole session's worth of
+# work however small the session), and a listing page of a few events.
+WHOLE_READ_MIN = 1.0
+PAGE_READ_MIN = 0.05
+
+
+async def charge_read(services: Services, me: Participant, rows: int, minimum: float) -> None:
+    """Charge a read by the rows it may return: one unit per ``heavy_read_rows_per_unit``
+    (1,000), at least ``minimum``, against the heavy-read budget per token (about 2 units/s,
+    bursts of 5) and per session over all its tokens (4/s, bursts of 10), so that adding
+    participants to a session does not multiply what its readers can take from the server.
+    A large read may leave a budget in debt (``app.ratelimit.TokenBucket.take``)."""
     s = services.settings
-    what = "exports, reports or CSV downloads"
-    await rate_limit(services, f"heavy:{me.id}", Rate(s.heavy_read_per_s, s.heavy_read_burst), what)
+    cost = max(minimum, rows / s.heavy_read_rows_per_unit)
+    what = "large reads (listings, exports, reports or CSV downloads)"
+    rate = Rate(s.heavy_read_per_s, s.heavy_read_burst)
+    await rate_limit(services, f"heavy:{me.id}", rate, what, cost)
+    session_rate = Rate(s.heavy_read_session_per_s, s.heavy_read_session_burst)
     await rate_limit(
-        services,
-        f"heavy-session:{me.session_id}",
-        Rate(s.heavy_read_session_per_s, s.heavy_read_session_burst),
-        what + " of this session",
+        services, f"heavy-session:{me.session_id}", session_rate, what + " of this session", cost
     )
+
+
+async def limit_heavy_reads(services: Services, me: Participant) -> None:
+    """A whole-session read (export, report, CSV) of a small session."""
+    await charge_read(services, me, 0, WHOLE_READ_MIN)
+
+
+async def limit_reads(services: Services, me: Participant) -> None:
+    """Cheap reads (the session, an event's status, the playbook) per token: about 10/s
+    with bursts of 20 — a Stream Deck polling its buttons' lights stays well inside."""
+    s = services.settings
+    await rate_limit(services, f"read:{me.id}", Rate(s.read_per_s, s.read_burst), "reads")
 
 
 async def limit_management(services: Services, me: Participant) -> None:

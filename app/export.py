@@ -26,6 +26,12 @@ async def build_export(db: Database, model: SessionModel) -> dict[str, Any]:
         # Written meanwhile (or the model lags a publish): fold this very log instead.
         people = list(model.participants.values())
         report = fold_events(session, people, events).report_public()
+    return {**export_head(model), "events": [event_public(e) for e in events], "report": report}
+
+
+def export_head(model: SessionModel) -> dict[str, Any]:
+    """Everything of the export but its events and report (in the export's key order)."""
+    session = model.session
     public = model.session_public()
     return {
         "format": EXPORT_FORMAT,
@@ -41,8 +47,6 @@ async def build_export(db: Database, model: SessionModel) -> dict[str, Any]:
             "roster": session.roster,
         },
         "participants": [participant_public(p) for p in model.participants.values()],
-        "events": [event_public(e) for e in events],
-        "report": report,
     }
 
 
@@ -51,9 +55,19 @@ CSV_COLUMNS = ["seq", "id", "kind", "at", "author_role", "author_name", "author_
 
 def events_csv(events: list[Event]) -> str:
     """One row per event; ``body`` is the JSON body, ``text`` the most readable field."""
+    return csv_header() + csv_rows(events)
+
+
+def csv_header() -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(CSV_COLUMNS)
+    return out.getvalue()
+
+
+def csv_rows(events: list[Event]) -> str:
+    """The rows of ``events`` (no header): a page of a streamed CSV."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
     for e in events:
         body = e.body or {}
         text = (

@@ -181,6 +181,7 @@ def _conditions(r: _Request) -> dict[str, Any]:
         "ref": r.body.get("ref"),
         "ref_kind": rule.must_be,
         "ref_not_kind": rule.must_not_be,
+        "ref_not_kind_2": _also_not(r.kind, r.body),
     }
 
 
@@ -496,6 +497,12 @@ REF_TARGETS: dict[str, RefRule] = {k: s.ref for k, s in SPECS.items() if s.ref i
 _ANY_EARLIER = RefRule()
 
 
+def _also_not(kind: str, body: dict[str, Any]) -> str | None:
+    """A second kind the ``ref`` must not be: "Clear all" (an ack ``dismissed``) closes
+    cards, but a stop alert needs a real answer."""
+    return "alert.stop" if kind == "ack" and body.get("status") == "dismissed" else None
+
+
 async def _check_refs(
     sql: Statements,
     session_id: str,
@@ -529,6 +536,8 @@ async def _ref_problem(
         rule.must_not_be is not None and found[0] == rule.must_not_be
     ):
         return f"ref {ref} is not {rule.otherwise}"
+    if found[0] == _also_not(kind, body):
+        return f"ref {ref} is a stop alert: it needs an answer, it cannot be dismissed"
     return None
 
 
@@ -559,12 +568,16 @@ async def read_events(
     session_id: str,
     *,
     after: int = 0,
+    until: int | None = None,
     limit: int | None = None,
     role: str | None = None,
     kinds: tuple[str, ...] | None = None,
 ) -> list[Event]:
-    """Events with ``seq > after`` in order, without the kinds ``role`` may not see."""
+    """Events with ``after < seq <= until`` in order, without the kinds ``role`` may not
+    see. (``until``: a read in pages stays one snapshot of the log while it grows.)"""
     q = select(Event).where(col(Event.session_id) == session_id, col(Event.seq) > after)
+    if until is not None:
+        q = q.where(col(Event.seq) <= until)
     if kinds is not None:
         q = q.where(col(Event.kind).in_(kinds))
     hidden = HIDDEN.get(role or "")

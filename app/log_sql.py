@@ -71,9 +71,10 @@ def _take_and_insert() -> Any:
 
     It takes a seq only when it inserts: the UPDATE in the WITH finds no row to update when
     the session has ended (unless ``after_end``), the id is already logged or the ``ref``
-    is not an event of the session of the kind it must be, and then nothing is inserted
-    either (no row back: the caller finds out why, and gives nothing back). Whatever it
-    does is one statement, so it is atomic even outside a transaction: an id logged by
+    is not an event of the session of the kind it must be (and of none it must not be),
+    and then nothing is inserted either (no row back: the caller finds out why, and gives
+    nothing back). Whatever it does is one statement, so it is atomic even outside a
+    transaction: an id logged by
     another process in the meantime (not yet visible to the NOT EXISTS) fails the whole
     statement on the unique index, with nothing taken. The UPDATE's row lock orders
     the appends of one session, across processes too, and a session ended in the meantime
@@ -88,6 +89,7 @@ def _take_and_insert() -> Any:
     ref = bindparam("ref", type_=c.seq.type)
     ref_kind = bindparam("ref_kind", type_=c.kind.type)
     ref_not_kind = bindparam("ref_not_kind", type_=c.kind.type)
+    ref_not_kind_2 = bindparam("ref_not_kind_2", type_=c.kind.type)
     target = (
         select(c.seq)
         .where(
@@ -95,6 +97,7 @@ def _take_and_insert() -> Any:
             c.seq == ref,
             or_(ref_kind.is_(None), c.kind == ref_kind),
             or_(ref_not_kind.is_(None), c.kind != ref_not_kind),
+            or_(ref_not_kind_2.is_(None), c.kind != ref_not_kind_2),
         )
         .exists()
     )

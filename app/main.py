@@ -10,36 +10,16 @@ from starlette.websockets import WebSocket
 
 from app import __version__
 from app.api import errors as api_errors
-from app.api import events, health, inputs, pages, sessions
+from app.api import events, health, inputs, pages, sessions, stream
 from app.api.body_limit import BodyLimit
 from app.config import Settings, get_settings
 from app.db import Database
 from app.realtime import ws
-from app.realtime.brokers import from_url
+from app.realtime.backends import from_url
 from app.realtime.hub import Hub
-from app.realtime.presence import LocalPresence, PresenceTracker, RedisPresence
 from app.services import Services
 
 log = logging.getLogger("app")
-
-
-def _presence(hub: Hub, settings: Settings) -> PresenceTracker:
-    max_sockets = settings.max_sockets_per_participant
-    grace_s = settings.presence_grace_s
-    if hub.broker.single_process:
-        return LocalPresence(
-            hub.db, hub.publish, hub.models, max_sockets=max_sockets, grace_s=grace_s
-        )
-    # Several processes share the sockets: count them in Redis (the broker's), with expiry.
-    return RedisPresence(
-        hub.db,
-        hub.publish,
-        settings.broker_url,
-        hub.models,
-        ttl_s=settings.presence_ttl_s,
-        max_sockets=max_sockets,
-        grace_s=grace_s,
-    )
 
 
 class OneLineProtocolErrors(logging.Filter):
@@ -120,7 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        broker = from_url(settings.broker_url)
+        backends = from_url(settings.broker_url)  # memory:// or redis://: chosen once, here
+        broker = backends.broker
         await broker.connect()
         hub = Hub(
             db,
@@ -129,16 +110,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             trust_s=settings.token_trust_s,
             link_ttl_days=settings.link_ttl_days,
         )
-        presence = _presence(hub, settings)
-        services = Services(settings=settings, db=db, broker=broker, hub=hub, presence=presence)
+        presence = backends.presence(hub, settings)
+        services = Services(
+            settings=settings,
+            db=db,
+            broker=broker,
+            hub=hub,
+            presence=presence,
+            limiter=backends.limiter(),
+        )
         app.state.services = services
         await presence.start()
         if settings.gc_freeze:
             services.heap.start()
         if settings.scheduler:
+            from app.realtime.session_feed import HubSessionFeed
             from app.scheduler import Scheduler
 
-            services.scheduler = Scheduler(db, broker, hub, rescan_s=settings.scheduler_rescan_s)
+            feed = HubSessionFeed(hub)
+            services.scheduler = Scheduler(db, feed, rescan_s=settings.scheduler_rescan_s)
             await services.scheduler.start()
         try:
             yield
@@ -167,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(events.router)
+    app.include_router(stream.router)
     app.include_router(ws.router)
     if settings.test_hooks:
         from app.api import testing

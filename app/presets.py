@@ -14,6 +14,7 @@ from pydantic import (
 from app.errors import AppError, InvalidInput
 from app.models.kinds import PRODUCER, validate_body
 from app.models.text import LINE_CHECK
+from app.variables import check_template
 
 PRESETS_MAX = 60
 
@@ -54,6 +55,10 @@ def validate_presets(raw: Any) -> list[dict[str, Any]]:
         try:
             p.body = validate_body(p.kind, p.body, PRODUCER)
         except AppError as exc:  # not a message a producer may send: bad input, not a 403
+            raise InvalidInput(f"preset {i} ({p.preset_id}): {exc.message}") from None
+        try:
+            check_template(p.body)
+        except InvalidInput as exc:
             raise InvalidInput(f"preset {i} ({p.preset_id}): {exc.message}") from None
         if p.preset_id in ids:
             raise InvalidInput(f"preset {i}: preset_id {p.preset_id!r} is used twice")

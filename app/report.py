@@ -12,6 +12,10 @@ Definitions (all times in seconds, minutes where the name says so):
   ``first_answer_after_s`` the time to its first ``ack`` of any status; ``ack_after_s`` the
   time to its first ``done`` or ``declined`` — a snooze is not an answer, it counts in
   ``snoozes``; ``ack_status`` is the status of its last ``ack``.
+- an ``ack`` ``dismissed`` (the overlay's "Clear all") closes a card without answering it: it
+  counts in ``dismissed`` (``messages[].dismissed``, ``latency{…}.dismissed``), never in
+  ``first_answer_after_s`` or ``ack_after_s``. Each message counts once, in the first that
+  applies of: answered (``ack_p50_s``…), ``dismissed``, ``superseded``, ``unacknowledged``.
 - ``unacknowledged`` (the debrief's "never answered") counts the messages left without a
   ``done`` or ``declined`` answer, except cancelled alerts and ``superseded`` timing prompts:
   a ``prompt.time`` still waiting (no answer but a snooze) when a newer ``prompt.time``, a
@@ -50,6 +54,7 @@ class MessageRow:
     seen_by: str | None = None
     first_answer_ms: int | None = None
     answer_ms: int | None = None  # first done/declined
+    dismissed_ms: int | None = None  # first "Clear all" (an ack dismissed): closed, not answered
     last_ack: LoggedEvent | None = None
     snoozes: int = 0
     level: int = 0
@@ -107,6 +112,13 @@ class ReportFold:
         elif kind == "ack":
             if row.seen_ms is None:  # an answer implies it was seen
                 row.seen_ms, row.seen_by = e.at_ms, e.author_name
+            if b["status"] == "dismissed":
+                self.waiting_prompts.discard(row.seq)  # its card closed: nothing to supersede
+                if row.dismissed_ms is None:
+                    row.dismissed_ms = e.at_ms
+                if row.answer_ms is None:  # an answer given before stays the answer
+                    row.last_ack = e
+                return
             if row.first_answer_ms is None:
                 row.first_answer_ms = e.at_ms
             if b["status"] == "snoozed":
@@ -208,12 +220,13 @@ def _segments(
 
 def _messages(folded: ReportFold) -> dict[str, Any]:
     rows = []
-    # per kind: seen times, answer times, [count, unacknowledged, superseded]
+    # per kind: seen times, answer times, [count, unacknowledged, superseded, dismissed]
     by_kind: dict[str, tuple[list[float], list[float], list[int]]] = {}
     for row in folded.messages.values():
         seen = _after(row.seen_ms, row.at_ms)
         answered = _after(row.answer_ms, row.at_ms)
-        superseded = row.superseded and answered is None
+        dismissed = row.dismissed_ms is not None and answered is None
+        superseded = row.superseded and answered is None and not dismissed
         out: dict[str, Any] = {
             "seq": row.seq,
             "kind": row.kind,
@@ -225,17 +238,20 @@ def _messages(folded: ReportFold) -> dict[str, Any]:
             "ack_status": row.last_ack.body["status"] if row.last_ack is not None else None,
             "snoozes": row.snoozes,
             "superseded": superseded,
+            "dismissed": dismissed,
         }
         if row.kind == "alert.stop":
             out["escalation_level"] = row.level
             out["cancelled"] = row.cancelled
         rows.append(out)
-        seen_list, ack_list, tally = by_kind.setdefault(row.kind, ([], [], [0, 0, 0]))
+        seen_list, ack_list, tally = by_kind.setdefault(row.kind, ([], [], [0, 0, 0, 0]))
         tally[0] += 1
         if seen is not None:
             seen_list.append(seen)
         if answered is not None:
             ack_list.append(answered)
+        elif dismissed:
+            tally[3] += 1
         elif superseded:
             tally[2] += 1
         elif not row.cancelled:
@@ -249,6 +265,7 @@ def _messages(folded: ReportFold) -> dict[str, Any]:
             "ack_max_s": max(ack_list, default=None),
             "unacknowledged": counts[1],
             "superseded": counts[2],
+            "dismissed": counts[3],
         }
         for kind, (seen_list, ack_list, counts) in sorted(by_kind.items())
     }

@@ -9,16 +9,15 @@ here), and every event it writes has an id derived from the log —
 else, so a restart or a second process writing the same event is an idempotent repeat
 and each prompt and level lands in the log exactly once.
 
-Wake-ups: events this process commits or receives (a hub listener), messages
-on the broker channels of the sessions it watches (other processes, settings changes),
-and a periodic rescan of live sessions, which also finds sessions that went live in
-another process.
+Wake-ups: what its ``SessionFeed`` tells of (``app.session_feed``: events this process
+commits or receives, and those of other processes in the sessions it watches, settings
+changes), and a periodic rescan of live sessions, which also finds sessions that went live
+in another process. It knows no hub and no broker: the realtime layer feeds it.
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +30,7 @@ from app.errors import AppError, NotFound
 from app.log import SYSTEM_AUTHOR, append_event
 from app.models import Session
 from app.models.kinds import kinds_where
-from app.realtime.broker import Broker
-from app.realtime.hub import Hub, channel_name
+from app.session_feed import SessionFeed
 from app.session_model import SessionModel
 from app.sessions import effective_settings
 
@@ -112,13 +110,11 @@ def due_events(model: SessionModel) -> list[Due]:
 
 
 class Scheduler:
-    def __init__(self, db: Database, broker: Broker, hub: Hub, *, rescan_s: float = 30.0) -> None:
+    def __init__(self, db: Database, feed: SessionFeed, *, rescan_s: float = 30.0) -> None:
         self.db = db
-        self.broker = broker
-        self.hub = hub
+        self.feed = feed
         self.rescan_s = rescan_s
         self.plans: dict[str, list[Due]] = {}  # session id -> what is due, soonest first
-        self._subscribed: dict[str, Callable[[str | None], None]] = {}
         self._dirty: set[str] = set()
         self._seen: dict[str, tuple[int, Any]] = {}  # session id -> (last_seq, settings) planned
         # (session, event id) the log already holds or refused: never tried again here.
@@ -132,8 +128,8 @@ class Scheduler:
     # -- life cycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Listen to the hub's events and start the timer task."""
-        self.hub.add_listener(lambda session_id, event: self.notice(session_id, event.kind))
+        """Listen to the feed and start the timer task."""
+        self.feed.listen(self.notice)
         self._task = asyncio.create_task(self._run(), name="scheduler")
 
     async def stop(self) -> None:
@@ -142,27 +138,20 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
-        for sid in list(self._subscribed):
-            await self._unwatch(sid)
+        self.plans.clear()
+        await self.feed.close()
         for fut in self._pokes:
             if not fut.done():
                 fut.cancel()
 
     # -- wake-ups -----------------------------------------------------------------------
 
-    def notice(self, session_id: str, kind: str) -> None:
-        """An event was published: recompute that session if the kind moves a timer."""
-        if kind in WAKE_KINDS:
+    def notice(self, session_id: str, kind: str | None) -> None:
+        """An event passed: recompute that session if the kind moves a timer (``None``:
+        anything may have changed)."""
+        if kind is None or kind in WAKE_KINDS:
             self._dirty.add(session_id)
             self._wake.set()
-
-    def _on_broker(self, session_id: str, message: str | None) -> None:
-        if message is None or message.startswith("!"):  # possible loss, or settings changed
-            self._dirty.add(session_id)
-            self._wake.set()
-            return
-        kind = message.split("|", 2)[1] if message.count("|") >= 2 else ""
-        self.notice(session_id, kind)
 
     async def poke(self) -> None:
         """Rescan, fire whatever is due now, and return when that pass is over (test hook)."""
@@ -238,7 +227,7 @@ class Scheduler:
         seen = self._seen.get(session_id)
         if seen is None:
             return True
-        if self.broker.single_process:
+        if self.feed.single_process:
             return bool(seen[1] != mark[1])
         return seen != mark
 
@@ -275,7 +264,7 @@ class Scheduler:
 
     async def _plan(self, session_id: str) -> list[Due]:
         try:
-            model = await self.hub.models.current(session_id)
+            model = await self.feed.models.current(session_id)
         except NotFound:
             self._seen.pop(session_id, None)
             await self._unwatch(session_id)
@@ -298,7 +287,7 @@ class Scheduler:
                 due.kind,
                 due.body,
                 due.event_id,
-                after_commit=self.hub.publish,
+                after_commit=self.feed.publish,
             )
         except AppError as exc:
             # Someone else wrote it differently (renamed segment) or the session is gone.
@@ -312,22 +301,8 @@ class Scheduler:
             self._settled.add((session_id, due.event_id))
 
     async def _watch(self, session_id: str) -> None:
-        if session_id in self._subscribed:
-            return
-
-        def callback(message: str | None) -> None:
-            self._on_broker(session_id, message)
-
-        self._subscribed[session_id] = callback
-        try:
-            await self.broker.subscribe(channel_name(session_id), callback)
-        except Exception:
-            log.exception("scheduler could not subscribe to %s", session_id)
-            self._subscribed.pop(session_id, None)
+        await self.feed.watch(session_id)
 
     async def _unwatch(self, session_id: str) -> None:
         self.plans.pop(session_id, None)
-        callback = self._subscribed.pop(session_id, None)
-        if callback is not None:
-            with contextlib.suppress(Exception):
-                await self.broker.unsubscribe(channel_name(session_id), callback)
+        await self.feed.unwatch(session_id)

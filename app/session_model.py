@@ -8,7 +8,6 @@ caught up from the tail of the log on each use. A model is built from the whole 
 when neither has it.
 """
 
-import asyncio
 import collections
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from app.clock import iso
 from app.db import Database
 from app.delivery import message_status
 from app.fold import LoggedEvent, SessionFold
+from app.locks import KeyedLocks
 from app.log import read_events
 from app.models import Participant, Session
 from app.report import ReportFold, build_report
@@ -266,7 +266,7 @@ class SessionModels:
         self.keep = keep
         self.held: dict[str, SessionModel] = {}
         self._cache: collections.OrderedDict[str, SessionModel] = collections.OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: KeyedLocks[str] = KeyedLocks()
         self._rows = SessionRowReader(db)
 
     async def current(self, session_id: str) -> SessionModel:
@@ -278,7 +278,7 @@ class SessionModels:
         held = self.held.get(session_id)
         if held is not None:
             return held
-        async with self._lock(session_id):
+        async with self._locks.hold(session_id):
             held = self.held.get(session_id)
             if held is not None:
                 return held
@@ -292,7 +292,7 @@ class SessionModels:
 
     async def hold(self, session_id: str) -> SessionModel:
         """A channel opens: take the model (cached and caught up, or built) and keep it."""
-        async with self._lock(session_id):
+        async with self._locks.hold(session_id):
             model = self._cache.pop(session_id, None)
             if model is None:
                 model = await self._build(session_id)
@@ -322,16 +322,6 @@ class SessionModels:
         return model.set_meta(session, await list_participants(self.db, session_id))
 
     # -- inside --------------------------------------------------------------------------
-
-    def _lock(self, session_id: str) -> asyncio.Lock:
-        lock = self._locks.get(session_id)
-        if lock is None:
-            lock = self._locks[session_id] = asyncio.Lock()
-            if len(self._locks) > 4 * self.keep:  # forget idle locks now and then
-                for sid in [s for s, lk in self._locks.items() if not lk.locked()][: self.keep]:
-                    if sid != session_id:
-                        del self._locks[sid]
-        return lock
 
     def _remember(self, session_id: str, model: SessionModel) -> None:
         self._cache[session_id] = model

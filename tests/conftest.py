@@ -40,6 +40,58 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# How `make test` spreads the suite over xdist workers (`--dist loadscope
+# --no-loadscope-reorder`, with the scheduler below):
+# - the slowest files start first, so that no long one begins near the end and finishes the
+#   run alone: the class rehearsal in Chromium, the fuzzers, the other browser files, the
+#   clusters of real processes, the crash tests; the rest keeps pytest's order;
+# - a module whose tests share a fixture made once per module (a server and a browser, a
+#   cluster, a built container) is one unit of work, on one worker;
+# - every other test is a unit of its own, for whichever worker is free.
+SLOW_FIRST = (
+    "tests/e2e/test_class_rehearsal.py",
+    "tests/fuzz/",
+    "tests/e2e/",
+    "tests/scale/",
+    "tests/test_crash.py",
+)
+SHARED_PER_MODULE = (
+    "tests/e2e/",
+    "tests/scale/test_container.py",
+    "tests/scale/test_core_on_two_processes.py",
+    "tests/unit/test_known_tokens.py",
+    "tests/unit/test_presence_local.py",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    return next((i for i, p in enumerate(SLOW_FIRST) if path.startswith(p)), len(SLOW_FIRST))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)  # stable: pytest's order within each rank
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadscope``, with a module as the unit only where it shares a fixture.
+
+    (``--dist loadgroup`` would say the same with ``xdist_group`` marks, but pytest-xdist
+    3.8 cannot add a group to a test's id under pytest 9.)
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path.startswith(SHARED_PER_MODULE) else nodeid
+
+    return SharedFixtureScheduling(config, log)
+
+
 def _allowed(request: pytest.FixtureRequest) -> tuple[str, ...]:
     patterns: list[str] = []
     for marker in request.node.iter_markers("allow_server_errors"):

@@ -196,13 +196,13 @@ class Api:
         while True:
             r = await self.http.get(
                 f"/api/v1/sessions/{session_id}/events",
-                params={"after": after, "limit": 5000},
+                params={"after": after, "limit": 1000},
                 headers=self.auth(token),
             )
             assert r.status_code == 200, r.text
             page = r.json()["events"]
             out.extend(page)
-            if len(page) < 5000:
+            if len(page) < 1000:
                 return out
             after = page[-1]["seq"]
 

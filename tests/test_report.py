@@ -13,7 +13,7 @@ import pytest
 
 from app.clock import parse_iso
 from app.config import Settings
-from tests.support import Api, Client, Server
+from tests.support import GRACE_S, Api, Client, Server
 
 AGENDA = [
     {"title": "Welcome", "minutes": 10},
@@ -145,6 +145,7 @@ async def scripted(timed_server: Server) -> AsyncIterator[tuple[Script, dict[str
         await script.send("facilitator", "ack", {"ref": seq["stop1"], "status": "done"})
         await script.at(780)
         await facilitator.close()  # the facilitator's Wi-Fi goes for two minutes
+        await script.clock(GRACE_S)  # the presence grace, moved rather than waited for
         await script.wait_presence("offline", 1)
         await script.at(900)
         facilitator = Client(timed_server.ws_url, s["tokens"]["facilitator"])
@@ -170,6 +171,7 @@ async def scripted(timed_server: Server) -> AsyncIterator[tuple[Script, dict[str
         await script.at(2340)
         await script.send("producer", "session.end")
         await facilitator.close()  # after the end: not an offline period
+        await script.clock(GRACE_S)
         await script.wait_presence("offline", 2)
         yield script, seq
     finally:

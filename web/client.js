@@ -77,9 +77,11 @@ export class Channel extends EventTarget {
     return this;
   }
 
-  /** Queue a message; returns its id. It is (re)sent until the server answers `sent`. */
-  send(kind, body) {
+  /** Queue a message; returns its id. It is (re)sent until the server answers `sent`.
+   * `preset`: the playbook preset it comes from — the server fills its variables. */
+  send(kind, body, preset) {
     const item = { id: newId(), kind, body: body || {}, queued_at: new Date().toISOString() };
+    if (preset) item.preset = preset;
     this.outbox.push(item);
     this._save();
     this._emit("outbox", { items: this.outbox.slice() });
@@ -264,7 +266,9 @@ export class Channel extends EventTarget {
   _transmit(item) {
     if (!this.ready || !this.ws || this._inflight.has(item.id)) return;
     this._inflight.add(item.id);
-    this.ws.send(JSON.stringify({ type: "send", id: item.id, kind: item.kind, body: item.body }));
+    const frame = { type: "send", id: item.id, kind: item.kind, body: item.body };
+    if (item.preset) frame.preset = item.preset;
+    this.ws.send(JSON.stringify(frame));
   }
 
   _settle(id, seq) {

@@ -1,10 +1,11 @@
 // Debrief: report figures, planned vs actual agenda, latencies, learners, timeline, export.
 import { Channel } from "./client.js";
 import { PRINT, drawTimeline } from "./debrief-timeline.js";
-import { $, KIND_META, api, clear, clockTime, describe, el, fatal, icon, storedSessionId, takeToken } from "./util.js";
+import { $, KIND_META, api, clear, clockTime, describe, el, fatal, fetchPolitely, icon, storedSessionId, takeToken } from "./util.js";
 
 const token = takeToken();
 const QUIET_KINDS = new Set(["seen", "presence"]);
+const PAGE = 1000;
 const D = { sid: storedSessionId(), events: [], people: {}, report: null, session: null, you: null };
 
 if (!token) {
@@ -49,12 +50,14 @@ async function load() {
   D.session = view.session;
   D.you = view.you;
   D.report = report;
+  // Pages of at most 1,000 (the server's maximum); each is charged by its rows, and a
+  // refused one is asked again after its Retry-After (util.js fetchPolitely).
   const events = [];
   let after = 0;
   for (;;) {
-    const page = await api(`${base}/events?after=${after}&limit=5000`, token);
+    const page = await api(`${base}/events?after=${after}&limit=${PAGE}`, token);
     events.push(...page.events);
-    if (page.events.length < 5000) break;
+    if (page.events.length < PAGE) break;
     after = page.events[page.events.length - 1].seq;
   }
   D.events = events;
@@ -164,9 +167,11 @@ function renderLatency() {
     fmtS(l.ack_p50_s),
     fmtS(l.ack_max_s),
     String(l.unacknowledged ?? 0),
+    kind === "alert.stop" ? "—" : String(l.dismissed ?? 0),
     kind === "prompt.time" ? String(l.superseded ?? 0) : "—",
   ]);
-  const head = ["Kind", "Sent", "Seen (median)", "Seen (slowest)", "Answered (median)", "Answered (slowest)", "Never answered", "Replaced by a newer prompt"];
+  // "Cleared unanswered": closed by the overlay's "Clear all" (an ack `dismissed`), not an answer.
+  const head = ["Kind", "Sent", "Seen (median)", "Seen (slowest)", "Answered (median)", "Answered (slowest)", "Never answered", "Cleared unanswered", "Replaced by a newer prompt"];
   table($("#latency"), head, rows, "No prompts, flags or alerts were sent.");
 }
 
@@ -228,6 +233,7 @@ function renderTimeline() {
 function answerText(m) {
   const snoozes = m.snoozes ? ` (snoozed ${m.snoozes === 1 ? "once" : `${m.snoozes} times`} first)` : "";
   if (m.ack_status && m.ack_after_s !== null && m.ack_after_s !== undefined) return ` → ${m.ack_status} after ${fmtS(m.ack_after_s)}${snoozes}`;
+  if (m.dismissed) return m.seen_after_s !== null && m.seen_after_s !== undefined ? ` → cleared unanswered (Clear all) after ${fmtS(m.seen_after_s)}` : " → cleared unanswered (Clear all)";
   if (m.superseded) return m.seen_after_s !== null && m.seen_after_s !== undefined ? ` → seen after ${fmtS(m.seen_after_s)}, then replaced by a newer prompt` : " → replaced by a newer prompt before it was seen";
   if (m.snoozes) return ` → snoozed, never answered`;
   return m.seen_after_s !== null && m.seen_after_s !== undefined ? ` → seen after ${fmtS(m.seen_after_s)}, not answered` : " → not seen";
@@ -237,7 +243,7 @@ function answerText(m) {
 async function download(path, filename, btn) {
   btn.disabled = true;
   try {
-    const res = await fetch(`/api/v1/sessions/${D.sid}/${path}`, { headers: { Authorization: "Bearer " + token } });
+    const res = await fetchPolitely(`/api/v1/sessions/${D.sid}/${path}`, { headers: { Authorization: "Bearer " + token } });
     if (!res.ok) throw new Error(`download failed (HTTP ${res.status})`);
     const blob = await res.blob();
     const url = URL.createObjectURL(blob);

@@ -12,7 +12,7 @@ import {
 const TONE_PREF = { "prompt.time": "time", "flag.learner": "learner", message: "learner", "alert.stop": "stop" };
 const REQUEST_SHORT = { breakout: "Breakouts", poll: "Poll", whiteboard: "Whiteboard", break: "Break", chat: "Chat", tech: "Tech help" };
 const QUICK = [["OK", "OK"], ["1 more min", "1 more minute"], ["Thanks", "Thanks"], ["A moment", "Need a moment"]];
-const CLOSED_TEXT = { done: "✓ done", declined: "✕ dismissed", replaced: "replaced by a newer prompt", segment_end: "segment ended", session_end: "session ended" };
+const CLOSED_TEXT = { done: "✓ done", declined: "✕ dismissed", dismissed: "cleared", replaced: "replaced by a newer prompt", segment_end: "segment ended", session_end: "session ended" };
 const DEFAULT_PREFS = { "sound.stop": true, "vibrate.stop": true };
 const PREFS_KEY = "bc.facilitator.prefs";
 const mode = new URLSearchParams(location.search).get("mode");
@@ -188,12 +188,13 @@ function answer(seq, action, replyText) {
   // Optimistic: it leaves now; the logged ack confirms it (the outbox keeps it if offline).
   S.answered.add(seq);
   if (S.replying === seq) S.replying = null;
-  $("#live").textContent = `Answered: ${{ done: "OK", snoozed: "snoozed 2 minutes", declined: "dismissed" }[body.status]}`;
+  $("#live").textContent = `Answered: ${{ done: "OK", snoozed: "snoozed 2 minutes", declined: "dismissed", dismissed: "cleared" }[body.status]}`;
   schedule();
 }
 
+/** "Clear all" is not an answer: an ack `dismissed` for each card (never for a stop alert). */
 function clearAll(cards) {
-  for (const c of cards) answer(c.seq, "done");
+  for (const c of cards) answer(c.seq, "clear");
   document.body.focus();
 }
 

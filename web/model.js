@@ -51,6 +51,8 @@ export class Ticks {
       m.seen_at = m.seen_at || ev.at;
     } else if (ev.kind === "ack") {
       m.seen_at = m.seen_at || ev.at;
+      // "Clear all" closes a card but answers nothing: an answer given before stays.
+      if (b.status === "dismissed" && m.ack && (m.ack.status === "done" || m.ack.status === "declined")) return;
       m.ack = { seq: ev.seq, status: b.status, at: ev.at, text: b.text || null, minutes: b.minutes || null };
     } else if (ev.kind === "alert.resurface") {
       // A snooze that ran out is no answer any more: the message waits again.
@@ -118,6 +120,7 @@ export class Ticks {
 /**
  * The overlay's cards. A card opens when its message is logged and leaves:
  *   "done" / "declined"  answered by an ack;
+ *   "dismissed"          cleared by "Clear all" (an ack `dismissed`: closed, not answered);
  *   "replaced"           (timing cards) a newer timing prompt was logged;
  *   "segment_end"        (timing cards) a segment started or ended after it;
  *   "session_end"        (every card) the session ended.
@@ -212,7 +215,7 @@ export function visibleCards(open, max = 3) {
   return { shown: open.slice(0, max), more: Math.max(0, open.length - max) };
 }
 
-/** Cards that "clear all" answers: everything but urgent messages. */
+/** Cards that "Clear all" dismisses (an ack `dismissed` each): everything but urgent messages. */
 export function clearable(open) {
   return open.filter((c) => !c.urgent);
 }
@@ -243,6 +246,8 @@ export function ackFor(action, ref, text) {
     case "dismiss":
     case "declined":
       return { ref, status: "declined" };
+    case "clear":
+      return { ref, status: "dismissed" };
     case "reply":
       return text ? { ref, status: "done", text } : { ref, status: "done" };
     default:

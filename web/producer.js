@@ -17,7 +17,7 @@ import {
 
 const token = takeToken();
 const PANEL_KEYS = { m: "Type a message to the facilitator (Enter sends)", n: "Write a private note (Ctrl+Enter saves)", l: "Type a learner's name, Enter, then a learner key", "]": "Start the next segment", "[": "End the current segment", "=": "Give the current segment 1 more minute" };
-const ANSWER_TEXT = { done: "Acknowledged", snoozed: "Snoozed", declined: "Declined" };
+const ANSWER_TEXT = { done: "Acknowledged", snoozed: "Snoozed", declined: "Declined", dismissed: "Cleared unanswered" };
 
 const S = {
   role: null,
@@ -178,9 +178,9 @@ function onEvent(ev, replay) {
 
 // -- sending ----------------------------------------------------------------------------
 
-function send(kind, body) {
+function send(kind, body, preset) {
   if (S.role === "observer" && kind !== "note") return null;
-  const id = S.ch.send(kind, body);
+  const id = S.ch.send(kind, body, preset);
   schedule();
   return id;
 }
@@ -199,7 +199,7 @@ function firePreset(p) {
     $("#learner").value = "";
     renderRoster();
   }
-  send(p.kind, body);
+  send(p.kind, body, p.preset_id);
   flash(p.preset_id);
 }
 
@@ -256,7 +256,7 @@ function confirmStop() {
   const detail = $("#stop-detail").value.trim();
   const body = { ...p.body };
   if (detail) body.text = detail;
-  send("alert.stop", body);
+  send("alert.stop", body, p.preset_id);
   flash(p.preset_id);
   disarm();
   toPanel();
@@ -769,8 +769,8 @@ function messageItem(ev) {
   if (t.seen) tick("on", `✓ Seen ${clockTime(t.seen_at)}`);
   if (t.ack) {
     const dismissed = t.ack.status === "declined" && ev.kind === "flag.learner";
-    const label = { done: "Acknowledged", snoozed: `Snoozed ${t.ack.minutes || 1} min`, declined: dismissed ? "Dismissed" : "Declined" }[t.ack.status];
-    tick(t.ack.status === "declined" ? "bad" : "on", `✓ ${label} ${clockTime(t.ack.at)}${t.ack.text ? " — “" + t.ack.text + "”" : ""}`);
+    const label = { done: "Acknowledged", snoozed: `Snoozed ${t.ack.minutes || 1} min`, declined: dismissed ? "Dismissed" : "Declined", dismissed: "Cleared unanswered" }[t.ack.status];
+    tick({ declined: "bad", dismissed: "warn" }[t.ack.status] || "on", `✓ ${label} ${clockTime(t.ack.at)}${t.ack.text ? " — “" + t.ack.text + "”" : ""}`);
   }
   if (t.level) tick("bad", `Not answered: ${reminded(t.level)}`);
   if (t.cancelled_at) tick("", `Withdrawn ${clockTime(t.cancelled_at)}`);

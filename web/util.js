@@ -285,6 +285,26 @@ export function beep(pattern = [[880, 120]], volume = 0.2) {
   }
 }
 
+/** Seconds a 429 asks to wait (its Retry-After), within 1…60. */
+export function retryAfter(res) {
+  const s = Number(res.headers.get("Retry-After"));
+  return Math.min(60, Math.max(1, Number.isFinite(s) ? s : 1));
+}
+
+/**
+ * fetch, honouring the server's Retry-After: a read refused with 429 (large reads are
+ * priced by the rows they return) is asked again after the wait it names, up to `tries`
+ * times. Only reads: a refused write is the caller's to retry.
+ */
+export async function fetchPolitely(path, init = {}, { tries = 5, sleep = (ms) => new Promise((r) => setTimeout(r, ms)) } = {}) {
+  const read = !init.method || init.method === "GET";
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(path, init);
+    if (res.status !== 429 || !read || attempt >= tries) return res;
+    await sleep(retryAfter(res) * 1000);
+  }
+}
+
 /** Authorised JSON fetch; throws Error(message) with `.code` from the API's error shape. */
 export async function api(path, token, options = {}) {
   const headers = { Accept: "application/json", ...(options.headers || {}) };
@@ -293,7 +313,7 @@ export async function api(path, token, options = {}) {
     headers["Content-Type"] = "application/json";
     options = { ...options, body: JSON.stringify(options.json) };
   }
-  const res = await fetch(path, { ...options, headers, cache: "no-store" });
+  const res = await fetchPolitely(path, { ...options, headers, cache: "no-store" });
   const data = await res.json().catch(() => null);
   if (!res.ok) {
     const err = new Error((data && data.error && data.error.message) || `HTTP ${res.status}`);

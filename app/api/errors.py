@@ -1,5 +1,6 @@
 """The one place that turns errors into HTTP replies: ``{"error": {"code", "message"}}``."""
 
+import asyncio
 import logging
 import math
 from typing import Any
@@ -49,9 +50,23 @@ def _safe(value: Any, depth: int = 0) -> Any:
     return printable(value)
 
 
-async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
+    if isinstance(exc, RateLimited):
+        await _refusal_delay(request, exc)
     return app_error_response(exc)
+
+
+async def _refusal_delay(request: Request, exc: RateLimited) -> None:
+    """A 429 waits a little (0.5 s, never more than its Retry-After) before it is answered:
+    a client that ignores Retry-After and asks again at once slows itself down to about two
+    requests a second per connection, instead of turning refusals into a flood. Waiting
+    costs the server a sleeping coroutine, nothing more."""
+    services = getattr(request.app.state, "services", None)
+    delay = services.settings.refusal_delay_s if services is not None else 0.5
+    delay = min(delay, exc.retry_after_s)
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 def app_error_response(exc: AppError) -> JSONResponse:

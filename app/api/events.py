@@ -1,20 +1,31 @@
 """The event log over HTTP: append (for buttons and scripts), list, CSV, status, presets."""
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.deps import ParticipantDep, ServicesDep, limit_heavy_reads, limit_sends, require_role
+from app.api.reads import CHUNK_EVENTS, SlotResponse, event_pages, framed, json_array
+from app.deps import (
+    PAGE_READ_MIN,
+    WHOLE_READ_MIN,
+    ParticipantDep,
+    ServicesDep,
+    charge_read,
+    limit_reads,
+    limit_sends,
+    require_role,
+)
 from app.errors import InvalidInput, NotFound
-from app.export import events_csv
+from app.export import csv_header, csv_rows
 from app.log import Appended, Author, get_event, last_seq, read_events
-from app.models import Participant
+from app.models import Event, Participant
 from app.models.event import event_public
 from app.models.kinds import visible_to
 from app.models.text import MAX_SAFE_INT
-from app.services import Services, append_as
-from app.sessions import get_session
+from app.services import Services, append_as, append_preset
 
 router = APIRouter(prefix="/api/v1/sessions/{session_id}", tags=["events"])
 
@@ -52,6 +63,10 @@ async def post_event(
     return _reply(await _append(services, me, payload["kind"], payload.get("body"), event_id))
 
 
+# At most this many events a page: a client pages with ``after`` (the last seq it got).
+MAX_PAGE = 1000
+
+
 @router.get(
     "/events",
     responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
@@ -61,25 +76,48 @@ async def list_events(
     me: ParticipantDep,
     services: ServicesDep,
     after: int = Query(0, ge=0, le=MAX_SAFE_INT),
-    limit: int = Query(500, ge=1, le=5000),
+    limit: int = Query(500, ge=1, le=MAX_PAGE),
     format: str = Query("json", pattern="^(json|csv)$"),
 ) -> Response:
-    """Visible events with ``seq > after``; ``format=csv`` for spreadsheets."""
+    """Visible events with ``seq > after``, at most ``limit`` (≤ 1,000); ``format=csv`` for
+    spreadsheets (every visible event after ``after``, streamed). Both are charged to the
+    heavy-read budget by the events they may return (app/api/reads.py)."""
+    until = await last_seq(services.db, session_id)  # the snapshot the reply is of
+    rows = max(0, until - after)
     if format == "csv":
-        await limit_heavy_reads(services, me)
-        events = await read_events(services.db, session_id, after=after, role=me.role)
-        return Response(
-            events_csv(events),
+        await charge_read(services, me, rows, WHOLE_READ_MIN)
+        release = await services.read_slots.take(session_id)
+        pages = event_pages(services.db, session_id, after=after, until=until, role=me.role)
+        return SlotResponse(
+            _csv_stream(pages),
+            release,
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="backchannel-{session_id}.csv"'},
         )
-    events = await read_events(services.db, session_id, after=after, limit=limit, role=me.role)
-    return JSONResponse(
-        {
-            "events": [event_public(e) for e in events],
-            "last_seq": await last_seq(services.db, session_id),
-        }
+    rows = min(rows, limit)
+    await charge_read(services, me, rows, PAGE_READ_MIN)
+    tail = b'],"last_seq":' + str(until).encode() + b"}"
+    if rows <= CHUNK_EVENTS:  # one page: no slot, no stream
+        events = await read_events(
+            services.db, session_id, after=after, until=until, limit=limit, role=me.role
+        )
+        body = b'{"events":' + orjson.dumps([event_public(e) for e in events])[:-1] + tail
+        return Response(body, media_type="application/json")
+    release = await services.read_slots.take(session_id)
+    pages = event_pages(
+        services.db, session_id, after=after, until=until, role=me.role, limit=limit
     )
+    return SlotResponse(
+        framed(b'{"events":[', json_array(pages, event_public), tail),
+        release,
+        media_type="application/json",
+    )
+
+
+async def _csv_stream(pages: AsyncIterator[list[Event]]) -> AsyncIterator[bytes]:
+    yield csv_header().encode()
+    async for page in pages:
+        yield csv_rows(page).encode()
 
 
 @router.get("/events/{seq}/status")
@@ -91,6 +129,7 @@ async def event_status(
 ) -> dict[str, Any]:
     """``{seq, delivered, seen, ack}`` for a button's feedback light."""
     require_role(me, "producer", "observer")
+    await limit_reads(services, me)
     event = await get_event(services.db, session_id, seq)
     if event is None or not visible_to(me.role, event.kind):
         raise NotFound(f"no event {seq} in this session")
@@ -106,23 +145,27 @@ async def send_preset(
     me: ParticipantDep,
     services: ServicesDep,
 ) -> JSONResponse:
-    """Fire a playbook preset (a Stream Deck button); ``Idempotency-Key`` makes retries safe."""
-    require_role(me, "producer")
-    session = await get_session(services.db, session_id)
-    preset = next((p for p in session.presets if p["preset_id"] == preset_id), None)
-    if preset is None:
-        raise NotFound(f"no preset {preset_id!r} in this session")
-    event_id = request.headers.get("idempotency-key")
-    if event_id is None:
-        raw = await request.body()
-        if raw.strip():
-            import json
+    """Fire a playbook preset (a Stream Deck button); ``Idempotency-Key`` makes retries safe.
 
-            try:
-                data = json.loads(raw)
-            except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
-                raise InvalidInput("the request body is not valid JSON") from None
-            if isinstance(data, dict):
+    An optional body ``{id?, learner?}``: the learner a flag preset (and ``{learner}``) names."""
+    require_role(me, "producer")
+    event_id = request.headers.get("idempotency-key")
+    learner: Any = None
+    raw = await request.body()
+    if raw.strip():
+        import json
+
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
+            raise InvalidInput("the request body is not valid JSON") from None
+        if isinstance(data, dict):
+            if event_id is None:
                 event_id = data.get("id")
+            learner = data.get("learner")
     await limit_sends(services, me)
-    return _reply(await _append(services, me, preset["kind"], preset["body"], event_id))
+    author = Author(me.id, me.role, me.name)
+    appended = await append_preset(
+        services, session_id, author, preset_id, {}, event_id, learner=learner
+    )
+    return _reply(appended)

@@ -69,8 +69,10 @@ class Seen(Body):
 
 
 class Ack(Body):
+    """An answer; ``dismissed`` (the overlay's "Clear all") closes the card but answers nothing."""
+
     ref: Seq
-    status: Literal["done", "snoozed", "declined"]
+    status: Literal["done", "snoozed", "declined", "dismissed"]
     text: Text | None = None
     minutes: Annotated[int, Field(ge=1, le=120)] | None = None
 
@@ -251,7 +253,14 @@ SPECS: dict[str, KindSpec] = {
         ref=_ON_A_MESSAGE,
         changes_state=True,
         wakes_scheduler=True,
-        words={"status": {"done": "Done", "snoozed": "Snoozed", "declined": "Declined"}},
+        words={
+            "status": {
+                "done": "Done",
+                "snoozed": "Snoozed",
+                "declined": "Declined",
+                "dismissed": "Cleared unanswered",
+            }
+        },
     ),
     "reply": KindSpec(Reply, _F, "Reply", "bubble", "reply"),
     "request": KindSpec(

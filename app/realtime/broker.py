@@ -1,4 +1,4 @@
-"""The publish/subscribe interface between server processes (the backends: brokers.py).
+"""The publish/subscribe interface between server processes (the backends: backends.py).
 
 A broker moves opaque text messages on named channels. It knows nothing of sessions or
 events and imports nothing from the app. Delivery is best effort: a backend that may have

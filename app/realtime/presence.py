@@ -22,19 +22,19 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any, Protocol
-
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.clock import Timer, clock
 from app.db import Database
 from app.errors import AppError
+from app.locks import KeyedLocks
 from app.log import SYSTEM_AUTHOR, append_event
 from app.models import Event, Participant
 from app.session_model import SessionModels
+
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -141,25 +141,6 @@ class _Logbook:
 
 def _status(online: bool) -> str:
     return "online" if online else "offline"
-
-
-class _KeyLocks:
-    """One lock per participant: a transition is read-then-append, one at a time."""
-
-    def __init__(self) -> None:
-        self._locks: dict[Key, tuple[asyncio.Lock, list[int]]] = {}  # lock, [users]
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: Key) -> AsyncIterator[None]:
-        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:  # nobody holds or waits for it: forget it
-                del self._locks[key]
 
 
 class _Background:
@@ -296,7 +277,7 @@ class LocalPresence(_Arrivals):
         self._sockets: dict[Key, int] = {}
         self._checked: set[str] = set()  # sessions whose stale "online" were closed here
         self._timers = _Timers(self._reconcile)
-        self._locks = _KeyLocks()
+        self._locks: KeyedLocks[Key] = KeyedLocks()
         self._drain = _Drain()
 
     async def start(self) -> None:
@@ -436,11 +417,6 @@ return math.max(0, tonumber(due) - now)
 # KEYS: pending zset. The entries that are due.
 _DUE = _NOW + "return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)"
 
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 SESSIONS_KEY = "bc:presence:sessions"
 PENDING_KEY = "bc:presence:pending"
 
@@ -464,6 +440,10 @@ class RedisPresence(_Arrivals):
         grace_s: float = 5.0,
     ) -> None:
         super().__init__()
+        from redis.asyncio import Redis  # (only with a Redis broker: app.realtime.backends)
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
         self._log = _Logbook(db, publish, models or SessionModels(db))
         self.redis: Redis = Redis.from_url(
             redis_url,
@@ -598,13 +578,17 @@ class RedisPresence(_Arrivals):
         """Make the log agree with Redis: online at once, offline once the grace is over."""
         sid, pid = key
         entry = f"{sid}|{pid}"
-        lock_key = f"bc:presence:lock:{sid}"
-        token = uuid.uuid4().hex
-        deadline = time.monotonic() + 5
-        while not await self.redis.set(lock_key, token, nx=True, px=10_000):
-            if time.monotonic() > deadline:
-                break  # a holder that died; the deterministic id still prevents doubles
-            await asyncio.sleep(0.02)
+        # One reconcile of a session at a time across processes. A holder that died lets go
+        # after 10 s; waiting gives up after 5 s and goes on (the derived id still prevents
+        # doubles).
+        lock = self.redis.lock(
+            f"bc:presence:lock:{sid}",
+            timeout=10,
+            sleep=0.02,
+            blocking_timeout=5,
+            thread_local=False,
+        )
+        locked = await lock.acquire()
         try:
             online = int(await self.redis.eval(_ONLINE, 1, _members_key(sid), pid)) > 0
             _, says_online = await self._log.says(key)
@@ -620,5 +604,6 @@ class RedisPresence(_Arrivals):
             await self._log.write(key, False)
             await self.redis.zrem(PENDING_KEY, entry)
         finally:
-            with contextlib.suppress(Exception):
-                await self.redis.eval(_UNLOCK, 1, lock_key, token)
+            if locked:
+                with contextlib.suppress(Exception):  # (expired, or Redis went away)
+                    await lock.release()

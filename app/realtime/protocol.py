@@ -76,6 +76,9 @@ class Send(BaseModel):
     id: Any = None
     kind: Any = None
     body: Any = None
+    # A playbook preset's id: the server fills its variables (app.variables); ``kind`` may
+    # be left out, and ``body`` fields that differ from the preset's are taken as given.
+    preset: Any = None
 
 
 def dumps(obj: Any) -> str:
@@ -152,7 +155,7 @@ def parse_send(obj: dict[str, Any]) -> Send:
         first = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in first["loc"])
         raise InvalidFrame(f"send: {printable(loc)}: {first['msg']}") from None
-    if send.kind is None:
+    if send.kind is None and send.preset is None:
         raise InvalidFrame("send needs a 'kind'")
     return send
 

@@ -9,7 +9,15 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.clock import clock, iso, now_ms
 from app.config import Settings
-from app.errors import AppError, LinkExpired, NotFound, RateLimited, Unauthorized, Unavailable
+from app.errors import (
+    AppError,
+    Forbidden,
+    LinkExpired,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
 from app.log import Author
 from app.models import Participant
 from app.ratelimit import TokenBucket
@@ -35,7 +43,7 @@ from app.realtime.protocol import (
     parse_hello,
     parse_send,
 )
-from app.services import Services, append_as
+from app.services import Services, append_as, append_preset
 from app.session_model import SessionModel
 from app.sessions import link_still_valid, participant_public
 
@@ -306,7 +314,16 @@ async def _handle(
         wait = bucket.take()
         if wait:
             raise RateLimited("too many sends; slow down", retry_after_s=wait)
-        appended = await append_as(services, conn.session_id, author, send.kind, send.body, send.id)
+        if send.preset is not None:
+            if author.role != "producer":
+                raise Forbidden("only a producer sends presets")
+            appended = await append_preset(
+                services, conn.session_id, author, send.preset, send.body, send.id, send.kind
+            )
+        else:
+            appended = await append_as(
+                services, conn.session_id, author, send.kind, send.body, send.id
+            )
         ev = appended.event
         reply: dict[str, Any] = {"type": "sent", "id": ev.id, "seq": ev.seq}
         if not appended.created:

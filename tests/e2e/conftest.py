@@ -167,7 +167,7 @@ def logged(
     sid = data["session"]["id"]
     r = httpx.get(
         f"{server.url}/api/v1/sessions/{sid}/events",
-        params={"after": 0, "limit": 5000},
+        params={"after": 0, "limit": 1000},
         headers={"Authorization": "Bearer " + data["tokens"]["producer"]},
         timeout=10,
     )

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Pages, create_session, links
+from tests.e2e.conftest import Pages, create_session, links, logged
 
 pytestmark = pytest.mark.browser
 
@@ -89,3 +89,36 @@ def test_the_obs_source_is_transparent_around_an_opaque_countdown_and_a_stop_cov
     # Chromium writes a PNG with no alpha channel when nothing in it is transparent.
     whole = _png(obs).convert("RGBA").getchannel("A")
     assert whole.getextrema() == (255, 255), "the stop alert must cover the source, opaque"
+
+
+# -- item 6: "Clear all" is not an answer ------------------------------------------------------
+
+
+def test_clear_all_dismisses_cards_and_the_panel_and_debrief_say_cleared_unanswered(
+    pages: Pages,
+) -> None:
+    data = create_session(pages.server)
+    _post(pages, data, "session.start", {})
+    _post(pages, data, "segment.start", {"index": 0})
+    fac = _overlay(pages, data)
+    producer = pages.open(links(data)["producer"])
+    producer.locator("#conn", has_text="Online").wait_for()
+    _post(pages, data, "prompt.time", {"text": "5 min left", "minutes_left": 5})
+    for who in ("Maria Lopez", "Ahmed Khan"):
+        _post(pages, data, "flag.learner", {"learner": who, "flag": "hand"})
+    fac.locator("button.clear-all", has_text="Clear all (3)").click()
+    fac.locator("#cards .empty").wait_for()
+    fac.locator("#earlier li[data-state='dismissed']", has_text="cleared").first.wait_for()
+    statuses = [a["body"]["status"] for a in logged(pages.server, data, ("ack",))]
+    assert statuses == ["dismissed"] * 3
+    producer.locator(
+        "#messages li.msg[data-status='dismissed']", has_text="Cleared unanswered"
+    ).nth(2).wait_for()
+    debrief = pages.open(links(data)["debrief"])
+    table = debrief.locator("#latency")
+    table.locator("th", has_text="Cleared unanswered").wait_for()
+    heads = table.locator("th").all_inner_texts()
+    column = heads.index("Cleared unanswered")
+    row = table.locator("tr", has_text="Learner").locator("td").all_inner_texts()
+    assert row[column] == "2" and row[heads.index("Never answered")] == "0"
+    debrief.locator("#timeline li", has_text="cleared unanswered").first.wait_for()

@@ -22,6 +22,7 @@ test("buttons fit the kind", () => {
 
 test("each action is one ack body", () => {
   assert.deepEqual(ackFor("dismiss", 4), { ref: 4, status: "declined" });
+  assert.deepEqual(ackFor("clear", 4), { ref: 4, status: "dismissed" }); // "Clear all" is no answer
   assert.deepEqual(ackFor("snooze", 4), { ref: 4, status: "snoozed", minutes: 2 });
   assert.deepEqual(ackFor("reply", 4, "on it"), { ref: 4, status: "done", text: "on it" });
   assert.deepEqual(ackFor("more", 4), { ref: 4, status: "done", text: "1 more minute" });

@@ -44,6 +44,15 @@ for (const file of files) {
     });
   }
 
+  if (expect.dismissed) {
+    test(`${file}: the cards "Clear all" closed include the report's dismissed messages`, () => {
+      const cards = new Cards();
+      for (const ev of v.events) cards.apply(ev);
+      const closed = new Map(cards.closed().map((c) => [c.seq, c.reason]));
+      for (const seq of expect.dismissed) assert.equal(closed.get(seq), "dismissed", `#${seq}`);
+    });
+  }
+
   if (expect.cards) {
     for (const cp of expect.cards.checkpoints || []) {
       test(`${file}: cards after #${cp.after_seq} at ${cp.now}`, () => {

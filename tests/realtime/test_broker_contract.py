@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from app.realtime.backends import from_url
 from app.realtime.broker import Broker
-from app.realtime.brokers import from_url
 from tests.support import shared_redis_url
 
 
@@ -23,7 +23,7 @@ async def make_broker(request: pytest.FixtureRequest) -> AsyncIterator[Callable[
     made: list[Broker] = []
 
     async def make() -> Broker:
-        broker = from_url(url)
+        broker = from_url(url).broker
         await broker.connect()
         made.append(broker)
         return broker

@@ -70,11 +70,11 @@ def test_every_enum_value_of_every_kind_has_its_words_on_the_pages() -> None:
 def test_a_new_enum_value_without_words_is_caught() -> None:
     class Ack(Body):
         ref: int
-        status: Literal["done", "snoozed", "declined", "dismissed"]
+        status: Literal["done", "snoozed", "declined", "dismissed", "postponed"]
 
     specs = {"ack": dataclasses.replace(SPECS["ack"], body=Ack)}
     pages = json.loads(pages_json())["kinds"]
-    assert missing_words(pages, specs) == ["ack.status=dismissed: no words"]
+    assert missing_words(pages, specs) == ["ack.status=postponed: no words"]
     del pages["ack"]["words"]["status"]["done"]
     assert "ack.status=done: no words" in missing_words(pages, specs)
 

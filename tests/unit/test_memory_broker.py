@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from app.realtime.backends import from_url
 from app.realtime.broker import Broker
-from app.realtime.brokers import from_url
 from app.realtime.memory import MemoryBroker
 from tests.realtime.test_broker_contract import (  # noqa: F401 - collected here as well
     Inbox,
@@ -26,7 +26,7 @@ async def make_broker() -> AsyncIterator[Callable[[], Any]]:
     made: list[Broker] = []
 
     async def make() -> Broker:
-        broker = from_url("memory://")
+        broker = from_url("memory://").broker
         await broker.connect()
         made.append(broker)
         return broker
@@ -37,7 +37,7 @@ async def make_broker() -> AsyncIterator[Callable[[], Any]]:
 
 
 def test_the_factory_picks_the_backend_by_scheme_and_refuses_others() -> None:
-    assert isinstance(from_url("memory://"), MemoryBroker)
+    assert isinstance(from_url("memory://").broker, MemoryBroker)
     assert from_url("memory://").single_process
     with pytest.raises(ValueError, match="unsupported broker URL scheme 'amqp'"):
         from_url("amqp://localhost")

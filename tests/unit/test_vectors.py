@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.vectors.build_state_vectors import (
+    dismissed_of,
     expected_ticks,
     model_for,
     plain_event,
@@ -26,7 +27,12 @@ def load(path: Path) -> dict[str, Any]:
 
 def test_there_are_vectors_for_the_state_and_for_the_cards() -> None:
     names = {p.stem for p in VECTORS}
-    assert {"state-every-kind", "state-extend-twice", "state-deliveries"} <= names
+    assert {
+        "state-every-kind",
+        "state-extend-twice",
+        "state-deliveries",
+        "state-clear-all",
+    } <= names
     assert any(load(p)["expect"].get("superseded") for p in VECTORS)
 
 
@@ -44,6 +50,8 @@ def test_the_server_folds_each_vector_as_expected(path: Path) -> None:
     if "superseded" in expect:
         # The debrief's "replaced, not unanswered" prompts; node checks the overlay's cards.
         assert superseded_of(model.report_public()) == expect["superseded"]
+    if "dismissed" in expect:
+        assert dismissed_of(model.report_public()) == expect["dismissed"]
 
 
 @pytest.mark.parametrize("path", VECTORS, ids=lambda p: p.stem)

@@ -231,6 +231,38 @@ def deliveries() -> Script:
     return s
 
 
+def clear_all() -> Script:
+    s = Script(
+        "state-clear-all",
+        "The overlay's Clear all (ack dismissed): cards closed without an answer. Dismissed "
+        "counts apart, never as an answer; an answer given before or after wins; a dismissed "
+        "prompt is not superseded by the next one; a dismissed message is not never answered.",
+        {"title": "Clear all", "agenda": [{"title": "Talk", "minutes": 30}], "roster": ["Ana"]},
+    )
+    s.presence("p_fac", "online")
+    s.log("producer", "session.start")
+    s.log("producer", "segment.start", {"index": 0})
+    prompt = s.log("producer", "prompt.time", {"text": "5 min left", "minutes_left": 5})
+    flag = s.log("producer", "flag.learner", {"learner": "Ana", "flag": "hand"})
+    answered = s.log("producer", "flag.learner", {"learner": "Ana", "flag": "question"})
+    later = s.log("producer", "message", {"text": "Poll is ready"})
+    s.wait(20)
+    s.log("facilitator", "seen", {"ref": flag})
+    s.log("facilitator", "ack", {"ref": answered, "status": "done"})
+    s.wait(10)
+    for ref in (prompt, flag, answered, later):  # Clear all: what was still open, and a late one
+        s.log("facilitator", "ack", {"ref": ref, "status": "dismissed"})
+    s.wait(5)
+    s.log("facilitator", "ack", {"ref": later, "status": "done", "text": "Launching"})
+    s.log("producer", "prompt.time", {"text": "1 min left", "minutes_left": 1})
+    return s
+
+
+def dismissed_of(report: dict[str, Any]) -> list[int]:
+    """The seqs of the messages cleared without an answer."""
+    return [m["seq"] for m in report["messages"] if m["dismissed"]]
+
+
 def write(script: Script) -> None:
     vector: dict[str, Any] = {
         "name": script.name,
@@ -246,11 +278,12 @@ def write(script: Script) -> None:
         "report": model.report_public(),
     }
     vector["expect"]["superseded"] = superseded_of(vector["expect"]["report"])
+    vector["expect"]["dismissed"] = dismissed_of(vector["expect"]["report"])
     path = HERE / f"{script.name}.json"
     path.write_text(json.dumps(vector, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {path.relative_to(HERE.parent.parent)}")
 
 
 if __name__ == "__main__":
-    for build in (every_kind, extend_and_reload, deliveries):
+    for build in (every_kind, extend_and_reload, deliveries, clear_all):
         write(build())

@@ -1,0 +1,46 @@
+"""A preset with variables, tapped on the producer panel: the overlay shows it filled from
+the session's state (the running segment, the next one, the facilitator's name)."""
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Pages, create_session, links, logged
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_preset_with_variables_reaches_the_overlay_filled(pages: Pages) -> None:
+    data = create_session(
+        pages.server,
+        agenda=[{"title": "Warm-up", "minutes": 10}, {"title": "Role play", "minutes": 20}],
+        facilitator_name="Dana",
+    )
+    sid, token = data["session"]["id"], data["tokens"]["producer"]
+    auth = {"Authorization": f"Bearer {token}"}
+    base = f"{pages.server.url}/api/v1/sessions/{sid}"
+    playbook = [
+        {
+            "preset_id": "time-check",
+            "label": "Time check",
+            "kind": "prompt.time",
+            "body": {"text": "{facilitator}, {minutes_left} min of {segment}, then {next}"},
+            "key": "7",
+        }
+    ]
+    assert httpx.put(f"{base}/presets", json=playbook, headers=auth).status_code == 200
+    for kind, body in (("session.start", {}), ("segment.start", {"index": 0})):
+        r = httpx.post(f"{base}/events", json={"kind": kind, "body": body}, headers=auth)
+        assert r.status_code == 201, r.text
+    paths = links(data)
+    producer = pages.open(paths["producer"])
+    facilitator = pages.open(paths["facilitator"], viewport={"width": 420, "height": 800})
+    button = producer.locator("[data-preset='time-check']")
+    button.wait_for()
+    facilitator.locator("#conn").filter(has_text="Live").wait_for()
+
+    button.click()
+    card = facilitator.locator("article.card[data-kind='prompt.time']")
+    card.filter(has_text="Dana, 10 min of Warm-up, then Role play").wait_for()
+    assert "{" not in card.first.inner_text()
+    sent = logged(pages.server, data, ("prompt.time",))
+    assert sent[-1]["body"]["text"] == "Dana, 10 min of Warm-up, then Role play"
