@@ -50,6 +50,7 @@ SIDE = {"width": 420, "height": 800}
 PHONE = {"width": 390, "height": 844}
 OBS = {"width": 1920, "height": 1080}
 SPEEDS_MS = (60, 330, 700)
+FACILITATOR = "Priya Nair"
 ROSTER = [
     "Maria Lopez",
     "Maria Chen",
@@ -133,19 +134,18 @@ class Rehearsal:
         self.miss = Misses()
         self.keys = Keys()
         self.data = create_session(
-            pages.server, title="Coaching skills — cohort 3", agenda=AGENDA, roster=ROSTER
+            pages.server,
+            title="Coaching skills — cohort 3",
+            agenda=AGENDA,
+            roster=ROSTER,
+            facilitator_name=FACILITATOR,
         )
         self.paths = links(self.data)
         self.sid = self.data["session"]["id"]
         self.fac_id = next(
             p["participant_id"]
             for p in api(pages, self.data, "GET", "/participants")
-            if p["role"] == "facilitator"
-        )
-        self.fac_name = next(
-            p["name"]
-            for p in api(pages, self.data, "GET", "/participants")
-            if p["participant_id"] == self.fac_id
+            if p["name"] == FACILITATOR
         )
 
     def link(self, name: str) -> str:
@@ -610,6 +610,12 @@ class Rehearsal:
         """The producer gives the facilitator a new link; the old tab says so, full page, with
         nothing left to press; the new link pasted into the same tab reconnects it."""
         prod, fac = self.prod, self.fac
+        self.miss.check(
+            FACILITATOR in self.presence(),
+            "presence",
+            f"before the rotation the presence line does not show {FACILITATOR}: "
+            f"“{self.presence()}”",
+        )
         prod.locator("#links-box summary").click()
         row = prod.locator(f"#links-list li[data-participant='{self.fac_id}']")
         row.get_by_role("button", name="New link").click()
@@ -617,6 +623,12 @@ class Rehearsal:
         code.wait_for()
         new_link = code.inner_text().strip()
         prod.locator("#links-box summary").click()
+        self.miss.check(
+            until(lambda: FACILITATOR not in self.presence(), 3),
+            "21.4 rotation",
+            f"the producer's presence line still shows {FACILITATOR} online after the rotation "
+            f"(“{self.presence()}”)",
+        )
         replaced = until(lambda: LINK_REPLACED.search(text_of(fac)), 5)
         self.miss.check(
             replaced,
@@ -659,9 +671,9 @@ class Rehearsal:
             "reconnected with the new link, the tab still says its link was replaced",
         )
         self.miss.check(
-            until(lambda: self.fac_name in self.presence(), 3),
+            until(lambda: FACILITATOR in self.presence(), 3),
             "21.4 rotation",
-            f"the producer's presence line does not show {self.fac_name} back online "
+            f"the producer's presence line does not show {FACILITATOR} back online "
             f"(“{self.presence()}”)",
         )
 
