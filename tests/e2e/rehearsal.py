@@ -46,7 +46,7 @@ TO_PANEL = "document.activeElement && document.activeElement.blur(); document.bo
 # What typing left behind on the producer panel that a later key would send: a name in the
 # learner box (the next flag takes it), a detail or an armed stop alert (Enter sends it).
 LEFT_BEHIND = """() => ({
-  boxes: ['learner', 'stop-detail', 'free-text']
+  boxes: ['learner', 'stop-detail']
     .map((id) => [id, (document.getElementById(id) || {}).value || ''])
     .filter(([, v]) => v),
   armed: !!document.querySelector('#armed:not(.hidden)'),
@@ -217,8 +217,14 @@ class Typist(threading.Thread):
             for s in type_on_its_clock(page, text, speed):
                 self.found.append(f"“{text}” typed at {speed} ms/key sent {s['kind']} {s['body']}")
             left = page.evaluate(LEFT_BEHIND)
+            for box, value in left["boxes"]:
+                self.found.append(
+                    f"“{text}” typed at {speed} ms/key left “{value}” in #{box}, "
+                    "for the next flag or stop alert to send"
+                )
+            if left["armed"]:
+                self.found.append(f"“{text}” typed at {speed} ms/key left a stop alert armed")
             if left["boxes"] or left["armed"]:
-                self.found.append(f"“{text}” typed at {speed} ms/key left behind {left}")
                 page.keyboard.press("Escape")
                 page.keyboard.press("Escape")
                 page.evaluate(CLEAR_BOXES)
