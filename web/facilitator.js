@@ -3,13 +3,13 @@
 // state (client.js "session"); which cards are open comes from model.js. Transparent mode
 // (?mode=transparent, for OBS) is read-only.
 import { Channel } from "./client.js";
+import { watchLink } from "./link-state.js";
 import { CARD_KINDS, Cards, Ticks, ackFor, actionsFor, clearable, countdownTone, secondsLeft, visibleCards, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, beep, clear, clockTime, describe, el, fatal, icon,
   mmss, onceAFrame, soundReady, takeToken, unlockSound,
 } from "./util.js";
 
-const TONE_PREF = { "prompt.time": "time", "flag.learner": "learner", message: "learner", "alert.stop": "stop" };
 const REQUEST_SHORT = { breakout: "Breakouts", poll: "Poll", whiteboard: "Whiteboard", break: "Break", chat: "Chat", tech: "Tech help" };
 const QUICK = [["OK", "OK"], ["1 more min", "1 more minute"], ["Thanks", "Thanks"], ["A moment", "Need a moment"]];
 const CLOSED_TEXT = { done: "✓ done", declined: "✕ dismissed", dismissed: "cleared", replaced: "replaced by a newer prompt", segment_end: "segment ended", session_end: "session ended" };
@@ -35,6 +35,7 @@ const S = {
   moreRow: { key: null, node: null },
   closedRequests: [], // [{action, status, text, at}] answered while this page was open
   prefs: loadPrefs(),
+  blank: false, // panic blank: everything hidden but a neutral dot (a stop alert breaks through)
 };
 
 if (mode === "compact") document.body.classList.add("compact");
@@ -71,12 +72,13 @@ function savePrefs() {
 function start() {
   const ch = new Channel(token).start();
   S.ch = ch;
+  watchLink(ch); // a replaced link: one full-page notice; a new #t=… reconnects in place
   ch.addEventListener("state", (e) => {
     const { state, reason } = e.detail;
     const pill = $("#conn");
     pill.dataset.state = state;
     pill.textContent = { connecting: "Connecting…", online: "Live", offline: "Offline — reconnecting", closed: "Disconnected" }[state];
-    if (reason) fatal(reason);
+    if (reason && !ch.stopped) fatal(reason);
     schedule();
   });
   ch.addEventListener("welcome", (e) => {
@@ -138,7 +140,7 @@ function onEvent(ev, replay) {
   if (ev.kind === "ack") S.answered.delete(b.ref);
   if (!replay && CARD_KINDS.has(ev.kind)) {
     const urgent = ev.kind === "message" && b.urgent === true;
-    alertUser(urgent ? "stop" : TONE_PREF[ev.kind], 0);
+    alertUser(urgent ? "stop" : KIND_META[ev.kind].sound, 0);
     const meta = KIND_META[ev.kind];
     (urgent ? $("#live-urgent") : $("#live")).textContent = `${urgent ? "Urgent " : ""}${meta.label}: ${text(ev)}`;
   }
@@ -167,6 +169,7 @@ function waitingAlerts() {
 
 function alertUser(tone, level) {
   if (readOnly) return;
+  if (S.blank && tone !== "stop") return; // blanked: only a stop alert is heard
   if (S.prefs[`sound.${tone}`]) {
     const volume = Math.min(0.9, 0.25 + 0.2 * level);
     if (tone === "stop") {
@@ -235,7 +238,30 @@ function buildControls() {
   document.addEventListener("click", unlock, { capture: true });
   document.addEventListener("keydown", unlock, { capture: true });
   $("#sound-unlock").addEventListener("click", () => unlockSound().then(() => beep([[660, 60]])));
+  // Panic blank: key B or one tap on the corner dot, the same again to come back.
+  $("#blank-dot").addEventListener("click", () => setBlank(!S.blank));
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "b" && e.key !== "B") return;
+    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+    const t = e.target;
+    if (t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName))) return;
+    e.preventDefault();
+    setBlank(!S.blank);
+  });
   document.body.tabIndex = -1; // focus goes back here after a reply box closes
+}
+
+/** Hide everything but a neutral dot (for a wrong window shared by mistake), or show it again. */
+function setBlank(on) {
+  S.blank = on;
+  document.body.classList.toggle("blank", on);
+  const dot = $("#blank-dot");
+  dot.setAttribute("aria-pressed", String(on));
+  dot.setAttribute("aria-label", on ? "Show the overlay again (key B)" : "Blank the overlay (key B)");
+  dot.title = on ? "Show the overlay (B)" : "Blank the overlay (B)";
+  if (on && document.activeElement && document.activeElement !== dot) document.body.focus();
+  $("#live").textContent = on ? "Overlay blanked. Press B to show it again." : "Overlay shown.";
+  schedule();
 }
 
 let toastTimer = null;

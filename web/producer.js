@@ -3,6 +3,7 @@
 // session state (client.js "session"); message ticks and "1 more minute" come from model.js;
 // which keys are shortcuts and which are typing, from keys.js.
 import { Channel } from "./client.js";
+import { watchLink } from "./link-state.js";
 import { KeyGate } from "./keys.js";
 import { mount as mountPlaybook } from "./playbook.js";
 import { mount as mountRoster } from "./roster-view.js";
@@ -53,6 +54,7 @@ if (!token) {
 function start() {
   const ch = new Channel(token).start();
   S.ch = ch;
+  watchLink(ch, { reload: true }); // a replaced link: a full-page notice; a new one reloads
   ch.addEventListener("state", (e) => showConn(e.detail));
   ch.addEventListener("welcome", (e) => onWelcome(e.detail));
   ch.addEventListener("session", (e) => {
@@ -725,7 +727,7 @@ function renderIncoming() {
 
 function statusOf(t) {
   if (t.cancelled_at) return "cancelled";
-  if (t.answer) return t.answer;
+  if (t.ack) return t.ack.status;
   if (t.seen) return "seen";
   return t.delivered ? "delivered" : "logged";
 }
@@ -766,13 +768,13 @@ function messageItem(ev) {
   tick("on", `✓ Logged #${ev.seq} ${clockTime(ev.at)}`);
   if (t.delivered) tick("on", `✓ Delivered ${clockTime(t.delivered_at)}`);
   else tick("warn", "Facilitator not connected");
-  if (t.seen) tick("on", `✓ Seen ${clockTime(t.seen_at)}`);
+  if (t.seen) tick("on", `✓ Seen ${clockTime(t.seen.at)}`);
   if (t.ack) {
     const dismissed = t.ack.status === "declined" && ev.kind === "flag.learner";
     const label = { done: "Acknowledged", snoozed: `Snoozed ${t.ack.minutes || 1} min`, declined: dismissed ? "Dismissed" : "Declined", dismissed: "Cleared unanswered" }[t.ack.status];
     tick({ declined: "bad", dismissed: "warn" }[t.ack.status] || "on", `✓ ${label} ${clockTime(t.ack.at)}${t.ack.text ? " — “" + t.ack.text + "”" : ""}`);
   }
-  if (t.level) tick("bad", `Not answered: ${reminded(t.level)}`);
+  if (t.escalation_level) tick("bad", `Not answered: ${reminded(t.escalation_level)}`);
   if (t.cancelled_at) tick("", `Withdrawn ${clockTime(t.cancelled_at)}`);
   const urgent = ev.kind === "message" && ev.body.urgent;
   return el(

@@ -307,7 +307,9 @@ class Hub:
                 if p.id == control.get("participant_id") and p.token_hash.startswith(
                     str(control.get("token", ""))
                 ):
-                    conn.close(CLOSE_UNAUTHORIZED)
+                    # The reason tells the page which it was (docs/protocol.md).
+                    why = "link_replaced" if control.get("token") else "link_revoked"
+                    conn.close(CLOSE_UNAUTHORIZED, why)
 
     def session_deleted(self, session_id: str) -> None:
         """The session is gone: its sockets close with 4404, nothing of it is kept."""

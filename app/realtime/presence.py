@@ -59,8 +59,10 @@ class PresenceTracker(Protocol):
         """The socket ``joined`` counted has its welcome: log ``online`` if that is due, in
         the background (off the connect path)."""
 
-    async def left(self, participant: Participant) -> None:
-        """Uncount a socket that ``joined`` accepted."""
+    async def left(self, participant: Participant, *, stopped: bool = False) -> None:
+        """Uncount a socket that ``joined`` accepted. ``stopped``: its link was rotated or
+        revoked (close 4401): it will not come back, so if it was the participant's last
+        socket their ``offline`` is logged at once, without the grace."""
 
     async def settled(self) -> None:
         """Until the presence work started so far has run."""
@@ -307,7 +309,7 @@ class LocalPresence(_Arrivals):
             return
         self._due.add(key)
 
-    async def left(self, participant: Participant) -> None:
+    async def left(self, participant: Participant, *, stopped: bool = False) -> None:
         key = (participant.session_id, participant.id)
         n = self._sockets.get(key, 0) - 1
         if n < 0:
@@ -318,7 +320,11 @@ class LocalPresence(_Arrivals):
             return
         del self._sockets[key]
         self._due.discard(key)
-        self._timers.schedule(key, self.grace_s)
+        if stopped:  # a dead link does not reconnect: no grace to wait for
+            self._timers.cancel(key)
+            self._background.spawn(self._reconcile(key), f"stop of {participant.id}")
+        else:
+            self._timers.schedule(key, self.grace_s)
 
     async def _arrive(self, key: Key) -> None:
         session_id = key[0]
@@ -505,7 +511,7 @@ class RedisPresence(_Arrivals):
             await self._check_logged_online(sid)
         await self.reconcile(key)
 
-    async def left(self, participant: Participant) -> None:
+    async def left(self, participant: Participant, *, stopped: bool = False) -> None:
         key = (participant.session_id, participant.id)
         members = self._members.get(key)
         if not members:
@@ -515,13 +521,14 @@ class RedisPresence(_Arrivals):
             del self._members[key]
             self._due.discard(key)
         self._drain.add(-1)
-        self._background.spawn(self._leave(key, member), f"leave of {participant.id}")
+        leave = self._leave(key, member, stopped)
+        self._background.spawn(leave, f"leave of {participant.id}")
 
-    async def _leave(self, key: Key, member: str) -> None:
+    async def _leave(self, key: Key, member: str, stopped: bool = False) -> None:
         try:
             await self.redis.zrem(_members_key(key[0]), member)
             if key not in self._members:
-                await self.reconcile(key)
+                await self.reconcile(key, grace=not stopped)
         except Exception as exc:
             self._warn("leave of %s not recorded (%r)", key[1], exc)
 
@@ -574,8 +581,9 @@ class RedisPresence(_Arrivals):
 
     # -- the log ----------------------------------------------------------------------
 
-    async def reconcile(self, key: Key) -> None:
-        """Make the log agree with Redis: online at once, offline once the grace is over."""
+    async def reconcile(self, key: Key, *, grace: bool = True) -> None:
+        """Make the log agree with Redis: online at once, offline once the grace is over
+        (at once with ``grace=False``: the last socket's link was rotated or revoked)."""
         sid, pid = key
         entry = f"{sid}|{pid}"
         # One reconcile of a session at a time across processes. A holder that died lets go
@@ -597,7 +605,9 @@ class RedisPresence(_Arrivals):
                 if online and not says_online:
                     await self._log.write(key, True)
                 return
-            wait_ms = int(await self.redis.eval(_PENDING, 1, PENDING_KEY, entry, self.grace_ms))
+            wait_ms = 0
+            if grace:
+                wait_ms = int(await self.redis.eval(_PENDING, 1, PENDING_KEY, entry, self.grace_ms))
             if wait_ms > 0:
                 self._timers.schedule(key, wait_ms / 1000)
                 return

@@ -122,3 +122,154 @@ def test_clear_all_dismisses_cards_and_the_panel_and_debrief_say_cleared_unanswe
     row = table.locator("tr", has_text="Learner").locator("td").all_inner_texts()
     assert row[column] == "2" and row[heads.index("Never answered")] == "0"
     debrief.locator("#timeline li", has_text="cleared unanswered").first.wait_for()
+
+
+# -- item 4: a rotated or revoked link ---------------------------------------------------------
+
+
+def _manage(pages: Pages, data: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    sid = data["session"]["id"]
+    r = httpx.request(
+        method,
+        f"{pages.server.url}/api/v1/sessions/{sid}/participants{path}",
+        headers={"Authorization": "Bearer " + data["tokens"]["producer"]},
+        timeout=10,
+    )
+    assert r.status_code in (200, 201), r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def _participant(pages: Pages, data: dict[str, Any], role: str) -> str:
+    sid = data["session"]["id"]
+    r = httpx.get(
+        f"{pages.server.url}/api/v1/sessions/{sid}/participants",
+        headers={"Authorization": "Bearer " + data["tokens"]["producer"]},
+        timeout=10,
+    )
+    pid: str = next(p["participant_id"] for p in r.json() if p["role"] == role)
+    return pid
+
+
+def test_a_replaced_link_says_so_on_the_whole_page_and_a_new_fragment_reconnects_in_place(
+    pages: Pages,
+) -> None:
+    data = create_session(pages.server)
+    _post(pages, data, "session.start", {})
+    _post(pages, data, "segment.start", {"index": 0})
+    fac = _overlay(pages, data)
+    producer = pages.open(links(data)["producer"])
+    producer.locator("#presence.on").wait_for()
+    _post(pages, data, "prompt.time", {"text": "5 min left", "minutes_left": 5})
+    fac.locator("article.card", has_text="5 min left").wait_for()
+    fac.evaluate("window.__sameTab = true")
+
+    pid = _participant(pages, data, "facilitator")
+    new = _manage(pages, data, "POST", f"/{pid}/rotate")
+    notice = fac.locator("#link-stopped")
+    notice.get_by_role("heading", name="This link was replaced").wait_for()
+    assert "ask the producer for the new one" in notice.inner_text().lower()
+    # Nothing actionable is left: no countdown, no cards, no button, no focusable control.
+    assert not fac.locator("#countdown").is_visible()
+    assert not fac.locator("article.card").first.is_visible()
+    assert fac.locator("button:visible, a:visible, input:visible").count() == 0
+    box = notice.bounding_box()
+    assert box is not None and box["height"] >= SIDE["height"] * 0.9  # the whole page
+    # The producer's presence line follows at once (no 5-s grace for a dead link).
+    producer.locator("#presence:not(.on)", has_text="not connected").wait_for(timeout=3000)
+
+    # The new link pasted into the same tab: only the fragment changes; no reload.
+    fac.evaluate("(t) => { location.hash = 't=' + t; }", new["token"])
+    fac.locator("#conn", has_text="Live").wait_for()
+    notice.wait_for(state="detached")
+    fac.locator("article.card", has_text="5 min left").wait_for()
+    assert fac.locator("#countdown").is_visible()
+    assert fac.evaluate("window.__sameTab === true")
+    assert "#" not in fac.url  # the key left the address bar again
+    producer.locator("#presence.on").wait_for()
+    fac.locator("#quick button").first.click()
+    _wait_until(lambda: logged(pages.server, data, ("reply",)))
+
+
+def test_a_revoked_observer_link_turns_the_panel_into_the_same_notice(pages: Pages) -> None:
+    data = create_session(pages.server)
+    observer = pages.open(links(data)["observer"])
+    observer.locator("#conn", has_text="Online").wait_for()
+    _manage(pages, data, "DELETE", f"/{_participant(pages, data, 'observer')}")
+    notice = observer.locator("#link-stopped")
+    notice.get_by_role("heading", name="This link was turned off").wait_for()
+    assert observer.locator("button:visible, input:visible, textarea:visible").count() == 0
+    assert not observer.locator("#log").is_visible()
+
+
+# -- item 7: panic blank ----------------------------------------------------------------------
+
+COUNT_BEEPS = """
+window.__beeps = 0;
+const make = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () { window.__beeps += 1; return make.call(this); };
+"""
+
+
+def _painted_outside(page: Any, keep: dict[str, float]) -> int:
+    """Pixels of the viewport, outside the box ``keep``, that differ from the page background."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    bg = img.getpixel((img.width // 2, img.height - 2))
+    x0, y0 = keep["x"] - 1, keep["y"] - 1
+    x1, y1 = keep["x"] + keep["width"] + 1, keep["y"] + keep["height"] + 1
+    return sum(
+        1
+        for y in range(0, img.height, 2)
+        for x in range(0, img.width, 2)
+        if not (x0 <= x <= x1 and y0 <= y <= y1) and img.getpixel((x, y)) != bg
+    )
+
+
+def test_the_panic_blank_hides_all_but_a_dot_and_a_stop_alert_still_breaks_through_with_sound(
+    pages: Pages,
+) -> None:
+    data = create_session(pages.server)
+    _post(pages, data, "session.start", {})
+    _post(pages, data, "segment.start", {"index": 0})
+    ctx = pages.context(viewport=SIDE)
+    ctx.add_init_script(COUNT_BEEPS)
+    fac = pages.open(links(data)["facilitator"], ctx)
+    fac.locator("#conn", has_text="Live").wait_for()
+    _post(pages, data, "flag.learner", {"learner": "Maria Lopez", "flag": "hand"})
+    fac.locator("article.card", has_text="Maria Lopez").wait_for()
+
+    fac.keyboard.press("b")  # also the first key: it unlocks sound
+    dot = fac.locator("#blank-dot")
+    fac.locator("body.blank").wait_for(state="attached")
+    assert dot.get_attribute("aria-pressed") == "true"
+    box = dot.bounding_box()
+    assert box is not None and box["width"] >= 44 and box["height"] >= 44
+    assert box["x"] + box["width"] >= SIDE["width"] - 1 and box["y"] <= 1  # a corner
+    assert not fac.locator("#countdown").is_visible()
+    assert not fac.locator("article.card").first.is_visible()
+    assert not fac.locator("#requests button").first.is_visible()
+    assert _painted_outside(fac, box) == 0, "something besides the dot is on screen"
+
+    beeps = fac.evaluate("window.__beeps")
+    _post(pages, data, "prompt.time", {"text": "5 min left", "minutes_left": 5})
+    fac.wait_for_timeout(600)
+    assert fac.evaluate("window.__beeps") == beeps, "a timing prompt stays quiet while blank"
+    _post(pages, data, "alert.stop", {"reason": "chat", "text": "Check the chat"})
+    takeover = fac.locator("#takeover")
+    takeover.filter(has_text="respond to chat").wait_for()
+    _wait_until(lambda: fac.evaluate("window.__beeps") > beeps)
+    takeover.get_by_role("button", name="Acknowledge").click()
+    takeover.wait_for(state="hidden")
+    assert not fac.locator("article.card").first.is_visible()  # still blank after the alert
+    assert _painted_outside(fac, box) == 0
+
+    dot.click()  # one tap on the corner dot brings it all back
+    fac.locator("article.card", has_text="5 min left").wait_for()
+    assert fac.locator("#countdown").is_visible()
+    assert dot.get_attribute("aria-pressed") == "false"
+    dot.click()
+    fac.locator("body.blank").wait_for(state="attached")
+    fac.keyboard.press("b")
+    fac.locator("article.card", has_text="5 min left").wait_for()

@@ -207,8 +207,9 @@ def test_a_page_opened_without_a_key_explains_itself_without_errors(
 
 def test_a_bad_key_closes_the_connection_for_good(pages: Pages) -> None:
     page = pages.open("/facilitator#t=not-a-real-token-at-all")
-    page.locator("#conn[data-state='closed']").wait_for()
-    assert "not valid" in page.locator("#fatal").inner_text()
+    page.locator("#conn[data-state='closed']").wait_for(state="attached")
+    page.locator("#link-stopped").get_by_role("heading", name="This link is not valid").wait_for()
+    assert page.locator("button:visible").count() == 0
 
 
 def test_every_page_fits_a_360_pixel_phone_without_sideways_scrolling(pages: Pages) -> None:
