@@ -315,6 +315,21 @@ class Alpha:
         return int(lo), int(hi)
 
 
+def ink_outside(png: bytes, box: dict[str, float] | None) -> int:
+    """How many pixels of a screenshot differ from its most common colour (the background)
+    outside ``box`` (CSS pixels, device scale factor 1)."""
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    if box is not None:  # paint the box over with the background, then count
+        background = max(img.getcolors(1 << 24) or [(0, (0, 0, 0))])[1]
+        x0, y0 = int(box["x"]) - 2, int(box["y"]) - 2
+        x1, y1 = int(box["x"] + box["width"]) + 2, int(box["y"] + box["height"]) + 2
+        img.paste(background, (x0, y0, x1, y1))
+    counts = img.getcolors(1 << 24) or []
+    background = max(counts)[1]
+    far = [n for n, c in counts if max(abs(a - b) for a, b in zip(c, background, strict=True)) > 24]
+    return sum(far)
+
+
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))

@@ -37,6 +37,7 @@ from tests.e2e.rehearsal import (
     Typist,
     box_of,
     corpus,
+    ink_outside,
     read_csv,
     read_json,
     under_pointer,
@@ -678,17 +679,15 @@ class Rehearsal:
         )
 
     def panic_blank(self) -> None:
-        """B on the side window blanks it; a stop alert still breaks through; B again."""
-        prod, fac = self.prod, self.fac
+        """B on the side window blanks it (nothing to see but a dot); a stop alert still
+        breaks through; B again. On the phone, one tap on the corner dot does the same."""
+        prod, fac, phone = self.prod, self.fac, self.phone
         fac.evaluate(TO_PANEL)
         fac.keyboard.press("b")
         blank = until(lambda: not fac.locator("#countdown").is_visible(), 2)
         self.miss.check(blank, "21.7 panic", "the B key does not blank the overlay")
         if blank:
-            words = text_of(fac).strip()
-            self.miss.check(
-                not words, "21.7 panic", f"the blanked overlay still shows “{words[:60]}”"
-            )
+            self.check_blank(fac, "side window")
         self.to_panel(prod)
         self.keys.lone(prod, "r")
         armed = self.miss.see(prod.locator("#armed"), "stop", "the lone key r armed nothing", 2)
@@ -704,6 +703,11 @@ class Rehearsal:
         ok.click()
         fac.locator("#takeover").wait_for(state="hidden")
         if blank:
+            self.miss.check(
+                not fac.locator("#countdown").is_visible(),
+                "21.7 panic",
+                "answering the stop alert un-blanked the overlay",
+            )
             fac.evaluate(TO_PANEL)
             fac.keyboard.press("b")
             self.miss.see(
@@ -712,6 +716,43 @@ class Rehearsal:
         if not fac.locator("#countdown").is_visible():
             fac.reload()
             fac.locator("#conn", has_text="Live").wait_for()
+
+        # The phone: the dot sits in a corner, one tap blanks, one tap brings it back.
+        corner = phone.locator("[aria-keyshortcuts='b'], #blank-dot").first
+        dot = box_of(corner)
+        if not self.miss.check(dot, "21.7 panic", "the phone shows no corner dot to blank it"):
+            return
+        assert dot is not None
+        w, h = PHONE["width"], PHONE["height"]
+        near = (
+            min(dot["x"], w - dot["x"] - dot["width"]) <= 8
+            and min(dot["y"], h - dot["y"] - dot["height"]) <= 8
+        )
+        self.miss.check(near, "21.7 panic", f"the phone's blank dot is not in a corner: {dot}")
+        phone.touchscreen.tap(dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
+        if self.miss.check(
+            until(lambda: not phone.locator("#countdown").is_visible(), 2),
+            "21.7 panic",
+            "one tap on the corner dot does not blank the phone",
+        ):
+            self.check_blank(phone, "phone")
+            phone.touchscreen.tap(dot["x"] + dot["width"] / 2, dot["y"] + dot["height"] / 2)
+            self.miss.see(
+                phone.locator("#countdown"),
+                "21.7 panic",
+                "a second tap on the dot does not bring the phone's overlay back",
+            )
+
+    def check_blank(self, page: Any, name: str) -> None:
+        """A blanked overlay shows nothing but the dot: its pixels are the page's background
+        everywhere else."""
+        dot = box_of(page.locator("[aria-keyshortcuts='b'], #blank-dot").first)
+        inked = ink_outside(page.screenshot(), dot)
+        self.miss.check(
+            inked < 50,
+            "21.7 panic",
+            f"the blanked {name} overlay still shows something: {inked} pixels besides the dot",
+        )
 
     def observer_note(self) -> None:
         obs = self.observer
