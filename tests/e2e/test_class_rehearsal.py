@@ -888,6 +888,22 @@ class Rehearsal:
             f"never answered: {NEVER_ANSWERED} expected; the debrief says "
             f"{figures.get('never answered')}, the export {never}",
         )
+        heads = deb.locator("#latency thead th").all_inner_texts()
+        table = [
+            dict(zip(heads, row.locator("td").all_inner_texts(), strict=True))
+            for row in deb.locator("#latency tbody tr").all()
+        ]
+
+        def column(name: str) -> int:
+            return sum(int(r[name]) for r in table if r.get(name, "—").isdigit())
+
+        shown = (column("Never answered"), column("Cleared unanswered"))
+        self.miss.check(
+            shown == (NEVER_ANSWERED, CLEARED),
+            "21.6 clear all",
+            f"the debrief's table shows {shown} never answered / cleared unanswered, "
+            f"not {(NEVER_ANSWERED, CLEARED)}",
+        )
         dismissed = sum(1 for m in report["messages"] if m.get("dismissed"))
         self.miss.check(
             dismissed == CLEARED,
