@@ -458,7 +458,7 @@ class Rehearsal:
                 page.locator("#takeover"), "stop", f"the {name} takeover stays up", state="hidden"
             )
         for name, page in (("producer tab", self.prod), ("second producer tab", self.prod2)):
-            back = until(lambda p=page: "(!)" not in p.title(), 3)
+            back = until(lambda p=page: "waiting" not in p.title(), 3)
             self.miss.check(
                 back, "21.5 escalation", f"the {name}'s title still says “{page.title()}”"
             )
