@@ -8,6 +8,8 @@
 //   "session"  {state, seq} — the SESSION's state object (docs/protocol.md): the welcome's
 //              (seq = its last_seq), then every `state` frame whose seq is not older than the
 //              one held; pages draw timer, open alerts and requests, and who is online from it
+//   "session-changed" {seq} — the session itself (title, agenda, roster, playbook, settings)
+//              was edited, maybe in another tab: re-read it (GET /sessions/{id}, /presets)
 //   "event"    {event, replay: boolean}  — each seq at most once per page
 //   "outbox"   {items}                   — the outbox changed
 //   "sent"     {id, seq}
@@ -264,6 +266,7 @@ export class Channel extends EventTarget {
       }
       case "state":
         if (f.state && Number.isInteger(f.seq)) this._takeState(f.state, f.seq);
+        if (f.session_changed === true) this._emit("session-changed", { seq: f.seq });
         break;
       case "sent":
         this._settle(f.id, f.seq);

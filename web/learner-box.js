@@ -2,15 +2,19 @@
 // mean are listed above it (web/names.js, the server's own rule). ↓/↑ move through them,
 // Enter or Tab picks one, Esc closes the list; Enter with none chosen keeps what the server
 // would log (the roster's spelling when the name is clear, else the text as typed) and hands
-// the keyboard back to the panel, so the next learner key sends the flag.
+// the keyboard back to the panel, so the next learner key sends the flag. A name that could be
+// several roster names ("maria" with two Marias) is not logged as a new learner: the box asks
+// "Which Maria?" with the names to choose from.
 import { el } from "./util.js";
-import { matchLearner, suggestLearners } from "./names.js";
+import { ambiguousLearners, matchLearner, suggestLearners } from "./names.js";
 
 /** options: {list: the role=listbox element, roster: () => names, onEnter: () => void} */
 export function mount(input, { list, roster, onEnter }) {
   let names = [];
   let active = -1;
   const status = el("span", { class: "sr-only", role: "status" });
+  const which = el("p", { class: "which hidden", id: `${list.id}-which` });
+  list.before(which);
   list.after(status);
   input.setAttribute("role", "combobox");
   input.setAttribute("aria-autocomplete", "list");
@@ -31,6 +35,10 @@ export function mount(input, { list, roster, onEnter }) {
     );
     const open = names.length > 0;
     list.classList.toggle("hidden", !open);
+    if (!open) {
+      which.classList.add("hidden");
+      list.removeAttribute("aria-labelledby");
+    }
     input.setAttribute("aria-expanded", String(open));
     if (active >= 0) {
       input.setAttribute("aria-activedescendant", `${list.id}-${active}`);
@@ -45,6 +53,22 @@ export function mount(input, { list, roster, onEnter }) {
     active = -1;
     draw();
     status.textContent = names.length ? `${names.length} roster ${names.length === 1 ? "name matches" : "names match"}; arrow keys to choose` : "";
+  }
+
+  /** Opens the choice when the typed name could be several roster names; true if it did. */
+  function askIfAmbiguous() {
+    const typed = input.value.trim();
+    const many = typed ? ambiguousLearners(roster(), typed) : [];
+    if (many.length < 2) return false;
+    if (document.activeElement !== input) input.focus();
+    names = many;
+    active = -1;
+    draw();
+    which.textContent = `Which ${typed.charAt(0).toUpperCase()}${typed.slice(1)}?`;
+    which.classList.remove("hidden");
+    list.setAttribute("aria-labelledby", which.id);
+    status.textContent = `${which.textContent} ${many.join(", ")}; arrow keys to choose`;
+    return true;
   }
 
   function close() {
@@ -78,6 +102,7 @@ export function mount(input, { list, roster, onEnter }) {
     } else if (e.key === "Enter") {
       e.preventDefault();
       if (isOpen() && active >= 0) pick(active);
+      else if (askIfAmbiguous()) return; // the producer picks one; nothing is logged yet
       else {
         const typed = input.value.trim();
         if (typed) input.value = matchLearner(roster(), typed);
@@ -93,5 +118,5 @@ export function mount(input, { list, roster, onEnter }) {
       close();
     }
   });
-  return { close, refresh: () => isOpen() && suggest() };
+  return { close, askIfAmbiguous, refresh: () => isOpen() && suggest() };
 }

@@ -22,7 +22,7 @@ from app.deps import (
 )
 from app.errors import Unauthorized
 from app.export import export_head
-from app.models.event import event_public
+from app.log import last_seq
 from app.models.kinds import visible_to
 from app.models.participant import ParticipantCreate
 from app.models.session import SessionCreate, SessionUpdate
@@ -190,20 +190,20 @@ async def replace_presets(
     raw = payload.get("presets") if isinstance(payload, dict) else payload
     clean = validate_presets(raw)
     session = await set_presets(services.db, session_id, clean)
+    await services.hub.meta_changed(session_id)  # every open producer tab re-reads it
     return {"presets": session.presets}
 
 
 @router.get("/{session_id}/report")
 async def report(session_id: str, me: ParticipantDep, services: ServicesDep) -> Response:
     """The debrief figures, served from the session's model (encoded once per seq), charged
-    by its rows (messages and notes) and sent in slices (app/api/reads.py)."""
-    model = await services.models.current(session_id)
-    with_notes = visible_to(me.role, "note")
-    rows = len(model.report.messages) + (len(model.report.notes) if with_notes else 0)
-    await charge_read(services, me, rows, WHOLE_READ_MIN)
+    by the log it sums up and sent in slices (app/api/reads.py)."""
+    # Priced before anything costly is done: a refusal costs a token check and one query.
+    await charge_read(services, me, await last_seq(services.db, session_id), WHOLE_READ_MIN)
     release = await services.read_slots.take(session_id)
     try:
-        body = model.report_json(with_notes=with_notes)
+        model = await services.models.current(session_id)
+        body = model.report_json(with_notes=visible_to(me.role, "note"))
     except BaseException:
         release()
         raise
@@ -214,11 +214,11 @@ async def report(session_id: str, me: ParticipantDep, services: ServicesDep) -> 
 async def export(session_id: str, me: ParticipantDep, services: ServicesDep) -> Response:
     """The whole log and the report as of its last event, streamed a page at a time."""
     require_role(me, "producer", "observer")
-    model = await services.models.current(session_id)
-    until = model.last_seq  # the report is of this very seq: the events stop there too
-    await charge_read(services, me, until, WHOLE_READ_MIN)
+    await charge_read(services, me, await last_seq(services.db, session_id), WHOLE_READ_MIN)
     release = await services.read_slots.take(session_id)
     try:
+        model = await services.models.current(session_id)
+        until = model.last_seq  # the report is of this very seq: the events stop there too
         head = orjson.dumps(export_head(model))[:-1] + b',"events":['
         tail = b'],"report":' + model.report_json() + b"}"
     except BaseException:
@@ -226,7 +226,7 @@ async def export(session_id: str, me: ParticipantDep, services: ServicesDep) -> 
         raise
     pages = event_pages(services.db, session_id, after=0, until=until, role=None)
     return SlotResponse(
-        framed(head, json_array(pages, event_public), tail),
+        framed(head, json_array(pages), tail),
         release,
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="backchannel-{session_id}.json"'},

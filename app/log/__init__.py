@@ -7,7 +7,14 @@ a batch of them), ``group`` (the group commit), ``append`` (the entry point), ``
 """
 
 from app.log.append import append_event, new_event_id
-from app.log.reads import count_events, get_event, get_event_by_id, last_seq, read_events
+from app.log.reads import (
+    count_events,
+    get_event,
+    get_event_by_id,
+    last_seq,
+    read_event_rows,
+    read_events,
+)
 from app.log.rules import AFTER_END, REF_TARGETS, check_event_id
 from app.log.writes import SYSTEM_AUTHOR, AfterCommit, Appended, Author
 
@@ -25,5 +32,6 @@ __all__ = [
     "get_event_by_id",
     "last_seq",
     "new_event_id",
+    "read_event_rows",
     "read_events",
 ]

@@ -1,10 +1,13 @@
 """Reads of the event log: by id, by seq, in order with a role's visibility, counts."""
 
-from sqlalchemy import func, select
+from typing import Any
+
+from sqlalchemy import Text, cast, func, select
 from sqlmodel import col
 
 from app.db import Database
 from app.errors import NotFound
+from app.log.sql import EVENTS
 from app.models import Event, Session
 from app.models.kinds import HIDDEN
 
@@ -48,6 +51,32 @@ async def read_events(
         q = q.limit(limit)
     async with db.session() as s:
         return list((await s.execute(q)).scalars())
+
+
+async def read_event_rows(
+    db: Database,
+    session_id: str,
+    *,
+    after: int,
+    until: int,
+    limit: int,
+    role: str | None = None,
+) -> list[tuple[Any, ...]]:
+    """``read_events`` for a stream: plain rows, ``(seq, id, kind, body, author_id,
+    author_role, author_name, at_ms)`` with ``body`` the stored JSON text, undecoded.
+
+    A stream only re-encodes what it reads, so it skips what an ``Event`` costs (the ORM's
+    objects, decoding every body): most of the CPU of a 20,000-event export."""
+    c = EVENTS.c
+    q = select(
+        c.seq, c.id, c.kind, cast(c.body, Text), c.author_id, c.author_role, c.author_name, c.at_ms
+    ).where(c.session_id == session_id, c.seq > after, c.seq <= until)
+    hidden = HIDDEN.get(role or "")
+    if hidden:
+        q = q.where(c.kind.not_in(hidden))
+    q = q.order_by(c.seq).limit(limit)
+    async with db.session() as s:
+        return [tuple(row) for row in (await s.execute(q)).all()]
 
 
 async def last_seq(db: Database, session_id: str) -> int:
