@@ -181,8 +181,8 @@ class Rehearsal:
         for page in (self.fac, self.phone):
             page.locator("#conn", has_text="Live").wait_for()
         self.obs.locator("#conn[data-state='online']").wait_for(state="attached")
-        self.prod.locator("[data-preset='five-min']").wait_for()
-        self.prod2.locator("[data-preset='five-min']").wait_for()
+        self.prod.locator("#presets-time [data-preset='five-min']").wait_for()
+        self.prod2.locator("#presets-time [data-preset='five-min']").wait_for()
         self.miss.see(
             self.observer.locator("#readonly"),
             "observer",
@@ -532,7 +532,7 @@ class Rehearsal:
             grant.click()
             until(lambda: (self.state()["segment"] or {}).get("extended_minutes") == 1, 4)
         self.miss.see(
-            fac.get_by_text(re.compile(r"granted \+1 min", re.I)),
+            fac.locator("#my-requests").get_by_text(re.compile(r"granted \+1 min", re.I)).first,
             "21.6 granted",
             "the facilitator is not told “granted +1 min”",
         )
