@@ -229,7 +229,8 @@ function buildControls() {
   }
   const quick = $("#quick");
   for (const [label, t] of QUICK) {
-    const btn = el("button", { type: "button", class: "small", "aria-label": `Reply: ${t}` }, icon("bubble"), " ", label);
+    // The accessible name holds the visible words (axe label-content-name-mismatch).
+    const btn = el("button", { type: "button", class: "small", "aria-label": `Reply: ${label}`, title: `Reply “${t}”` }, icon("bubble"), " ", label);
     btn.addEventListener("click", () => send("reply", { text: t }, `“${t}”`));
     quick.append(btn);
   }
@@ -278,6 +279,9 @@ function buildControls() {
 function setBlank(on) {
   S.blank = on;
   document.body.classList.toggle("blank", on);
+  // While the rest is hidden, the dot's box is the page's main landmark and holds its h1.
+  $("#blank-title").classList.toggle("hidden", !on);
+  $("#blank-box").setAttribute("role", on ? "main" : "complementary");
   const dot = $("#blank-dot");
   dot.setAttribute("aria-pressed", String(on));
   dot.setAttribute("aria-label", on ? "Show the overlay again (key B)" : "Blank the overlay (key B)");
@@ -347,7 +351,8 @@ function cardNode(card) {
       requestAnimationFrame(() => input.focus());
     } else {
       for (const [action, label] of actionsFor(ev.kind)) {
-        const aria = { done: "Acknowledge", snooze: "Snooze 2 minutes", dismiss: "Dismiss" }[action] || null;
+        // Names start with the visible words (axe label-content-name-mismatch).
+        const aria = action === "done" ? `${label} — Acknowledge` : null;
         const btn = el("button", { type: "button", class: action === "done" ? "ok" : "", dataset: { action }, "aria-label": aria }, label);
         btn.addEventListener("click", () => {
           if (action === "reply") {

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import Pages, create_session, links, logged
 
 pytestmark = pytest.mark.browser
@@ -363,3 +364,48 @@ def test_after_the_end_requests_are_disabled_and_the_sound_banner_goes(pages: Pa
     buttons = fac.locator("#requests button, #quick button")
     _wait_until(lambda: all(b.is_disabled() for b in buttons.all()))
     assert buttons.count() == 10
+
+
+# -- item 8: axe on the overlay in every mode and state ----------------------------------------
+
+
+def test_the_overlay_passes_axe_in_each_mode_with_a_takeover_blank_replaced_and_the_observer(
+    pages: Pages,
+) -> None:
+    data = create_session(pages.server)
+    _post(pages, data, "session.start", {})
+    _post(pages, data, "segment.start", {"index": 0})
+    _post(pages, data, "prompt.time", {"text": "5 min left", "minutes_left": 5})
+    _post(pages, data, "message", {"text": "Poll is ready"})
+    _post(pages, data, "flag.learner", {"learner": "Li Wei", "flag": "hand"})
+    modes = {"full": "", "compact": "?mode=compact", "transparent (OBS)": "?mode=transparent"}
+    opened = {}
+    for name, query in modes.items():
+        page = _overlay(pages, data, query, viewport=SIDE if name != "compact" else PHONE)
+        page.locator("article.card").first.wait_for()
+        assert_accessible(page, f"the overlay, {name}")
+        opened[name] = page
+    full = opened["full"]
+    full.locator("#quick button").first.wait_for()
+    observer = pages.open(links(data)["observer"])
+    observer.locator("#conn", has_text="Online").wait_for()
+    observer.locator("#log li").first.wait_for()
+    assert_accessible(observer, "the observer's view")
+
+    _post(pages, data, "alert.stop", {"reason": "chat", "text": "Three questions"})
+    for name, page in opened.items():
+        page.locator("#takeover", has_text="respond to chat").wait_for()
+        assert_accessible(page, f"the overlay, {name}, with a stop takeover")
+    full.locator("#takeover").get_by_role("button", name="Snooze 2 min").click()
+    full.locator(".snoozed-stop").wait_for()
+    assert_accessible(full, "the overlay with a snoozed stop alert")
+
+    full.keyboard.press("b")
+    full.locator("body.blank").wait_for(state="attached")
+    assert_accessible(full, "the overlay, blanked")
+    full.keyboard.press("b")
+
+    pid = _participant(pages, data, "facilitator")
+    _manage(pages, data, "POST", f"/{pid}/rotate")
+    full.locator("#link-stopped h1").wait_for()
+    assert_accessible(full, "the overlay, its link replaced")
