@@ -535,7 +535,7 @@ class Rehearsal:
             fac.locator("#seg-title", has_text="Practice").wait_for()
 
         # "1 more min" from the overlay, granted on the panel: the overlay says it was granted.
-        fac.get_by_role("button", name="Reply: 1 more minute").click()
+        fac.locator("#quick button", has_text="1 more min").click()
         grant = prod.locator("#grant-more")
         if self.miss.see(grant, "grant", "the producer is not offered “Grant +1 min”"):
             grant.click()
