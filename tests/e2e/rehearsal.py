@@ -26,9 +26,12 @@ CORPUS = Path(__file__).resolve().parent / "chat_corpus.txt"
 QUIET_BEFORE_S = 1.05
 FIRES_WITHIN_S = 1.0
 
-# Injected into the typing window only: every `send` frame the page puts on its socket.
+# Injected into producer windows: every `send` frame the page puts on its socket, and when
+# (performance.now()) each key went down.
 RECORD_SENDS = """
 window.__sends = [];
+window.__keys = [];
+addEventListener("keydown", () => window.__keys.push(performance.now()), true);
 const realSend = WebSocket.prototype.send;
 WebSocket.prototype.send = function (data) {
   try {
