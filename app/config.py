@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     webhook_retry_base_s: float = 5.0
     webhook_retry_max_s: float = 900.0
     webhook_give_up_s: float = 7200.0
-    # Seconds one process holds an endpoint while it delivers (a killed one's, until then).
+    # Seconds one process holds an endpoint while it delivers, beyond the longest attempt
+    # (webhook_timeout_s): a killed process's endpoints are taken over after both.
     webhook_lease_s: float = 30.0
     # Seconds between looks for owed deliveries (events of this process wake it at once).
     webhook_poll_s: float = 1.0

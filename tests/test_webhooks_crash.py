@@ -13,10 +13,10 @@ from tests.webhook_receiver import Receiver
 
 ENV = {
     "BACKCHANNEL_WEBHOOK_ALLOW_PRIVATE": "1",
-    "BACKCHANNEL_WEBHOOK_LEASE_S": "2",
+    "BACKCHANNEL_WEBHOOK_LEASE_S": "1",
     "BACKCHANNEL_WEBHOOK_POLL_S": "0.2",
     "BACKCHANNEL_WEBHOOK_RETRY_BASE_S": "0.2",
-    "BACKCHANNEL_WEBHOOK_TIMEOUT_S": "30",
+    "BACKCHANNEL_WEBHOOK_TIMEOUT_S": "3",
 }
 
 
@@ -66,9 +66,9 @@ def test_a_delivery_owed_by_a_killed_process_is_made_after_its_restart(tmp_path:
         finally:
             restarted.stop()
     payloads = receiver.verified(secret)
-    got = [p["event"]["seq"] for p in payloads]
     delivered = [r.json()["event"]["seq"] for r in receiver.answered()]
-    assert delivered == seqs  # each once, in seq order
-    assert got == seqs[:3] + seqs[2:]  # the one in flight at the kill came again, nothing else
-    ids = [r.msg_id for r in receiver.requests]
-    assert ids[2] == ids[3] == f"{sid}:{seqs[2]}"
+    assert delivered == seqs  # each once, in seq order, nothing lost
+    # Only the one in flight at the kill was sent more than once, under the same webhook-id.
+    assert {p["event"]["seq"] for p in payloads if payloads.count(p) > 1} <= {seqs[2]}
+    unanswered = [r for r in receiver.requests if not r.status]
+    assert unanswered and {r.msg_id for r in unanswered} == {f"{sid}:{seqs[2]}"}

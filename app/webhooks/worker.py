@@ -9,9 +9,9 @@ at a time: an event is passed only once the endpoint answered 2xx, so delivery i
 once and in order. A failure holds the endpoint back with exponential backoff
 (``webhook_retry_base_s`` doubling up to ``webhook_retry_max_s``); an endpoint failing for
 ``webhook_give_up_s`` (2 h) is disabled with its reason. A process killed mid-delivery
-holds its leases until they run out (``webhook_lease_s``); then another process (or the
-same one, restarted) sends what was owed: the receiver may see that one event twice, under
-the same ``webhook-id``.
+holds its leases until they run out (``webhook_lease_s`` beyond the longest attempt,
+``webhook_timeout_s``); then another process (or the same one, restarted) sends what was
+owed: the receiver may see that one event twice, under the same ``webhook-id``.
 """
 
 import asyncio
@@ -182,7 +182,10 @@ class WebhookWorker:
         )
 
     def _lease_ms(self) -> int:
-        return int(self.settings.webhook_lease_s * 1000)
+        # Longer than an attempt can take: a lease that ran out while its holder still
+        # waits for an answer would let another process send the same event meanwhile.
+        s = self.settings
+        return int((s.webhook_lease_s + s.webhook_timeout_s) * 1000)
 
     async def _serve(self, webhook_id: str) -> None:
         try:
