@@ -4,7 +4,7 @@
 // (?mode=transparent, for OBS) is read-only.
 import { Channel } from "./client.js";
 import { watchLink } from "./link-state.js";
-import { CARD_KINDS, Cards, Ticks, ackFor, actionsFor, clearable, countdownTone, secondsLeft, visibleCards, waited } from "./model.js";
+import { CARD_KINDS, Cards, MORE_TIME, MoreTime, Ticks, ackFor, actionsFor, clearable, countdownTone, secondsLeft, visibleCards, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, beep, clear, clockTime, describe, el, fatal, icon,
   mmss, onceAFrame, soundReady, takeToken, unlockSound,
@@ -26,10 +26,12 @@ const S = {
   state: null, // the session state (server)
   cards: new Cards(),
   ticks: new Ticks(),
+  more: new MoreTime(), // a "1 more minute" asked here (or by a co-facilitator), not granted yet
   answered: new Set(), // seqs answered here whose ack is not back yet (hidden at once)
   seenSent: new Set(),
   alerts: null, // seq -> level of the open stop alerts last drawn (null before the first state)
   nodes: new Map(), // card seq -> {key, node}
+  snoozedNodes: new Map(), // snoozed stop alert seq -> {key, node}
   replying: null, // seq of the message card with its reply box open
   showAll: false,
   moreRow: { key: null, node: null },
@@ -137,6 +139,16 @@ function onEvent(ev, replay) {
   const b = ev.body || {};
   S.cards.apply(ev);
   S.ticks.apply(ev);
+  const ask = S.more.pending();
+  S.more.apply(ev);
+  if (!replay && ask && ev.kind === "segment.extend" && b.minutes > 0) {
+    // The producer granted the minute asked for: say so on the ask itself.
+    const line = `${MORE_TIME}: granted +${b.minutes} min`;
+    S.closedRequests.unshift({ line, status: "done", at: ev.at });
+    S.closedRequests.length = Math.min(S.closedRequests.length, 3);
+    toast(`Producer: granted +${b.minutes} min`);
+    $("#live").textContent = `Producer: ${line}`;
+  }
   if (ev.kind === "ack") S.answered.delete(b.ref);
   if (!replay && CARD_KINDS.has(ev.kind)) {
     const urgent = ev.kind === "message" && b.urgent === true;
@@ -158,6 +170,13 @@ function onEvent(ev, replay) {
 
 function now() {
   return S.ch ? S.ch.now() : Date.now();
+}
+
+/** Open stop alerts snoozed here: they stay on the overlay as "snoozed until HH:MM". */
+function snoozedAlerts() {
+  const st = S.state;
+  if (!st || st.status === "ended") return [];
+  return (st.open_alerts || []).filter((a) => a.snoozed_until && !S.answered.has(a.seq));
 }
 
 /** Open stop alerts that wait for an answer (not snoozed, not answered here a moment ago). */
@@ -210,7 +229,8 @@ function buildControls() {
   }
   const quick = $("#quick");
   for (const [label, t] of QUICK) {
-    const btn = el("button", { type: "button", class: "small", "aria-label": `Reply: ${t}` }, icon("bubble"), " ", label);
+    // The accessible name holds the visible words (axe label-content-name-mismatch).
+    const btn = el("button", { type: "button", class: "small", "aria-label": `Reply: ${label}`, title: `Reply “${t}”` }, icon("bubble"), " ", label);
     btn.addEventListener("click", () => send("reply", { text: t }, `“${t}”`));
     quick.append(btn);
   }
@@ -238,6 +258,10 @@ function buildControls() {
   document.addEventListener("click", unlock, { capture: true });
   document.addEventListener("keydown", unlock, { capture: true });
   $("#sound-unlock").addEventListener("click", () => unlockSound().then(() => beep([[660, 60]])));
+  const nav = performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
+  $("#sound-unlock").textContent = nav && nav.type === "reload"
+    ? "Sound is off again after the reload: tap so stop alerts can chime"
+    : "Tap to enable sound: stop alerts chime";
   // Panic blank: key B or one tap on the corner dot, the same again to come back.
   $("#blank-dot").addEventListener("click", () => setBlank(!S.blank));
   document.addEventListener("keydown", (e) => {
@@ -255,6 +279,9 @@ function buildControls() {
 function setBlank(on) {
   S.blank = on;
   document.body.classList.toggle("blank", on);
+  // While the rest is hidden, the dot's box is the page's main landmark and holds its h1.
+  $("#blank-title").classList.toggle("hidden", !on);
+  $("#blank-box").setAttribute("role", on ? "main" : "complementary");
   const dot = $("#blank-dot");
   dot.setAttribute("aria-pressed", String(on));
   dot.setAttribute("aria-label", on ? "Show the overlay again (key B)" : "Blank the overlay (key B)");
@@ -264,11 +291,20 @@ function setBlank(on) {
   schedule();
 }
 
+/** The toast sits above the request bar, never over its buttons or the quick replies. */
+function placeToast() {
+  const box = $("#toast");
+  if (box.classList.contains("hidden")) return;
+  const bar = $("#request-bar").getBoundingClientRect();
+  box.style.bottom = bar.height > 0 ? `${Math.max(16, innerHeight - bar.top + 8)}px` : "";
+}
+
 let toastTimer = null;
 function toast(t) {
   const box = $("#toast");
   box.textContent = t;
   box.classList.remove("hidden");
+  placeToast();
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => box.classList.add("hidden"), 3500);
 }
@@ -315,7 +351,8 @@ function cardNode(card) {
       requestAnimationFrame(() => input.focus());
     } else {
       for (const [action, label] of actionsFor(ev.kind)) {
-        const aria = { done: "Acknowledge", snooze: "Snooze 2 minutes", dismiss: "Dismiss" }[action] || null;
+        // Names start with the visible words (axe label-content-name-mismatch).
+        const aria = action === "done" ? `${label} — Acknowledge` : null;
         const btn = el("button", { type: "button", class: action === "done" ? "ok" : "", dataset: { action }, "aria-label": aria }, label);
         btn.addEventListener("click", () => {
           if (action === "reply") {
@@ -359,8 +396,21 @@ function render() {
   const showClear = !readOnly && mode !== "compact" && clearList.length >= 2;
   const rowKey = `${showMore}:${more}:${S.showAll}:${showClear}:${clearList.length}`;
   if (S.moreRow.key !== rowKey) S.moreRow = { key: rowKey, node: moreRow(showMore, more, showClear, clearList.length) };
+  const snoozed = snoozedAlerts();
+  for (const a of snoozed) {
+    const key = `${a.snoozed_until}:${a.reason}:${a.text}`;
+    let cached = S.snoozedNodes.get(a.seq);
+    if (!cached || cached.key !== key) {
+      const until = clockTime(a.snoozed_until).slice(0, 5);
+      const node = el("p", { class: "snoozed-stop tone-stop", dataset: { seq: a.seq } }, icon("stop"), ` ${stopText(a)} — snoozed until ${until}`);
+      cached = { key, node };
+      S.snoozedNodes.set(a.seq, cached);
+    }
+    want.push(cached.node);
+  }
+  for (const seq of [...S.snoozedNodes.keys()]) if (!snoozed.some((a) => a.seq === seq)) S.snoozedNodes.delete(seq);
   if (S.moreRow.node) want.push(S.moreRow.node);
-  if (!open.length) {
+  if (!open.length && !snoozed.length) {
     const st = S.state ? S.state.status : "planned";
     const quiet = st === "ended" ? "The session has ended. Thank you!" : "All clear. New messages from the producer appear here.";
     want.push(el("p", { class: "empty" }, quiet));
@@ -374,6 +424,7 @@ function render() {
   const alerts = waitingAlerts();
   renderTakeover(alerts);
   renderRequests();
+  placeToast(); // the bar may have grown (a chip)
   renderEarlier();
   sendSeen(shown, alerts.slice(0, 1));
   tick();
@@ -442,7 +493,12 @@ function reminded(level) {
 }
 
 function renderRequests() {
+  // Nothing can be asked once the session has ended (the server refuses it).
+  const ended = !!S.state && S.state.status === "ended";
+  for (const btn of document.querySelectorAll("#requests button, #quick button")) btn.disabled = ended;
   const box = clear($("#my-requests"));
+  const ask = S.more.pending();
+  if (ask && !ended) box.append(el("span", { class: "chip", dataset: { status: "open", seq: ask.seq } }, `${MORE_TIME}: waiting for the producer`));
   const mine = ((S.state && S.state.open_requests) || []).filter((r) => r.by === S.me);
   for (const r of mine) {
     const status = r.status === "on_it" ? `producer is on it${r.status_text ? " — " + r.status_text : ""}` : "waiting for the producer";
@@ -501,7 +557,8 @@ function tick() {
     const a = waitingAlerts()[0];
     if (a) since.textContent = `Sent ${clockTime(a.at)} · ${waited(a.at, t)}${reminded(a.level)}`;
   }
-  const needSound = !readOnly && !soundReady() && (S.prefs["sound.stop"] || S.prefs["sound.time"] || S.prefs["sound.learner"]);
+  const ended = !!st && st.status === "ended"; // nothing more will chime
+  const needSound = !readOnly && !ended && !soundReady() && (S.prefs["sound.stop"] || S.prefs["sound.time"] || S.prefs["sound.learner"]);
   $("#sound-unlock").classList.toggle("hidden", !needSound);
   const wake = S.cards.nextWake(t - 1000);
   if (wake !== null && wake <= t) schedule(); // a snooze ran out

@@ -223,9 +223,23 @@ export class Cards {
   }
 }
 
-/** The overlay shows at most `max` cards; the rest are counted ("+N more"). */
+/**
+ * The overlay shows at most `max` cards; the rest are counted ("+N more"). With room for two
+ * or more, the open timing card is always among them: flags and messages never push the
+ * current time under "+N more" (it takes the place of the last card that is not urgent).
+ * With room for one (the compact strip), the first card is shown: an urgent one first.
+ */
 export function visibleCards(open, max = 3) {
-  return { shown: open.slice(0, max), more: Math.max(0, open.length - max) };
+  const shown = open.slice(0, max);
+  const timing = open.find((c) => c.kind === "prompt.time");
+  if (timing && max >= 2 && !shown.includes(timing)) {
+    const last = shown.findLastIndex((c) => !c.urgent);
+    if (last >= 0) {
+      shown.splice(last, 1);
+      shown.push(timing);
+    }
+  }
+  return { shown, more: open.length - shown.length };
 }
 
 /** Cards that "Clear all" dismisses (an ack `dismissed` each): everything but urgent messages. */

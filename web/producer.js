@@ -254,6 +254,7 @@ function arm(p, byKey = false, point = null) {
   setTimeout(armTick, 300);
   $("#armed-title").textContent = `Send “${STOP_TEXT[p.body.reason] || p.label}”${p.body.text ? " — " + p.body.text : ""}?`;
   $("#stop-detail").value = "";
+  $("#armed-send").textContent = byKey ? "Send it (Enter)" : "Tap again to send";
   const btn = document.querySelector(`#presets-stop [data-preset="${CSS.escape(p.preset_id)}"]`);
   placeStopConfirm($("#armed"), $("#armed-send"), point || centreOf(btn));
   for (const b of document.querySelectorAll("#presets-stop [data-preset]")) b.classList.toggle("armed-btn", b === btn);

@@ -9,8 +9,8 @@ and the servers' link checks find the change in the database).
 from typing import Any
 
 from app.realtime.broker import Broker
-from app.realtime.hub import Hub, channel_name
-from app.realtime.protocol import dumps
+from app.realtime.channel import channel_name, control_message
+from app.realtime.hub import Hub
 
 # A rotation names the old token by this much of its hash: sockets on the new one stay.
 TOKEN_PREFIX = 16
@@ -44,7 +44,7 @@ class BrokerNotifier:
         self.broker = broker
 
     async def _send(self, session_id: str, control: dict[str, Any]) -> None:
-        await self.broker.publish(channel_name(session_id), "!" + dumps(control))
+        await self.broker.publish(channel_name(session_id), control_message(control))
 
     async def changed(self, session_id: str) -> None:
         await self._send(session_id, {"type": "session", "changed": True})

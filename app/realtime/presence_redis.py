@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from app.clock import clock
 from app.db import Database
 from app.models import Participant
 from app.realtime.presence import (
@@ -98,10 +99,16 @@ return gone
 )
 
 
-# KEYS: pending zset. ARGV: entry, grace ms. Ms until the entry's offline is due (0: now),
-# setting the due time if the entry is new.
+# The grace is a timer: its due times are Redis time plus the offset of the processes'
+# movable clock (app.clock; 0 outside tests, where a test moves every process's clock alike),
+# so a test moves time past a grace instead of waiting for it. (Socket liveness, the
+# heartbeats above, stays on Redis time: it is about processes that really run.)
+_GRACE_NOW = _NOW + "now = now + tonumber(ARGV[#ARGV]) "
+
+# KEYS: pending zset. ARGV: entry, grace ms, clock offset ms. Ms until the entry's offline is
+# due (0: now), setting the due time if the entry is new.
 _PENDING = (
-    _NOW
+    _GRACE_NOW
     + """
 local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not due then
@@ -113,8 +120,8 @@ return math.max(0, tonumber(due) - now)
 )
 
 
-# KEYS: pending zset. The entries that are due.
-_DUE = _NOW + "return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)"
+# KEYS: pending zset. ARGV: clock offset ms. The entries that are due.
+_DUE = _GRACE_NOW + "return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)"
 
 
 SESSIONS_KEY = "bc:presence:sessions"
@@ -239,7 +246,7 @@ class RedisPresence(Arrivals):
             try:
                 await self._renew()
                 await self._sweep()
-                for entry in await self.redis.eval(_DUE, 1, PENDING_KEY):
+                for entry in await self.redis.eval(_DUE, 1, PENDING_KEY, clock.offset_ms):
                     sid, _, pid = str(entry).partition("|")
                     await self.reconcile((sid, pid))
             except asyncio.CancelledError:
@@ -299,7 +306,11 @@ class RedisPresence(Arrivals):
                 return
             wait_ms = 0
             if grace:
-                wait_ms = int(await self.redis.eval(_PENDING, 1, PENDING_KEY, entry, self.grace_ms))
+                wait_ms = int(
+                    await self.redis.eval(
+                        _PENDING, 1, PENDING_KEY, entry, self.grace_ms, clock.offset_ms
+                    )
+                )
             if wait_ms > 0:
                 self._timers.schedule(key, wait_ms / 1000)
                 return

@@ -255,7 +255,7 @@ def test_a_request_gets_on_it_and_done_and_a_1_more_minute_gets_a_one_tap_grant(
 
     producer.locator("#seg-next").click()
     producer.locator(".seg.current", has_text="Welcome").wait_for()
-    facilitator.get_by_role("button", name="Reply: 1 more minute").click()
+    facilitator.get_by_role("button", name="Reply: 1 more min").click()
     producer.locator("#grant-more").click()
     producer.locator("#grant-more").wait_for(state="detached")
     state = _wait_until(

@@ -3,12 +3,14 @@ transparent, a link that was replaced, a panic blank, and the small things a liv
 over. Every check reads what a person sees: pixels, positions, visible text."""
 
 import io
+import re
 import time
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import Pages, create_session, links, logged
 
 pytestmark = pytest.mark.browser
@@ -273,3 +275,137 @@ def test_the_panic_blank_hides_all_but_a_dot_and_a_stop_alert_still_breaks_throu
     fac.locator("body.blank").wait_for(state="attached")
     fac.keyboard.press("b")
     fac.locator("article.card", has_text="5 min left").wait_for()
+
+
+# -- item 6: the rest of the walk, on the overlay ----------------------------------------------
+
+
+def _no_overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def test_on_a_phone_grants_snoozes_timing_cards_toasts_and_quick_replies_read_right(
+    pages: Pages,
+) -> None:
+    data = create_session(pages.server)
+    _post(pages, data, "session.start", {})
+    _post(pages, data, "segment.start", {"index": 0})
+    phone = {"viewport": PHONE, "is_mobile": True, "has_touch": True}
+    fac = _overlay(pages, data, **phone)
+    obs = _overlay(pages, data, "?mode=transparent", viewport=OBS)
+
+    # Quick replies: whole labels at 390 px, nothing cut behind an ellipsis.
+    for button in fac.locator("#quick button").all():
+        assert button.evaluate(
+            "b => b.scrollWidth <= b.clientWidth && b.scrollHeight <= b.clientHeight"
+        )
+    assert [t.strip() for t in fac.locator("#quick button").all_inner_texts()] == [
+        "OK", "1 more min", "Thanks", "A moment"
+    ]  # fmt: skip
+
+    # "1 more min" is an ask; the producer's grant shows on it.
+    fac.locator("#quick button", has_text="1 more min").tap()
+    fac.locator("#my-requests .chip", has_text="1 more minute: waiting for the producer").wait_for()
+    # The toast sits above the request bar: it covers no request button and no quick reply.
+    toast = fac.locator("#toast")
+    toast.wait_for()
+    bar = fac.locator("#request-bar").bounding_box()
+    assert bar is not None and _no_overlap(toast.bounding_box() or {}, bar)
+    _post(pages, data, "segment.extend", {"index": 0, "minutes": 1})
+    fac.locator("#my-requests .chip.done", has_text="1 more minute: granted +1 min").wait_for()
+    fac.locator("#my-requests .chip", has_text="waiting for the producer").wait_for(
+        state="detached"
+    )
+    fac.locator("#requests button[data-action='poll']").tap()
+    toast.filter(has_text="sent").wait_for()
+    for button in fac.locator("#requests button, #quick button").all():
+        assert _no_overlap(toast.bounding_box() or {}, button.bounding_box() or {})
+
+    # A snoozed stop alert stays on the overlay, with the time it comes back.
+    _post(pages, data, "alert.stop", {"reason": "chat", "text": "Three questions"})
+    fac.locator("#takeover").get_by_role("button", name="Snooze 2 min").tap()
+    snoozed = fac.locator(".snoozed-stop", has_text="respond to chat")
+    snoozed.wait_for()
+    assert re.search(r"snoozed until \d\d:\d\d$", snoozed.inner_text())
+    assert fac.locator("#cards .empty").count() == 0  # not "All clear"
+    obs.locator(".snoozed-stop", has_text="snoozed until").wait_for()
+
+    # The current timing card is never pushed under "+N more" by flags; OBS has no "+N more".
+    _post(pages, data, "prompt.time", {"text": "5 min left", "minutes_left": 5})
+    for who in ("Maria Lopez", "Ahmed Khan", "Li Wei"):
+        _post(pages, data, "flag.learner", {"learner": who, "flag": "hand"})
+    fac.locator("#cards .more", has_text="+1 more").wait_for()
+    assert fac.locator("article.card", has_text="5 min left").is_visible()
+    obs.locator("article.card", has_text="Li Wei").wait_for()
+    assert obs.locator("article.card", has_text="5 min left").is_visible()
+    assert obs.locator("#cards .more:visible").count() == 0
+    assert "more" not in obs.locator("#cards").inner_text()
+
+
+def test_after_the_end_requests_are_disabled_and_the_sound_banner_goes(pages: Pages) -> None:
+    data = create_session(pages.server)
+    _post(pages, data, "session.start", {})
+    fac = _overlay(pages, data, viewport=PHONE)
+    banner = fac.locator("#sound-unlock")
+    banner.wait_for()  # nothing tapped yet: sound is still off
+    assert "stop alerts" in banner.inner_text()
+    assert fac.locator("#requests button").first.is_enabled()
+    fac.reload()
+    fac.locator("#conn[data-state='online']").wait_for(state="attached")
+    banner.filter(has_text="reload").wait_for()  # why it is back
+    _post(pages, data, "session.end", {})
+    fac.locator("#seg-title", has_text="Session ended").wait_for()
+    banner.wait_for(state="hidden")
+    buttons = fac.locator("#requests button, #quick button")
+    _wait_until(lambda: all(b.is_disabled() for b in buttons.all()))
+    assert buttons.count() == 10
+
+
+# -- item 8: axe on the overlay in every mode and state ----------------------------------------
+
+
+def test_the_overlay_passes_axe_in_each_mode_with_a_takeover_blank_replaced_and_the_observer(
+    pages: Pages,
+) -> None:
+    data = create_session(pages.server)
+    _post(pages, data, "session.start", {})
+    _post(pages, data, "segment.start", {"index": 0})
+    _post(pages, data, "prompt.time", {"text": "5 min left", "minutes_left": 5})
+    _post(pages, data, "message", {"text": "Poll is ready"})
+    _post(pages, data, "flag.learner", {"learner": "Li Wei", "flag": "hand"})
+    modes = {"full": "", "compact": "?mode=compact", "transparent (OBS)": "?mode=transparent"}
+    opened = {}
+    for name, query in modes.items():
+        page = _overlay(pages, data, query, viewport=SIDE if name != "compact" else PHONE)
+        page.locator("article.card").first.wait_for()
+        assert_accessible(page, f"the overlay, {name}")
+        opened[name] = page
+    full = opened["full"]
+    full.locator("#quick button").first.wait_for()
+    observer = pages.open(links(data)["observer"])
+    observer.locator("#conn", has_text="Online").wait_for()
+    observer.locator("#log li").first.wait_for()
+    assert_accessible(observer, "the observer's view")
+
+    _post(pages, data, "alert.stop", {"reason": "chat", "text": "Three questions"})
+    for name, page in opened.items():
+        page.locator("#takeover", has_text="respond to chat").wait_for()
+        assert_accessible(page, f"the overlay, {name}, with a stop takeover")
+    full.locator("#takeover").get_by_role("button", name="Snooze 2 min").click()
+    full.locator(".snoozed-stop").wait_for()
+    assert_accessible(full, "the overlay with a snoozed stop alert")
+
+    full.keyboard.press("b")
+    full.locator("body.blank").wait_for(state="attached")
+    assert_accessible(full, "the overlay, blanked")
+    full.keyboard.press("b")
+
+    pid = _participant(pages, data, "facilitator")
+    _manage(pages, data, "POST", f"/{pid}/rotate")
+    full.locator("#link-stopped h1").wait_for()
+    assert_accessible(full, "the overlay, its link replaced")

@@ -44,7 +44,7 @@ def test_chat_lines_typed_into_the_panel_at_any_speed_send_nothing(pages: Pages)
         ("hi all", 330),
         ("thanks", 350),
         ("can you see my screen", 320),
-        ("2 more minutes?", 700),
+        ("2 more minutes?", 500),  # slower still: tests/js/keys.test.mjs, on a fake clock,
     ]
     for text, delay in lines:
         producer.keyboard.type(text, delay=delay)
@@ -373,3 +373,24 @@ def test_the_producer_and_observer_pages_pass_axe_live_armed_and_with_an_alert_w
     observer.locator("#waiting-panel li").wait_for()
     observer.locator("#log li[data-kind='alert.stop']").wait_for()
     assert_accessible(observer, "observer with a stop alert waiting")
+
+
+def test_with_sound_off_and_notifications_denied_only_the_title_flashes(pages: Pages) -> None:
+    data = create_session(pages.server)
+    ctx = pages.context()
+    ctx.add_init_script(INSTRUMENT.replace('permission = "default"', 'permission = "denied"'))
+    producer = pages.open(links(data)["producer"], ctx)
+    facilitator = pages.open(links(data)["facilitator"], viewport={"width": 420, "height": 800})
+    producer.locator("#conn", has_text="Online").wait_for()
+    facilitator.locator("#conn", has_text="Live").wait_for()
+    producer.locator("#sound").uncheck()
+    producer.locator("[data-preset='stop-chat']").click()
+    producer.locator("#armed-send").click()
+    facilitator.locator("#takeover").wait_for()
+    producer.evaluate("window.__setHidden(true)")
+    # Past the 20 s mark: the title counts on, nothing sounds, nothing is asked or shown.
+    producer.wait_for_function(
+        "() => /^\\(!\\) waiting 0:2[1-9] — /.test(document.title)", timeout=40000
+    )
+    assert _chimes(producer) == []
+    assert producer.evaluate("[window.__asked, window.__notes.length]") == [0, 0]

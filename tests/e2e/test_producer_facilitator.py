@@ -73,7 +73,7 @@ def test_snooze_and_requests_show_on_the_producer_panel(pages: Pages) -> None:
     data, producer, facilitator = _pair(pages)
     producer.locator("[data-preset='ten-min']").click()
     card = facilitator.locator("article.card", has_text="10 min left")
-    card.get_by_role("button", name="Snooze 2 minutes").click()
+    card.get_by_role("button", name="Snooze 2 min").click()
     producer.locator("#messages li.msg[data-status='snoozed']", has_text="Snoozed 2 min").wait_for()
 
     facilitator.locator("#requests button[data-action='breakout']").click()

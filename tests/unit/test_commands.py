@@ -14,7 +14,8 @@ from app.db import Database
 from app.errors import NotFound
 from app.models.participant import ParticipantCreate
 from app.models.session import SessionCreate, SessionUpdate
-from app.realtime.hub import Hub, channel_name
+from app.realtime.channel import channel_name
+from app.realtime.hub import Hub
 from app.realtime.memory import MemoryBroker
 from app.realtime.notifiers import BrokerNotifier, HubNotifier
 from app.sessions import create_session, get_session, list_participants
