@@ -13,6 +13,7 @@ import { mount as mountPlaybook } from "./playbook.js";
 import { mount as mountRoster } from "./roster-view.js";
 import { mount as mountSetup } from "./setup-panel.js";
 import { mount as mountLinks } from "./links-panel.js";
+import { mount as mountWebhooks } from "./webhooks-panel.js";
 import { mount as mountLearnerBox } from "./learner-box.js";
 import { MoreTime, TRACKED_KINDS, Ticks, countdownTone, secondsLeft, waited } from "./model.js";
 import {
@@ -91,6 +92,7 @@ function start() {
   });
   mountRoster($("#roster-view-box"), { roster: () => (S.session && S.session.roster) || [], events: () => S.events });
   mountLinks($("#setup-box"), { token, sessionId: () => S.sid, me: () => S.me });
+  mountWebhooks($("#setup-box"), { token, sessionId: () => S.sid });
   S.setup = mountSetup($("#setup-box"), { token, session: () => S.session, state: () => S.state, onSaved: (session) => { S.session = session; renderRoster(); } });
   followSession(ch, {
     token, sessionId: () => S.sid,
