@@ -66,6 +66,8 @@ def refused_address(address: IPAddress) -> str | None:
     ):
         if test:
             return f"{address}, {what} address"
+    if not address.is_global:  # shared (100.64/10, cloud metadata), documentation, …
+        return f"{address}, a non-public address"
     return None
 
 
