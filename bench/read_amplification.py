@@ -154,7 +154,19 @@ async def measure(
             r.raise_for_status()
             tokens.append(r.json()["token"])
         await asyncio.sleep(8)  # the readers' budgets are full again (after the checks above)
+    import psutil
+
+    server = psutil.Process(target.proc.pid) if target.proc is not None else None
+
+    def server_cpu_s() -> float:
+        if server is None:
+            return 0.0
+        cpu = server.cpu_times()
+        return cpu.user + cpu.system
+
+    cpu0 = server_cpu_s()
     floor = await _victim(target.ws_url, victim["tokens"], seconds)
+    floor_cpu = (server_cpu_s() - cpu0) / seconds
     by_route: dict[str, Any] = {}
     ctx = multiprocessing.get_context("spawn")
     for route in routes:
@@ -167,12 +179,15 @@ async def measure(
         )
         proc.start()
         await asyncio.sleep(0.5)  # the readers are under way
+        cpu0 = server_cpu_s()
         loaded = await _victim(target.ws_url, victim["tokens"], seconds)
+        busy = (server_cpu_s() - cpu0) / seconds
         tally = await asyncio.to_thread(out.get, True, 120)
         await asyncio.to_thread(proc.join, 30)
         elapsed = seconds + 1.0
         by_route[route] = {
             "victim": _stats(loaded),
+            "server_cores_busy": round(busy, 3),
             "requests_per_s": {str(k): round(v / elapsed, 1) for k, v in sorted(tally.items())},
         }
         await asyncio.sleep(2)  # let the last reads finish
@@ -182,6 +197,7 @@ async def measure(
         "readers": readers,
         "seconds_per_phase": seconds,
         "floor": _stats(floor),
+        "floor_server_cores_busy": round(floor_cpu, 3),
         "routes": by_route,
     }
 

@@ -51,8 +51,16 @@ const schedule = onceAFrame(render);
 
 if (!token) {
   fatal("This page needs the facilitator link (…/facilitator#t=…) from the producer.");
+  // The link pasted into this tab changes only the fragment: start then, without a reload.
+  addEventListener("hashchange", function first() {
+    const t = takeToken();
+    if (!t) return;
+    removeEventListener("hashchange", first);
+    $("#fatal").classList.add("hidden");
+    start(t);
+  });
 } else {
-  start();
+  start(token);
 }
 
 function loadPrefs() {
@@ -71,7 +79,7 @@ function savePrefs() {
   }
 }
 
-function start() {
+function start(token) {
   const ch = new Channel(token).start();
   S.ch = ch;
   watchLink(ch); // a replaced link: one full-page notice; a new #t=… reconnects in place

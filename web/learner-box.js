@@ -5,13 +5,22 @@
 // the keyboard back to the panel, so the next learner key sends the flag. A name that could be
 // several roster names ("maria" with two Marias) is not logged as a new learner: the box asks
 // "Which Maria?" with the names to choose from.
+//
+// Opened by the L key with letters typed straight after it (no pause), the box is "quick": a
+// producer who types "let me check…" into the panel, thinking it is the call's chat, lands
+// "et me check…" here. So a quick box keeps only a roster name (or asks which one); anything
+// else is cleared on Enter or when the box loses the focus, and the panel says it was typing.
+// After a pause (L, then the name), any name is kept, as it is when the box is clicked.
 import { el } from "./util.js";
+import { QUIET_AFTER_MS } from "./keys.js";
 import { ambiguousLearners, matchLearner, suggestLearners } from "./names.js";
 
-/** options: {list: the role=listbox element, roster: () => names, onEnter: () => void} */
-export function mount(input, { list, roster, onEnter }) {
+/** options: {list: the role=listbox element, roster: () => names, onEnter: () => void,
+ * onTyping: () => void (a quick box's text was cleared as typing)} */
+export function mount(input, { list, roster, onEnter, onTyping = () => {} }) {
   let names = [];
   let active = -1;
+  let quickSince = null; // performance.now() of the L key while the box is quick, else null
   const status = el("span", { class: "sr-only", role: "status" });
   const which = el("p", { class: "which hidden", id: `${list.id}-which` });
   list.before(which);
@@ -92,8 +101,30 @@ export function mount(input, { list, roster, onEnter }) {
     draw();
   }
 
-  input.addEventListener("input", suggest);
-  input.addEventListener("blur", close);
+  /** Clears a quick box whose text is not a roster name; true if it did. */
+  function dropIfTyping() {
+    const quick = quickSince !== null;
+    quickSince = null;
+    const typed = input.value.trim();
+    if (!quick || !typed) return false;
+    const known = roster();
+    if (known.includes(matchLearner(known, typed)) || ambiguousLearners(known, typed).length > 1) return false;
+    input.value = "";
+    close();
+    status.textContent = "Cleared: that was typing, not a learner's name";
+    onTyping();
+    return true;
+  }
+
+  input.addEventListener("input", () => {
+    // The first letter after a pause: the producer meant the box, whatever the name.
+    if (quickSince !== null && performance.now() - quickSince >= QUIET_AFTER_MS && input.value.trim().length <= 1) quickSince = null;
+    suggest();
+  });
+  input.addEventListener("blur", () => {
+    dropIfTyping();
+    close();
+  });
   input.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return; // an IME's Enter and arrows are its own
     if (e.key === "ArrowDown" || e.key === "ArrowUp") {
@@ -103,7 +134,9 @@ export function mount(input, { list, roster, onEnter }) {
       e.preventDefault();
       if (isOpen() && active >= 0) pick(active);
       else if (askIfAmbiguous()) return; // the producer picks one; nothing is logged yet
-      else {
+      else if (dropIfTyping()) {
+        // typing by mistake: nothing kept, back to the panel
+      } else {
         const typed = input.value.trim();
         if (typed) input.value = matchLearner(roster(), typed);
         close();
@@ -118,5 +151,10 @@ export function mount(input, { list, roster, onEnter }) {
       close();
     }
   });
-  return { close, askIfAmbiguous, refresh: () => isOpen() && suggest() };
+  /** The L key: focus the box; letters typed straight after make it quick (see above). */
+  function focusFromKey() {
+    quickSince = performance.now();
+    input.focus();
+  }
+  return { close, askIfAmbiguous, focusFromKey, refresh: () => isOpen() && suggest() };
 }

@@ -320,7 +320,7 @@ function wireControls() {
   $("#filter").addEventListener("change", () => schedule());
   // Enter in the learner box: the name stays (as the roster spells it, when it is clear);
   // the next learner key uses it.
-  S.learnerBox = mountLearnerBox($("#learner"), { list: $("#learner-suggestions"), roster: () => (S.session && S.session.roster) || [], onEnter: toPanel });
+  S.learnerBox = mountLearnerBox($("#learner"), { list: $("#learner-suggestions"), roster: () => (S.session && S.session.roster) || [], onEnter: toPanel, onTyping: showTypingHint });
   $("#learner").addEventListener("input", () => {
     S.learner = null;
     renderRoster();
@@ -436,7 +436,7 @@ function runKey(key) {
   const actions = {
     m: () => $("#free-text").focus(),
     n: () => $("#note").focus(),
-    l: () => $("#learner").focus(),
+    l: () => S.learnerBox.focusFromKey(),
     "]": startNext,
     "[": endSegment,
     "=": () => extend(1),

@@ -246,9 +246,10 @@ class Typist(threading.Thread):
         page.keyboard.press(self.lone_key)
         page.clock.run_for(300)
         waiting = page.evaluate(VISIBLE_TEXT)
+        early = page.evaluate("(n) => window.__sends.slice(n)", before)
         page.clock.run_for(FIRES_WITHIN_S * 1000 - 300)
         sent = page.evaluate("(n) => window.__sends.slice(n)", before)
-        self.lone = {"sent": sent, "feedback": waiting != shown, "waiting": waiting}
+        self.lone = {"sent": sent, "early": early, "shown": shown, "waiting": waiting}
         page.clock.resume()
         page.wait_for_timeout(1000)  # the socket gets it out
         ctx.close()

@@ -202,6 +202,7 @@ def test_a_revoked_observer_link_turns_the_panel_into_the_same_notice(pages: Pag
     notice.get_by_role("heading", name="This link was turned off").wait_for()
     assert observer.locator("button:visible, input:visible, textarea:visible").count() == 0
     assert not observer.locator("#log").is_visible()
+    assert_accessible(observer, "the observer's panel, its link revoked")
 
 
 # -- item 7: panic blank ----------------------------------------------------------------------
@@ -407,5 +408,22 @@ def test_the_overlay_passes_axe_in_each_mode_with_a_takeover_blank_replaced_and_
 
     pid = _participant(pages, data, "facilitator")
     _manage(pages, data, "POST", f"/{pid}/rotate")
-    full.locator("#link-stopped h1").wait_for()
-    assert_accessible(full, "the overlay, its link replaced")
+    for name, page in opened.items():
+        page.locator("#link-stopped h1").wait_for()
+        assert_accessible(page, f"the overlay, {name}, its link replaced")
+    strip = opened["compact"].locator("#link-stopped").bounding_box()
+    assert strip is not None and strip["height"] <= 90  # one line in the compact strip
+
+
+def test_an_overlay_opened_without_a_key_starts_when_the_link_is_pasted_into_the_tab(
+    pages: Pages,
+) -> None:
+    data = create_session(pages.server)
+    fac = pages.open("/facilitator", viewport=SIDE)
+    fac.locator("#fatal", has_text="facilitator link").wait_for()
+    fac.evaluate("window.__sameTab = true")
+    fac.evaluate("(t) => { location.hash = 't=' + t; }", data["tokens"]["facilitator"])
+    fac.locator("#conn", has_text="Live").wait_for()
+    fac.locator("#fatal").wait_for(state="hidden")
+    assert fac.evaluate("window.__sameTab === true")
+    assert "#" not in fac.url

@@ -111,6 +111,38 @@ def test_the_learner_key_keeps_the_name_typed_straight_after_it(pages: Pages) ->
     assert [(f["body"]["learner"], f["body"]["flag"]) for f in flags] == [("Li Wei", "hand")]
 
 
+def test_a_line_that_starts_with_l_leaves_no_learner_behind(pages: Pages) -> None:
+    """Typing "let me check that for you" into the panel: the L key opens the learner box at
+    once, so "et me check…" lands there; it is not a roster name, so Enter clears it and no
+    later flag goes out for a learner of that name. After a pause, a new name is kept."""
+    data, producer, facilitator = _pair(pages)
+    _to_panel(producer)
+    producer.keyboard.type("let me check that for you", delay=120)
+    producer.keyboard.press("Enter")
+    assert producer.locator("#learner").input_value() == ""
+    assert producer.evaluate("document.activeElement === document.body")
+    producer.locator("#typing-hint").wait_for()
+    # A line and then a click elsewhere (back to the call's window) leaves nothing either.
+    producer.wait_for_timeout(SHORTCUT_WAIT_MS)
+    producer.keyboard.press("l")
+    producer.keyboard.type("ooks good to me", delay=90)
+    assert producer.locator("#learner").input_value() == "ooks good to me"
+    producer.locator("h1").click()
+    assert producer.locator("#learner").input_value() == ""
+    # L, a pause, then a name not on the roster: the producer meant it; it is kept.
+    producer.wait_for_timeout(SHORTCUT_WAIT_MS)
+    producer.keyboard.press("l")
+    producer.wait_for_timeout(SHORTCUT_WAIT_MS)
+    producer.keyboard.type("Guest 7", delay=60)
+    producer.keyboard.press("Enter")
+    assert producer.locator("#learner").input_value() == "Guest 7"
+    producer.wait_for_timeout(SHORTCUT_WAIT_MS)
+    producer.keyboard.press("h")
+    facilitator.locator("article.card", has_text="Guest 7").wait_for()
+    flags = logged(pages.server, data, ("flag.learner",))
+    assert [(f["body"]["learner"], f["body"]["flag"]) for f in flags] == [("Guest 7", "hand")]
+
+
 # -- item 3: the second tap of a stop alert lands on its confirm button --------------------
 
 
