@@ -186,33 +186,22 @@ def export(session_id: str) -> None:
 
 
 async def _purge(days: float) -> list[str]:
+    from app import commands
     from app.clock import now_ms
     from app.db import Database
     from app.realtime.backends import from_url
-    from app.realtime.hub import channel_name
-    from app.realtime.protocol import dumps
-    from app.sessions import delete_session, ended_before
+    from app.realtime.notifiers import BrokerNotifier
 
     settings = get_settings()
     db = Database(settings.database_url)
-    backends = from_url(settings.broker_url)
-    # (memory://: no server process shares this one's broker, nobody to tell.)
-    broker = None if backends.single_process else backends.broker
-    erased: list[str] = []
+    # Sockets still open on a server close with 4404, as for DELETE.
+    broker = from_url(settings.broker_url).broker
     try:
-        if broker is not None:
-            await broker.connect()
-        for session_id in await ended_before(db, now_ms() - int(days * 86_400_000)):
-            await delete_session(db, session_id)
-            erased.append(session_id)
-            if broker is not None:
-                # Sockets still open on a server close with 4404, as for DELETE.
-                await broker.publish(channel_name(session_id), "!" + dumps({"type": "deleted"}))
+        await broker.connect()
+        return await commands.purge(db, BrokerNotifier(broker), now_ms() - int(days * 86_400_000))
     finally:
-        if broker is not None:
-            await broker.disconnect()
+        await broker.disconnect()
         await db.close()
-    return erased
 
 
 @cli.command()

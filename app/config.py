@@ -70,6 +70,26 @@ class Settings(BaseSettings):
     stream_heartbeat_s: float = 15.0
     # Seconds a stream ticket (POST …/stream-tickets) may be used to open a stream.
     stream_ticket_ttl_s: float = 60.0
+    # Outbound webhooks (app/webhooks): deliver from this process too (every process may).
+    webhooks: bool = True
+    # Allow webhook URLs that resolve to loopback, private or link-local addresses (SSRF).
+    webhook_allow_private: bool = False
+    # A deployment-wide endpoint for every session's unanswered stop alerts (and its
+    # Standard Webhooks secret, whsec_…, and the escalation level that fires it).
+    webhook_default_url: str | None = None
+    webhook_default_secret: str | None = None
+    webhook_default_level: int = 2
+    # Retries: the first after webhook_retry_base_s, doubling up to webhook_retry_max_s; an
+    # endpoint failing for webhook_give_up_s is disabled with its reason.
+    webhook_retry_base_s: float = 5.0
+    webhook_retry_max_s: float = 900.0
+    webhook_give_up_s: float = 7200.0
+    # Seconds one process holds an endpoint while it delivers, beyond the longest attempt
+    # (webhook_timeout_s): a killed process's endpoints are taken over after both.
+    webhook_lease_s: float = 30.0
+    # Seconds between looks for owed deliveries (events of this process wake it at once).
+    webhook_poll_s: float = 1.0
+    webhook_timeout_s: float = 10.0
     # Run the agenda/escalation scheduler in this process.
     scheduler: bool = True
     # Seconds between the scheduler's rescans of live sessions (finds work of other processes).

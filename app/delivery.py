@@ -1,14 +1,17 @@
 """Delivery status of one message — delivered, seen, answered — from the folded report.
 
-The same three ticks are derived by the pages (web/model.js); both run the golden vectors
-in tests/vectors/ (``expect.ticks``):
+The pages derive the same status, field for field and under the same names, from the
+events they hold (``Ticks`` in web/model.js); both run the golden vectors in tests/vectors/
+(``expect.status``: every field of ``GET …/events/{seq}/status`` for every message):
 
-- delivered: a facilitator was online when it was logged, or one came online after it, or
-  it was seen or answered;
-- seen: a ``seen`` or an ``ack`` refers to it;
-- answer: the status of its latest ``ack``; a snooze whose ``alert.resurface`` came later
-  counts as no answer again; a ``dismissed`` ("Clear all") after a ``done``/``declined``
-  leaves that answer.
+- ``delivered``/``delivered_at``: a facilitator was online when it was logged (then), or one
+  came online after it (then), or it was seen or answered (then: when it was logged);
+- ``seen``: ``{at, by}`` of the first ``seen`` or ``ack`` that refers to it, or null;
+- ``ack``: its latest ``ack`` (``{status, at, by, text, minutes, seq}``); a snooze whose
+  ``alert.resurface`` came later is no answer again (null, and ``resurfaced_at`` set); a
+  ``dismissed`` ("Clear all") after a ``done``/``declined`` leaves that answer;
+- ``escalation_level``: the highest ``alert.escalated`` level; ``cancelled_at``: the first
+  ``alert.cancel``.
 """
 
 from typing import Any
@@ -49,7 +52,7 @@ def message_status(
     delivered = delivered_at(presence, facilitators, seq, at_ms)
     seen = ack = None
     level = 0
-    resurfaced = None
+    resurfaced = cancelled = None
     if row is not None:
         if row.seen_ms is not None:
             seen = {"at": iso(row.seen_ms), "by": row.seen_by}
@@ -67,6 +70,7 @@ def message_status(
             }
         level = row.level
         resurfaced = row.resurfaced_ms
+        cancelled = row.cancelled_ms
     return {
         "seq": seq,
         "kind": kind,
@@ -76,13 +80,5 @@ def message_status(
         "ack": ack,
         "escalation_level": level,
         "resurfaced_at": iso(resurfaced),
-    }
-
-
-def ticks(status: dict[str, Any]) -> dict[str, Any]:
-    """The three ticks of a status, as the golden vectors hold them."""
-    return {
-        "delivered": status["delivered"],
-        "seen": status["seen"] is not None,
-        "answer": status["ack"]["status"] if status["ack"] is not None else None,
+        "cancelled_at": iso(cancelled),
     }

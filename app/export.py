@@ -3,10 +3,11 @@
 import csv
 import io
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from app.clock import iso, now_ms
-from app.db import Database
+from app.db import Database, decode_json
 from app.log import read_events
 from app.models import Event
 from app.models.event import event_public
@@ -65,11 +66,23 @@ def csv_header() -> str:
 
 
 def csv_rows(events: list[Event]) -> str:
-    """The rows of ``events`` (no header): a page of a streamed CSV."""
+    """The rows of ``events`` (no header)."""
+    return _csv_rows(
+        (e.seq, e.id, e.kind, e.body, e.author_id, e.author_role, e.author_name, e.at_ms)
+        for e in events
+    )
+
+
+def csv_page(rows: list[tuple[Any, ...]]) -> bytes:
+    """A page of a streamed CSV: rows of ``app.log.read_event_rows`` (bodies as JSON text)."""
+    return _csv_rows((*r[:3], decode_json(r[3]), *r[4:]) for r in rows).encode()
+
+
+def _csv_rows(events: Iterable[tuple[Any, ...]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    for e in events:
-        body = e.body or {}
+    for seq, eid, kind, body, author_id, author_role, author_name, at_ms in events:
+        body = body or {}
         text = (
             body.get("text")
             or body.get("learner")
@@ -79,16 +92,16 @@ def csv_rows(events: list[Event]) -> str:
         )
         writer.writerow(
             [
-                e.seq,
+                seq,
                 *(
                     _csv_safe(cell)
                     for cell in (
-                        e.id,
-                        e.kind,
-                        iso(e.at_ms) or "",
-                        e.author_role,
-                        e.author_name,
-                        e.author_id or "",
+                        eid,
+                        kind,
+                        iso(at_ms) or "",
+                        author_role,
+                        author_name,
+                        author_id or "",
                         str(text),
                         json.dumps(body, ensure_ascii=False, sort_keys=True),
                     )

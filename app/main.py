@@ -3,6 +3,7 @@
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
@@ -10,7 +11,7 @@ from starlette.websockets import WebSocket
 
 from app import __version__
 from app.api import errors as api_errors
-from app.api import events, health, inputs, pages, sessions, stream
+from app.api import events, health, inputs, pages, sessions, stream, webhooks
 from app.api.body_limit import BodyLimit
 from app.config import Settings, get_settings
 from app.db import Database
@@ -130,9 +131,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             feed = HubSessionFeed(hub)
             services.scheduler = Scheduler(db, feed, rescan_s=settings.scheduler_rescan_s)
             await services.scheduler.start()
+        worker = None
+        if settings.webhooks:
+            from app.webhooks.worker import WebhookWorker
+
+            async def describe(session_id: str) -> tuple[str, dict[str, Any]]:
+                model = await services.models.current(session_id)
+                return model.session.title, model.state_public()
+
+            worker = WebhookWorker(db, settings, describe)
+            hub.add_listener(lambda _session_id, _event: worker.wake())
+            await worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()
             if services.scheduler is not None:
                 await services.scheduler.stop()
             await services.heap.stop()
@@ -158,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions.router)
     app.include_router(events.router)
     app.include_router(stream.router)
+    app.include_router(webhooks.router)
     app.include_router(ws.router)
     if settings.test_hooks:
         from app.api import testing

@@ -112,15 +112,16 @@ class LocalLimiter:
 
 
 # One token bucket per key, as a hash {tokens, stamp}, on Redis's own clock so that every
-# process agrees; the debt model of ``TokenBucket.take`` (``tokens`` may go below zero). The
-# key lives until the bucket would be full again. Returns the wait as a string (a Lua number
-# would be cut to an integer).
+# process agrees, plus the offset of the movable clock (app.clock: 0 outside tests, where a
+# test moves every process's clock alike, so refills come without waiting); the debt model
+# of ``TokenBucket.take`` (``tokens`` may go below zero). The key lives until the bucket
+# would be full again. Returns the wait as a string (a Lua number would be cut to an integer).
 _TAKE_LUA = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[4]) / 1000
 local saved = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
 local tokens = tonumber(saved[1]) or burst
 local stamp = tonumber(saved[2]) or now
@@ -157,7 +158,7 @@ class RedisLimiter:
 
     async def take(self, key: str, rate: Rate, cost: float = 1.0) -> float:
         try:
-            args = [rate.per_s, rate.burst, cost]
+            args = [rate.per_s, rate.burst, cost, clock.offset_ms]
             wait = await self._script(keys=[self.PREFIX + key], args=args)
             return float(wait)
         except self._failures as exc:

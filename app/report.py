@@ -58,7 +58,7 @@ class MessageRow:
     last_ack: LoggedEvent | None = None
     snoozes: int = 0
     level: int = 0
-    cancelled: bool = False
+    cancelled_ms: int | None = None  # the first alert.cancel
     resurfaced_ms: int | None = None
     superseded: bool = False  # a timing prompt replaced while still waiting for an answer
 
@@ -131,7 +131,8 @@ class ReportFold:
         elif kind == "alert.escalated":
             row.level = max(row.level, b["level"])
         elif kind == "alert.cancel":
-            row.cancelled = True
+            if row.cancelled_ms is None:
+                row.cancelled_ms = e.at_ms
         elif (
             kind == "alert.resurface" and row.last_ack is not None and row.last_ack.seq == b["ack"]
         ):
@@ -242,7 +243,7 @@ def _messages(folded: ReportFold) -> dict[str, Any]:
         }
         if row.kind == "alert.stop":
             out["escalation_level"] = row.level
-            out["cancelled"] = row.cancelled
+            out["cancelled"] = row.cancelled_ms is not None
         rows.append(out)
         seen_list, ack_list, tally = by_kind.setdefault(row.kind, ([], [], [0, 0, 0, 0]))
         tally[0] += 1
@@ -254,7 +255,7 @@ def _messages(folded: ReportFold) -> dict[str, Any]:
             tally[3] += 1
         elif superseded:
             tally[2] += 1
-        elif not row.cancelled:
+        elif row.cancelled_ms is None:
             tally[1] += 1
     latency = {
         kind: {

@@ -18,6 +18,7 @@ from app.models import Participant
 from app.ratelimit import Limiter, ReadSlots
 from app.realtime.broker import Broker
 from app.realtime.hub import Hub
+from app.realtime.notifiers import HubNotifier
 from app.realtime.presence import PresenceTracker
 from app.roster import with_roster_names
 from app.session_model import SessionModels
@@ -45,6 +46,11 @@ class Services:
     @property
     def models(self) -> SessionModels:
         return self.hub.models
+
+    @property
+    def notify(self) -> HubNotifier:
+        """How ``app.commands`` tell the sessions' sockets of a stored change."""
+        return HubNotifier(self.hub)
 
     async def participant_for_token(self, token: str) -> Participant:
         """The participant behind a live token: from what the hub knows when it can tell

@@ -59,7 +59,7 @@ class SessionModel:
         return changed
 
     def set_meta(self, session: Session, participants: list[Participant]) -> bool:
-        """Title, agenda, roster, settings and participants as the database has them;
+        """Title, agenda, roster, settings, playbook and participants as the database has them;
         True if anything the views show changed."""
         before = _meta(self.session, self.participants.values())
         self.session = session
@@ -138,7 +138,7 @@ class SessionModel:
 
 def _meta(s: Session, participants: Iterable[Participant]) -> tuple[Any, ...]:
     people = tuple((p.id, p.role, p.name) for p in participants)
-    return (s.title, s.planned_start, s.agenda, s.roster, s.settings, people)
+    return (s.title, s.planned_start, s.agenda, s.roster, s.settings, s.presets, people)
 
 
 def _segment_title(agenda: list[dict[str, Any]], index: int) -> str:

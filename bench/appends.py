@@ -110,7 +110,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--app-root", help="import app from this checkout")
     parser.add_argument("--label", default="", help="a name for this run in the output")
-    parser.add_argument("--lanes", type=int, help="set app.log.POSTGRES_LANES (if it has one)")
+    parser.add_argument(
+        "--lanes", type=int, help="set app.log.group.POSTGRES_LANES (if it has one)"
+    )
     args = parser.parse_args()
     root = Path(args.app_root).resolve() if args.app_root else ROOT
     sys.path.insert(0, str(root))
@@ -118,9 +120,9 @@ def main() -> None:
     from app.cli import run_migrations
 
     if args.lanes is not None:
-        import app.log
+        import app.log.group
 
-        app.log.POSTGRES_LANES = args.lanes  # type: ignore[attr-defined]
+        app.log.group.POSTGRES_LANES = args.lanes  # type: ignore[attr-defined]
 
     with tempfile.TemporaryDirectory(prefix="appends-") as tmp:
         pg_name = None

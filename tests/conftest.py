@@ -14,6 +14,8 @@ The movable clock (app.clock) is back at real time for every test.
 """
 
 import contextlib
+import functools
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,13 +57,37 @@ SLOW_FIRST = (
     "tests/scale/",
     "tests/test_crash.py",
 )
-SHARED_PER_MODULE = (
-    "tests/e2e/",
-    "tests/scale/test_container.py",
-    "tests/scale/test_core_on_two_processes.py",
-    "tests/unit/test_known_tokens.py",
-    "tests/unit/test_presence_local.py",
+TESTS = Path(__file__).resolve().parent
+_MODULE_FIXTURE = re.compile(
+    r"@pytest\.fixture\(scope=[\"'](?:module|class)[\"']\)\s*\n(?:async )?def (\w+)"
 )
+
+
+@functools.cache
+def _module_fixtures(directory: Path) -> frozenset[str]:
+    """The fixtures made once per module or class in the conftest.py files above
+    ``directory`` (up to tests/)."""
+    names: set[str] = set()
+    for d in (directory, *directory.parents):
+        if (d / "conftest.py").exists():
+            names |= set(_MODULE_FIXTURE.findall((d / "conftest.py").read_text()))
+        if d == TESTS:
+            break
+    return frozenset(names)
+
+
+@functools.cache
+def _shares_per_module(path: str) -> bool:
+    """Do a test file's tests share a fixture made once per module (a server and a browser,
+    a cluster, a built container)? Read from its source: it defines one, or it names one of
+    its conftests' (the browser files take theirs through ``pages``)."""
+    file = TESTS.parent / path
+    if not file.is_file():
+        return False
+    text = file.read_text()
+    if _MODULE_FIXTURE.search(text) or path.startswith("tests/e2e/"):
+        return True
+    return any(re.search(rf"\b{name}\b", text) for name in _module_fixtures(file.parent))
 
 
 def _rank(item: pytest.Item) -> int:
@@ -87,7 +113,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class SharedFixtureScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            return path if path.startswith(SHARED_PER_MODULE) else nodeid
+            return path if _shares_per_module(path) else nodeid
 
     return SharedFixtureScheduling(config, log)
 

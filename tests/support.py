@@ -321,14 +321,33 @@ class Client:
 GRACE_S = float(Settings.model_fields["presence_grace_s"].default)
 
 
+def movable(server: Any) -> bool:
+    """Can a test move this server's clock? In process always; a real process if it runs
+    with the test hooks (``POST /api/v1/_test/clock``)."""
+    if isinstance(server, InProcessServer):
+        return True
+    return getattr(server, "extra_env", {}).get("BACKCHANNEL_TEST_HOOKS") == "1"
+
+
 async def let_time_pass(*servers: Any, seconds: float) -> None:
-    """``seconds`` go by for the servers: moved on the clock when they run in process (no
-    wait), waited for when one is a real process (its timers run on its own clock)."""
-    if all(isinstance(s, InProcessServer) for s in servers):
+    """``seconds`` go by for the servers: moved on their clocks, all alike, when each runs in
+    process or with the test hooks (no wait), else waited for (its timers run on its own
+    clock). A test moves real processes' clocks alike, or their Redis timers disagree."""
+    # (A server that stands for several processes lists them in ``processes``.)
+    servers = tuple(p for s in servers for p in (getattr(s, "processes", None) or (s,)))
+    # A real process's clock is moved by a request each: a short wait is cheaper waited.
+    real = any(not isinstance(s, InProcessServer) for s in servers)
+    if not all(movable(s) for s in servers) or (real and seconds < 1):
+        await asyncio.sleep(seconds)
+        return
+    if any(isinstance(s, InProcessServer) for s in servers):
         clock.advance(seconds)
         await asyncio.sleep(0)
-    else:
-        await asyncio.sleep(seconds)
+    for server in servers:
+        if not isinstance(server, InProcessServer):
+            async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
+                r = await http.post("/api/v1/_test/clock", json={"advance_s": seconds})
+                assert r.status_code == 200, r.text
 
 
 def seqs(events: list[dict[str, Any]]) -> list[int]:

@@ -407,3 +407,23 @@ async def test_a_bad_last_event_id_is_refused(http: httpx.AsyncClient) -> None:
         headers={**auth(s["tokens"]["producer"]), "Last-Event-ID": "-3"},
     )
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input"
+
+
+async def test_streams_count_against_the_sockets_per_address(
+    tmp_path: Path, feeds: list[Feed]
+) -> None:
+    srv = Server(tmp_path, env={"BACKCHANNEL_SOCKETS_PER_ADDRESS": "2"}).start()
+    try:
+        async with httpx.AsyncClient(base_url=srv.url, timeout=10) as http:
+            s = await new_session(http)
+            first = open_feed(http, feeds, s, s["tokens"]["producer"])
+            second = open_feed(http, feeds, s, s["tokens"]["facilitator"])
+            for f in (first, second):
+                await f.wait(lambda m: m.event == "state")
+            third = open_feed(http, feeds, s, s["tokens"]["observer"])
+            await third.opened.wait()
+            assert third.status == 429
+            for f in feeds:
+                await f.stop()
+    finally:
+        srv.stop()

@@ -8,15 +8,22 @@
 //   "session"  {state, seq} — the SESSION's state object (docs/protocol.md): the welcome's
 //              (seq = its last_seq), then every `state` frame whose seq is not older than the
 //              one held; pages draw timer, open alerts and requests, and who is online from it
+//   "session-changed" {seq} — the session itself (title, agenda, roster, playbook, settings)
+//              was edited, maybe in another tab: re-read it (GET /sessions/{id}, /presets)
 //   "event"    {event, replay: boolean}  — each seq at most once per page
 //   "outbox"   {items}                   — the outbox changed
 //   "sent"     {id, seq}
 //   "failed"   {id, code, message, item} — refused for good (not retried)
+//   "stopped"  {reason: "replaced"|"revoked"|"expired"|"invalid"|"deleted", code} — the link
+//              no longer works (close 4401 twice in a row, or 4404); nothing is retried
+//              until useToken() gives a new one
 
 const PING_EVERY_MS = 15000;
 const PONG_TIMEOUT_MS = 8000;
 const WELCOME_TIMEOUT_MS = 10000;
 const FATAL = { 4401: "This link is not valid (or was revoked).", 4404: "This session was deleted." };
+// The close reasons of a 4401 (docs/protocol.md) -> the "stopped" reason.
+const STOP_REASON = { link_replaced: "replaced", link_revoked: "revoked", link_expired: "expired" };
 const RETRYABLE = new Set(["rate_limited", "unavailable"]);
 
 export function newId() {
@@ -60,6 +67,7 @@ export class Channel extends EventTarget {
     this.stopped = false;
     this._timers = {};
     this._inflight = new Set();
+    this._refusal = null; // the first 4401's reason, while the one re-hello is tried
     addEventListener("online", () => this._wake());
     addEventListener("offline", () => this._drop("offline"));
     addEventListener("storage", (e) => {
@@ -87,6 +95,33 @@ export class Channel extends EventTarget {
     this._emit("outbox", { items: this.outbox.slice() });
     if (this.ready) this._transmit(item);
     return item.id;
+  }
+
+  /** A new link (a new `#t=…` in the same tab): reconnect with it; the outbox comes along. */
+  useToken(token) {
+    if (!token || (token === this.token && !this.stopped)) return;
+    const pending = this.outbox;
+    try {
+      localStorage.removeItem(this.key);
+    } catch {
+      // Storage disabled: nothing was kept there.
+    }
+    this.token = token;
+    this.key = storageKey(token);
+    const known = new Set(pending.map((i) => i.id));
+    this.outbox = [...pending, ...this._load().filter((i) => !known.has(i.id))];
+    this._save();
+    this.stopped = false;
+    this._refusal = null;
+    this.welcome = null; // until the new link's welcome: a refusal now is "invalid"
+    this.attempt = 0;
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      ws.onclose = null;
+      ws.close(1000, "new link");
+    }
+    this._connect();
   }
 
   close() {
@@ -127,9 +162,18 @@ export class Channel extends EventTarget {
       this.ready = false;
       this._inflight.clear();
       this._clearTimers();
+      if (e.code === 4401 && this._refusal === null) {
+        // One more hello first: a token check that raced a restart or a rotation may have
+        // refused a link that works.
+        this._refusal = e.reason || "";
+        this._timers.retry = setTimeout(() => this._connect(), 250);
+        return;
+      }
       if (FATAL[e.code]) {
         this.stopped = true;
         this._setState("closed", FATAL[e.code]);
+        const why = e.code === 4404 ? "deleted" : STOP_REASON[this._refusal] || (this.welcome ? "replaced" : "invalid");
+        this._emit("stopped", { reason: why, code: e.code });
         return;
       }
       this._retry();
@@ -201,6 +245,7 @@ export class Channel extends EventTarget {
       case "welcome":
         clearTimeout(this._timers.welcome);
         this.attempt = 0;
+        this._refusal = null;
         this.welcome = f;
         this._adjustClock(Date.parse(f.server_time), null);
         this.ready = true;
@@ -221,6 +266,7 @@ export class Channel extends EventTarget {
       }
       case "state":
         if (f.state && Number.isInteger(f.seq)) this._takeState(f.state, f.seq);
+        if (f.session_changed === true) this._emit("session-changed", { seq: f.seq });
         break;
       case "sent":
         this._settle(f.id, f.seq);

@@ -3,13 +3,13 @@
 // state (client.js "session"); which cards are open comes from model.js. Transparent mode
 // (?mode=transparent, for OBS) is read-only.
 import { Channel } from "./client.js";
-import { CARD_KINDS, Cards, Ticks, ackFor, actionsFor, clearable, countdownTone, secondsLeft, visibleCards, waited } from "./model.js";
+import { watchLink } from "./link-state.js";
+import { CARD_KINDS, Cards, MORE_TIME, MoreTime, Ticks, ackFor, actionsFor, clearable, countdownTone, secondsLeft, visibleCards, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, beep, clear, clockTime, describe, el, fatal, icon,
   mmss, onceAFrame, soundReady, takeToken, unlockSound,
 } from "./util.js";
 
-const TONE_PREF = { "prompt.time": "time", "flag.learner": "learner", message: "learner", "alert.stop": "stop" };
 const REQUEST_SHORT = { breakout: "Breakouts", poll: "Poll", whiteboard: "Whiteboard", break: "Break", chat: "Chat", tech: "Tech help" };
 const QUICK = [["OK", "OK"], ["1 more min", "1 more minute"], ["Thanks", "Thanks"], ["A moment", "Need a moment"]];
 const CLOSED_TEXT = { done: "✓ done", declined: "✕ dismissed", dismissed: "cleared", replaced: "replaced by a newer prompt", segment_end: "segment ended", session_end: "session ended" };
@@ -26,15 +26,18 @@ const S = {
   state: null, // the session state (server)
   cards: new Cards(),
   ticks: new Ticks(),
+  more: new MoreTime(), // a "1 more minute" asked here (or by a co-facilitator), not granted yet
   answered: new Set(), // seqs answered here whose ack is not back yet (hidden at once)
   seenSent: new Set(),
   alerts: null, // seq -> level of the open stop alerts last drawn (null before the first state)
   nodes: new Map(), // card seq -> {key, node}
+  snoozedNodes: new Map(), // snoozed stop alert seq -> {key, node}
   replying: null, // seq of the message card with its reply box open
   showAll: false,
   moreRow: { key: null, node: null },
   closedRequests: [], // [{action, status, text, at}] answered while this page was open
   prefs: loadPrefs(),
+  blank: false, // panic blank: everything hidden but a neutral dot (a stop alert breaks through)
 };
 
 if (mode === "compact") document.body.classList.add("compact");
@@ -48,8 +51,16 @@ const schedule = onceAFrame(render);
 
 if (!token) {
   fatal("This page needs the facilitator link (…/facilitator#t=…) from the producer.");
+  // The link pasted into this tab changes only the fragment: start then, without a reload.
+  addEventListener("hashchange", function first() {
+    const t = takeToken();
+    if (!t) return;
+    removeEventListener("hashchange", first);
+    $("#fatal").classList.add("hidden");
+    start(t);
+  });
 } else {
-  start();
+  start(token);
 }
 
 function loadPrefs() {
@@ -68,15 +79,16 @@ function savePrefs() {
   }
 }
 
-function start() {
+function start(token) {
   const ch = new Channel(token).start();
   S.ch = ch;
+  watchLink(ch); // a replaced link: one full-page notice; a new #t=… reconnects in place
   ch.addEventListener("state", (e) => {
     const { state, reason } = e.detail;
     const pill = $("#conn");
     pill.dataset.state = state;
     pill.textContent = { connecting: "Connecting…", online: "Live", offline: "Offline — reconnecting", closed: "Disconnected" }[state];
-    if (reason) fatal(reason);
+    if (reason && !ch.stopped) fatal(reason);
     schedule();
   });
   ch.addEventListener("welcome", (e) => {
@@ -135,10 +147,20 @@ function onEvent(ev, replay) {
   const b = ev.body || {};
   S.cards.apply(ev);
   S.ticks.apply(ev);
+  const ask = S.more.pending();
+  S.more.apply(ev);
+  if (!replay && ask && ev.kind === "segment.extend" && b.minutes > 0) {
+    // The producer granted the minute asked for: say so on the ask itself.
+    const line = `${MORE_TIME}: granted +${b.minutes} min`;
+    S.closedRequests.unshift({ line, status: "done", at: ev.at });
+    S.closedRequests.length = Math.min(S.closedRequests.length, 3);
+    toast(`Producer: granted +${b.minutes} min`);
+    $("#live").textContent = `Producer: ${line}`;
+  }
   if (ev.kind === "ack") S.answered.delete(b.ref);
   if (!replay && CARD_KINDS.has(ev.kind)) {
     const urgent = ev.kind === "message" && b.urgent === true;
-    alertUser(urgent ? "stop" : TONE_PREF[ev.kind], 0);
+    alertUser(urgent ? "stop" : KIND_META[ev.kind].sound, 0);
     const meta = KIND_META[ev.kind];
     (urgent ? $("#live-urgent") : $("#live")).textContent = `${urgent ? "Urgent " : ""}${meta.label}: ${text(ev)}`;
   }
@@ -158,6 +180,13 @@ function now() {
   return S.ch ? S.ch.now() : Date.now();
 }
 
+/** Open stop alerts snoozed here: they stay on the overlay as "snoozed until HH:MM". */
+function snoozedAlerts() {
+  const st = S.state;
+  if (!st || st.status === "ended") return [];
+  return (st.open_alerts || []).filter((a) => a.snoozed_until && !S.answered.has(a.seq));
+}
+
 /** Open stop alerts that wait for an answer (not snoozed, not answered here a moment ago). */
 function waitingAlerts() {
   const st = S.state;
@@ -167,6 +196,7 @@ function waitingAlerts() {
 
 function alertUser(tone, level) {
   if (readOnly) return;
+  if (S.blank && tone !== "stop") return; // blanked: only a stop alert is heard
   if (S.prefs[`sound.${tone}`]) {
     const volume = Math.min(0.9, 0.25 + 0.2 * level);
     if (tone === "stop") {
@@ -207,7 +237,8 @@ function buildControls() {
   }
   const quick = $("#quick");
   for (const [label, t] of QUICK) {
-    const btn = el("button", { type: "button", class: "small", "aria-label": `Reply: ${t}` }, icon("bubble"), " ", label);
+    // The accessible name holds the visible words (axe label-content-name-mismatch).
+    const btn = el("button", { type: "button", class: "small", "aria-label": `Reply: ${label}`, title: `Reply “${t}”` }, icon("bubble"), " ", label);
     btn.addEventListener("click", () => send("reply", { text: t }, `“${t}”`));
     quick.append(btn);
   }
@@ -235,7 +266,45 @@ function buildControls() {
   document.addEventListener("click", unlock, { capture: true });
   document.addEventListener("keydown", unlock, { capture: true });
   $("#sound-unlock").addEventListener("click", () => unlockSound().then(() => beep([[660, 60]])));
+  const nav = performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
+  $("#sound-unlock").textContent = nav && nav.type === "reload"
+    ? "Sound is off again after the reload: tap so stop alerts can chime"
+    : "Tap to enable sound: stop alerts chime";
+  // Panic blank: key B or one tap on the corner dot, the same again to come back.
+  $("#blank-dot").addEventListener("click", () => setBlank(!S.blank));
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "b" && e.key !== "B") return;
+    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+    const t = e.target;
+    if (t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName))) return;
+    e.preventDefault();
+    setBlank(!S.blank);
+  });
   document.body.tabIndex = -1; // focus goes back here after a reply box closes
+}
+
+/** Hide everything but a neutral dot (for a wrong window shared by mistake), or show it again. */
+function setBlank(on) {
+  S.blank = on;
+  document.body.classList.toggle("blank", on);
+  // While the rest is hidden, the dot's box is the page's main landmark and holds its h1.
+  $("#blank-title").classList.toggle("hidden", !on);
+  $("#blank-box").setAttribute("role", on ? "main" : "complementary");
+  const dot = $("#blank-dot");
+  dot.setAttribute("aria-pressed", String(on));
+  dot.setAttribute("aria-label", on ? "Show the overlay again (key B)" : "Blank the overlay (key B)");
+  dot.title = on ? "Show the overlay (B)" : "Blank the overlay (B)";
+  if (on && document.activeElement && document.activeElement !== dot) document.body.focus();
+  $("#live").textContent = on ? "Overlay blanked. Press B to show it again." : "Overlay shown.";
+  schedule();
+}
+
+/** The toast sits above the request bar, never over its buttons or the quick replies. */
+function placeToast() {
+  const box = $("#toast");
+  if (box.classList.contains("hidden")) return;
+  const bar = $("#request-bar").getBoundingClientRect();
+  box.style.bottom = bar.height > 0 ? `${Math.max(16, innerHeight - bar.top + 8)}px` : "";
 }
 
 let toastTimer = null;
@@ -243,6 +312,7 @@ function toast(t) {
   const box = $("#toast");
   box.textContent = t;
   box.classList.remove("hidden");
+  placeToast();
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => box.classList.add("hidden"), 3500);
 }
@@ -289,7 +359,8 @@ function cardNode(card) {
       requestAnimationFrame(() => input.focus());
     } else {
       for (const [action, label] of actionsFor(ev.kind)) {
-        const aria = { done: "Acknowledge", snooze: "Snooze 2 minutes", dismiss: "Dismiss" }[action] || null;
+        // Names start with the visible words (axe label-content-name-mismatch).
+        const aria = action === "done" ? `${label} — Acknowledge` : null;
         const btn = el("button", { type: "button", class: action === "done" ? "ok" : "", dataset: { action }, "aria-label": aria }, label);
         btn.addEventListener("click", () => {
           if (action === "reply") {
@@ -333,8 +404,21 @@ function render() {
   const showClear = !readOnly && mode !== "compact" && clearList.length >= 2;
   const rowKey = `${showMore}:${more}:${S.showAll}:${showClear}:${clearList.length}`;
   if (S.moreRow.key !== rowKey) S.moreRow = { key: rowKey, node: moreRow(showMore, more, showClear, clearList.length) };
+  const snoozed = snoozedAlerts();
+  for (const a of snoozed) {
+    const key = `${a.snoozed_until}:${a.reason}:${a.text}`;
+    let cached = S.snoozedNodes.get(a.seq);
+    if (!cached || cached.key !== key) {
+      const until = clockTime(a.snoozed_until).slice(0, 5);
+      const node = el("p", { class: "snoozed-stop tone-stop", dataset: { seq: a.seq } }, icon("stop"), ` ${stopText(a)} — snoozed until ${until}`);
+      cached = { key, node };
+      S.snoozedNodes.set(a.seq, cached);
+    }
+    want.push(cached.node);
+  }
+  for (const seq of [...S.snoozedNodes.keys()]) if (!snoozed.some((a) => a.seq === seq)) S.snoozedNodes.delete(seq);
   if (S.moreRow.node) want.push(S.moreRow.node);
-  if (!open.length) {
+  if (!open.length && !snoozed.length) {
     const st = S.state ? S.state.status : "planned";
     const quiet = st === "ended" ? "The session has ended. Thank you!" : "All clear. New messages from the producer appear here.";
     want.push(el("p", { class: "empty" }, quiet));
@@ -348,6 +432,7 @@ function render() {
   const alerts = waitingAlerts();
   renderTakeover(alerts);
   renderRequests();
+  placeToast(); // the bar may have grown (a chip)
   renderEarlier();
   sendSeen(shown, alerts.slice(0, 1));
   tick();
@@ -416,7 +501,12 @@ function reminded(level) {
 }
 
 function renderRequests() {
+  // Nothing can be asked once the session has ended (the server refuses it).
+  const ended = !!S.state && S.state.status === "ended";
+  for (const btn of document.querySelectorAll("#requests button, #quick button")) btn.disabled = ended;
   const box = clear($("#my-requests"));
+  const ask = S.more.pending();
+  if (ask && !ended) box.append(el("span", { class: "chip", dataset: { status: "open", seq: ask.seq } }, `${MORE_TIME}: waiting for the producer`));
   const mine = ((S.state && S.state.open_requests) || []).filter((r) => r.by === S.me);
   for (const r of mine) {
     const status = r.status === "on_it" ? `producer is on it${r.status_text ? " — " + r.status_text : ""}` : "waiting for the producer";
@@ -475,7 +565,8 @@ function tick() {
     const a = waitingAlerts()[0];
     if (a) since.textContent = `Sent ${clockTime(a.at)} · ${waited(a.at, t)}${reminded(a.level)}`;
   }
-  const needSound = !readOnly && !soundReady() && (S.prefs["sound.stop"] || S.prefs["sound.time"] || S.prefs["sound.learner"]);
+  const ended = !!st && st.status === "ended"; // nothing more will chime
+  const needSound = !readOnly && !ended && !soundReady() && (S.prefs["sound.stop"] || S.prefs["sound.time"] || S.prefs["sound.learner"]);
   $("#sound-unlock").classList.toggle("hidden", !needSound);
   const wake = S.cards.nextWake(t - 1000);
   if (wake !== null && wake <= t) schedule(); // a snooze ran out

@@ -2,23 +2,36 @@
 // for the golden vectors in tests/vectors/*.json). Everything else a page draws — the timer,
 // open stop alerts, open requests, who is online — comes from the server's `state`.
 //
-//   Ticks     per message (prompt.time, flag.learner, alert.stop, message): delivered, seen,
-//             answer — exactly as app/status.py derives them (the vectors' `expect.ticks`).
+//   Ticks     per message (prompt.time, flag.learner, alert.stop, message): its status —
+//             delivered, seen, answer, escalation, cancel — exactly as app/delivery.py derives
+//             it for `GET …/events/{seq}/status`, same fields, same names (`expect.status`).
 //   Cards     which cards the overlay shows (prompt.time, flag.learner, message) and why the
 //             others left (the vectors' `expect.cards`). Stop alerts are not cards here: the
 //             overlay takes them from state.open_alerts.
 //   MoreTime  a pending "1 more minute" from the facilitator (the producer's "grant +1").
 //   KeyGate   (in keys.js) which keystrokes on the producer panel are shortcuts.
+//
+// Which kinds are messages (ticks) and cards comes from web/kinds.json, generated from
+// app/models/kinds.py like every other table of kinds.
+import SPEC from "./kinds.json" with { type: "json" };
 
-export const TRACKED_KINDS = new Set(["prompt.time", "flag.learner", "alert.stop", "message"]);
-export const CARD_KINDS = new Set(["prompt.time", "flag.learner", "message"]);
+const KINDS = Object.entries(SPEC.kinds); // generated from app/models/kinds.py
+export const TRACKED_KINDS = new Set(KINDS.filter(([, k]) => k.tracked).map(([kind]) => kind));
+export const CARD_KINDS = new Set(KINDS.filter(([, k]) => k.card).map(([kind]) => kind));
 
 const ms = (iso) => Date.parse(iso);
 
 /**
- * Delivery ticks. delivered: a facilitator was online (per presence events before it) when
- * it was logged, or one came online after it, or it was seen/answered; seen: a `seen` or an
- * `ack` refers to it; answer: the latest ack's status, except a snooze that resurfaced.
+ * The status of each message, exactly as `GET …/events/{seq}/status` gives it (app/delivery.py),
+ * field for field and under the same names — the vectors' `expect.status`:
+ *   delivered, delivered_at  a facilitator was online (per presence events before it) when it
+ *                            was logged (then), or one came online after it (then), or it was
+ *                            seen or answered (then: when it was logged);
+ *   seen                     {at, by} of the first `seen` or `ack` that refers to it, or null;
+ *   ack                      its latest ack {status, at, by, text, minutes, seq}, or null: a
+ *                            snooze that resurfaced is no answer again (`resurfaced_at`), and a
+ *                            `dismissed` ("Clear all") leaves an earlier done/declined answer;
+ *   escalation_level         the highest `alert.escalated` level; cancelled_at: the first cancel.
  */
 export class Ticks {
   constructor(participants = []) {
@@ -38,7 +51,10 @@ export class Ticks {
     const a = ev.author;
     if (a && a.participant_id && a.role && a.role !== "system") this.roles.set(a.participant_id, a.role);
     if (TRACKED_KINDS.has(ev.kind)) {
-      this.messages.set(ev.seq, { seq: ev.seq, kind: ev.kind, at: ev.at, seen_at: null, ack: null, level: 0, cancelled_at: null, resurfaced_at: null });
+      this.messages.set(ev.seq, {
+        seq: ev.seq, kind: ev.kind, at: ev.at, seen: null, ack: null, answered: false,
+        escalation_level: 0, cancelled_at: null, resurfaced_at: null,
+      });
       return;
     }
     if (ev.kind === "presence") {
@@ -47,21 +63,23 @@ export class Ticks {
     }
     const m = this.messages.get(b.ref);
     if (!m) return;
+    const by = a ? a.name : null;
     if (ev.kind === "seen") {
-      m.seen_at = m.seen_at || ev.at;
+      m.seen = m.seen || { at: ev.at, by };
     } else if (ev.kind === "ack") {
-      m.seen_at = m.seen_at || ev.at;
+      m.seen = m.seen || { at: ev.at, by }; // an answer implies it was seen
       // "Clear all" closes a card but answers nothing: an answer given before stays.
-      if (b.status === "dismissed" && m.ack && (m.ack.status === "done" || m.ack.status === "declined")) return;
-      m.ack = { seq: ev.seq, status: b.status, at: ev.at, text: b.text || null, minutes: b.minutes || null };
+      if (b.status === "dismissed" && m.answered) return;
+      if (b.status === "done" || b.status === "declined") m.answered = true;
+      m.ack = { status: b.status, at: ev.at, by, text: b.text ?? null, minutes: b.minutes ?? null, seq: ev.seq };
     } else if (ev.kind === "alert.resurface") {
       // A snooze that ran out is no answer any more: the message waits again.
-      if (m.ack && m.ack.status === "snoozed" && m.ack.seq === b.ack) {
+      if (m.ack && m.ack.seq === b.ack) {
         m.ack = null;
         m.resurfaced_at = ev.at;
       }
     } else if (ev.kind === "alert.escalated") {
-      m.level = Math.max(m.level, b.level || 0);
+      m.escalation_level = Math.max(m.escalation_level, b.level || 0);
     } else if (ev.kind === "alert.cancel") {
       m.cancelled_at = m.cancelled_at || ev.at;
     }
@@ -83,10 +101,10 @@ export class Ticks {
       const p = this.presence[i];
       if (p.online && isFacilitator(p.pid)) return p.at;
     }
-    return m.seen_at ? m.at : null;
+    return m.seen ? m.at : null;
   }
 
-  /** Everything the producer panel shows about one message, or null if unknown. */
+  /** The status of one message (the endpoint's object), or null if unknown. */
   get(seq) {
     const m = this.messages.get(seq);
     if (!m) return null;
@@ -96,23 +114,18 @@ export class Ticks {
       kind: m.kind,
       delivered: delivered_at !== null,
       delivered_at,
-      seen: m.seen_at !== null,
-      seen_at: m.seen_at,
-      answer: m.ack ? m.ack.status : null,
+      seen: m.seen,
       ack: m.ack,
-      level: m.level,
-      cancelled_at: m.cancelled_at,
+      escalation_level: m.escalation_level,
       resurfaced_at: m.resurfaced_at,
+      cancelled_at: m.cancelled_at,
     };
   }
 
-  /** {"<seq>": {delivered, seen, answer}} — the vectors' `expect.ticks`. */
+  /** {"<seq>": status} for every message — the vectors' `expect.status`. */
   all() {
     const out = {};
-    for (const seq of this.messages.keys()) {
-      const t = this.get(seq);
-      out[String(seq)] = { delivered: t.delivered, seen: t.seen, answer: t.answer };
-    }
+    for (const seq of this.messages.keys()) out[String(seq)] = this.get(seq);
     return out;
   }
 }
@@ -210,9 +223,23 @@ export class Cards {
   }
 }
 
-/** The overlay shows at most `max` cards; the rest are counted ("+N more"). */
+/**
+ * The overlay shows at most `max` cards; the rest are counted ("+N more"). With room for two
+ * or more, the open timing card is always among them: flags and messages never push the
+ * current time under "+N more" (it takes the place of the last card that is not urgent).
+ * With room for one (the compact strip), the first card is shown: an urgent one first.
+ */
 export function visibleCards(open, max = 3) {
-  return { shown: open.slice(0, max), more: Math.max(0, open.length - max) };
+  const shown = open.slice(0, max);
+  const timing = open.find((c) => c.kind === "prompt.time");
+  if (timing && max >= 2 && !shown.includes(timing)) {
+    const last = shown.findLastIndex((c) => !c.urgent);
+    if (last >= 0) {
+      shown.splice(last, 1);
+      shown.push(timing);
+    }
+  }
+  return { shown, more: open.length - shown.length };
 }
 
 /** Cards that "Clear all" dismisses (an ack `dismissed` each): everything but urgent messages. */

@@ -75,3 +75,14 @@ export function suggestLearners(roster, typed, limit = 8) {
   ranked.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   return ranked.slice(0, limit).map(([, , name]) => name);
 }
+
+/** The roster names `typed` could mean when it is not clear which ("maria" with two Marias);
+ * [] when it is clear (an exact match, one name) or matches none. */
+export function ambiguousLearners(roster, typed) {
+  const key = foldName(typed);
+  if (!key) return [];
+  const folded = roster.map((name) => [foldName(name), name]);
+  if (folded.some(([f]) => f === key)) return [];
+  const found = [...new Set(folded.filter(([f]) => hits(f, key)).map(([, name]) => name))];
+  return found.length > 1 ? found : [];
+}

@@ -71,6 +71,7 @@ export function mount(box, { token, sessionId, reservedKeys = [], presets, onSav
     { class: "playbook", id: "playbook" },
     el("summary", {}, "Edit playbook"),
     el("p", { class: "hint" }, "One-tap presets and their keys. Changes apply to every producer screen once saved."),
+    el("p", { class: "hint", id: "playbook-variables" }, "A text may say {segment}, {next}, {minutes_left}, {facilitator} or {learner}: filled in when the preset is sent."),
     list,
     error,
     el("div", { class: "row" }, add, save, reset, status),

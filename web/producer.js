@@ -3,11 +3,17 @@
 // session state (client.js "session"); message ticks and "1 more minute" come from model.js;
 // which keys are shortcuts and which are typing, from keys.js.
 import { Channel } from "./client.js";
+import { watchLink } from "./link-state.js";
 import { KeyGate } from "./keys.js";
+import { mount as mountPanelKeys } from "./panel-keys.js";
+import { centreOf, placeStopConfirm, pointOf } from "./stop-confirm.js";
+import { mount as mountAttention } from "./attention.js";
+import { follow as followSession } from "./session-sync.js";
 import { mount as mountPlaybook } from "./playbook.js";
 import { mount as mountRoster } from "./roster-view.js";
 import { mount as mountSetup } from "./setup-panel.js";
 import { mount as mountLinks } from "./links-panel.js";
+import { mount as mountWebhooks } from "./webhooks-panel.js";
 import { mount as mountLearnerBox } from "./learner-box.js";
 import { MoreTime, TRACKED_KINDS, Ticks, countdownTone, secondsLeft, waited } from "./model.js";
 import {
@@ -17,6 +23,8 @@ import {
 
 const token = takeToken();
 const PANEL_KEYS = { m: "Type a message to the facilitator (Enter sends)", n: "Write a private note (Ctrl+Enter saves)", l: "Type a learner's name, Enter, then a learner key", "]": "Start the next segment", "[": "End the current segment", "=": "Give the current segment 1 more minute" };
+// Keys that only put the focus in a box where Enter sends nothing: they act at once.
+const FOCUS_KEYS = new Set(["l", "n"]);
 const ANSWER_TEXT = { done: "Acknowledged", snoozed: "Snoozed", declined: "Declined", dismissed: "Cleared unanswered" };
 
 const S = {
@@ -53,6 +61,7 @@ if (!token) {
 function start() {
   const ch = new Channel(token).start();
   S.ch = ch;
+  watchLink(ch, { reload: true }); // a replaced link: a full-page notice; a new one reloads
   ch.addEventListener("state", (e) => showConn(e.detail));
   ch.addEventListener("welcome", (e) => onWelcome(e.detail));
   ch.addEventListener("session", (e) => {
@@ -74,15 +83,29 @@ function start() {
     renderPresets();
     loadPresets();
   }
+  S.attention = mountAttention({ sound: () => $("#sound").checked, title: () => S.title || "Producer panel — Backchannel" });
   setInterval(tick, 250);
   wireControls();
-  mountPlaybook($("#playbook-box"), {
+  S.playbook = mountPlaybook($("#playbook-box"), {
     token, sessionId: () => S.sid, reservedKeys: [...Object.keys(PANEL_KEYS), "?"], presets: () => S.presets,
     onSaved: (presets) => { S.presets = presets; renderPresets(); loadPresets(); },
   });
   mountRoster($("#roster-view-box"), { roster: () => (S.session && S.session.roster) || [], events: () => S.events });
   mountLinks($("#setup-box"), { token, sessionId: () => S.sid, me: () => S.me });
+  mountWebhooks($("#setup-box"), { token, sessionId: () => S.sid });
   S.setup = mountSetup($("#setup-box"), { token, session: () => S.session, state: () => S.state, onSaved: (session) => { S.session = session; renderRoster(); } });
+  followSession(ch, {
+    token, sessionId: () => S.sid,
+    onSession: (session) => {
+      S.session = { ...S.session, ...session };
+      S.title = `${session.title} — producer`;
+      $("#title").textContent = session.title;
+      renderRoster();
+      S.setup.refresh();
+      schedule();
+    },
+    onPresets: () => loadPresets().then(() => S.playbook.reload()),
+  });
 }
 
 function showConn({ state, reason }) {
@@ -133,7 +156,8 @@ function onWelcome(w) {
   S.people[w.you.participant_id] = w.you;
   for (const p of w.participants || []) S.people[p.participant_id] = p;
   S.ticks.learn(w.participants || []);
-  document.title = `${w.session.title} — producer`;
+  S.title = `${w.session.title} — producer`;
+  document.title = S.title;
   $("#title").textContent = w.session.title;
   const debrief = $("#debrief-link");
   debrief.href = `/debrief#t=${encodeURIComponent(token)}&s=${encodeURIComponent(w.session.id)}`;
@@ -185,13 +209,14 @@ function send(kind, body, preset) {
   return id;
 }
 
-function firePreset(p) {
+function firePreset(p, point = null) {
   if (p.kind === "alert.stop") {
-    arm(p);
+    arm(p, false, point);
     return;
   }
   const body = { ...p.body };
   if (p.kind === "flag.learner") {
+    if (!S.learner && S.learnerBox.askIfAmbiguous()) return; // "Which Maria?" first
     const typed = $("#learner").value.trim();
     const who = S.learner || typed;
     if (who) body.learner = who;
@@ -219,23 +244,22 @@ function toPanel() {
 // -- stop alerts: arm, then confirm -----------------------------------------------------
 
 /** Arms a stop preset; by key the gate has armed it already (Enter sends a moment later). */
-function arm(p, byKey = false) {
+function arm(p, byKey = false, point = null) {
   if (S.role === "observer") return;
+  S.attention.askOnce(); // a tap or key: the one moment a browser lets a page ask
   if (S.armed && S.armed.preset.preset_id === p.preset_id) {
     confirmStop(); // a second tap on the same stop button confirms
     return;
   }
-  if (!byKey) S.gate.arm(p.key || "", performance.now());
+  S.gate.arm(p.key || "", performance.now(), !byKey);
   S.armed = { preset: p, until: performance.now() + 3000 };
   setTimeout(armTick, 300);
   $("#armed-title").textContent = `Send “${STOP_TEXT[p.body.reason] || p.label}”${p.body.text ? " — " + p.body.text : ""}?`;
   $("#stop-detail").value = "";
-  $("#armed").classList.remove("hidden");
-  for (const btn of document.querySelectorAll("#presets-stop [data-preset]")) {
-    const on = btn.dataset.preset === p.preset_id;
-    btn.classList.toggle("armed-btn", on);
-    btn.querySelector(".label").textContent = on ? "Tap again to send" : S.presets.find((x) => x.preset_id === btn.dataset.preset).label;
-  }
+  $("#armed-send").textContent = byKey ? "Send it (Enter)" : "Tap again to send";
+  const btn = document.querySelector(`#presets-stop [data-preset="${CSS.escape(p.preset_id)}"]`);
+  placeStopConfirm($("#armed"), $("#armed-send"), point || centreOf(btn));
+  for (const b of document.querySelectorAll("#presets-stop [data-preset]")) b.classList.toggle("armed-btn", b === btn);
   armTick();
 }
 
@@ -243,11 +267,7 @@ function disarm() {
   S.armed = null;
   S.gate.disarm();
   $("#armed").classList.add("hidden");
-  for (const btn of document.querySelectorAll("#presets-stop [data-preset]")) {
-    btn.classList.remove("armed-btn");
-    const p = S.presets.find((x) => x.preset_id === btn.dataset.preset);
-    if (p) btn.querySelector(".label").textContent = p.label;
-  }
+  for (const btn of document.querySelectorAll("#presets-stop [data-preset]")) btn.classList.remove("armed-btn");
 }
 
 function confirmStop() {
@@ -300,7 +320,7 @@ function wireControls() {
   $("#filter").addEventListener("change", () => schedule());
   // Enter in the learner box: the name stays (as the roster spells it, when it is clear);
   // the next learner key uses it.
-  S.learnerBox = mountLearnerBox($("#learner"), { list: $("#learner-suggestions"), roster: () => (S.session && S.session.roster) || [], onEnter: toPanel });
+  S.learnerBox = mountLearnerBox($("#learner"), { list: $("#learner-suggestions"), roster: () => (S.session && S.session.roster) || [], onEnter: toPanel, onTyping: showTypingHint });
   $("#learner").addEventListener("input", () => {
     S.learner = null;
     renderRoster();
@@ -340,6 +360,9 @@ function wireControls() {
     }
   });
   $("#sound").addEventListener("change", () => unlockSound());
+  S.keys = mountPanelKeys({
+    gate: S.gate, keys: gateKeys, label: keyLabel, run: runKey, focus: runKey, confirm: confirmStop, disarm, typing: showTypingHint,
+  });
   document.addEventListener("keydown", onKey);
 }
 
@@ -392,21 +415,28 @@ function sessionButton() {
 
 function gateKeys() {
   const keys = {};
-  for (const k of [...Object.keys(PANEL_KEYS), "?"]) keys[k] = { stop: false };
+  for (const k of [...Object.keys(PANEL_KEYS), "?"]) keys[k] = { focus: FOCUS_KEYS.has(k) };
   for (const p of S.presets) if (p.key) keys[p.key.toLowerCase()] = { stop: p.kind === "alert.stop" };
   return keys;
+}
+
+/** What a key does, for the bar shown while it waits. */
+function keyLabel(key) {
+  const preset = S.presets.find((p) => p.key && p.key.toLowerCase() === key);
+  return preset ? preset.label : PANEL_KEYS[key] || (key === "?" ? "Show the keys" : key);
 }
 
 function runKey(key) {
   const preset = S.presets.find((p) => p.key && p.key.toLowerCase() === key);
   if (preset) {
-    firePreset(preset);
+    if (preset.kind === "alert.stop") arm(preset, true);
+    else firePreset(preset);
     return;
   }
   const actions = {
     m: () => $("#free-text").focus(),
     n: () => $("#note").focus(),
-    l: () => $("#learner").focus(),
+    l: () => S.learnerBox.focusFromKey(),
     "]": startNext,
     "[": endSegment,
     "=": () => extend(1),
@@ -429,6 +459,7 @@ function onKey(e) {
   if (e.key === "Escape") {
     if (helpOpen) toggleHelp(false);
     else if (S.armed) disarm();
+    else if (S.keys.escape()) return;
     else if (typing) toPanel();
     return;
   }
@@ -449,38 +480,7 @@ function onKey(e) {
     }
     return;
   }
-  S.gate.setKeys(gateKeys());
-  const r = S.gate.press(e.key, performance.now());
-  const preset = (k) => S.presets.find((p) => p.key && p.key.toLowerCase() === k);
-  switch (r.do) {
-    case "fire":
-      e.preventDefault();
-      runKey(r.key);
-      break;
-    case "defer":
-      e.preventDefault();
-      setTimeout(() => {
-        const k = S.gate.due(performance.now());
-        if (k) runKey(k);
-      }, r.ms + 20);
-      break;
-    case "arm":
-      e.preventDefault();
-      if (preset(r.key)) arm(preset(r.key), true);
-      break;
-    case "confirm":
-      e.preventDefault(); // and no click on a focused button
-      confirmStop();
-      break;
-    case "disarm":
-      disarm();
-      if (r.typing) showTypingHint();
-      break;
-    case "typing":
-      showTypingHint();
-      break;
-    default:
-  }
+  S.keys.press(e);
 }
 
 function showTypingHint() {
@@ -511,7 +511,7 @@ function presetButton(p) {
     el("span", { class: "label" }, p.label),
     p.key ? el("kbd", {}, p.kind === "alert.stop" ? `${p.key} ⏎` : p.key) : null,
   );
-  btn.addEventListener("click", () => firePreset(p));
+  btn.addEventListener("click", (e) => firePreset(p, pointOf(e, btn)));
   return btn;
 }
 
@@ -527,7 +527,7 @@ function renderPresets() {
   for (const [k, what] of Object.entries(PANEL_KEYS)) row(k, what);
   row("?", "Show or hide this help");
   row("Esc", "Close help / cancel a stop alert / leave a text box");
-  keys.append(el("tr", {}, el("td", { colspan: "2", class: "hint" }, "Keys pause while you type words, so typing meant for another window sends nothing.")));
+  keys.append(el("tr", {}, el("td", { colspan: "2", class: "hint" }, "A key works alone: after a second without keys, and it goes when nothing follows it for a moment (a bar shows it; any key cancels). Words typed here, meant for another window, send nothing.")));
 }
 
 function renderSessionButton() {
@@ -611,6 +611,8 @@ function tick() {
   $("#next").textContent = st && st.next_segment && st.status !== "ended" ? `Next: ${st.next_segment.title}` : "";
   for (const node of document.querySelectorAll("[data-waiting-since]")) node.textContent = waited(node.dataset.waitingSince, now);
   armTick();
+  const alerts = S.role === "producer" && st ? st.open_alerts || [] : [];
+  S.attention.update(alerts.map((a) => ({ ...a, text: STOP_TEXT[a.reason] || "Stop" })), now);
 }
 
 function renderPresence() {
@@ -725,7 +727,7 @@ function renderIncoming() {
 
 function statusOf(t) {
   if (t.cancelled_at) return "cancelled";
-  if (t.answer) return t.answer;
+  if (t.ack) return t.ack.status;
   if (t.seen) return "seen";
   return t.delivered ? "delivered" : "logged";
 }
@@ -766,13 +768,13 @@ function messageItem(ev) {
   tick("on", `✓ Logged #${ev.seq} ${clockTime(ev.at)}`);
   if (t.delivered) tick("on", `✓ Delivered ${clockTime(t.delivered_at)}`);
   else tick("warn", "Facilitator not connected");
-  if (t.seen) tick("on", `✓ Seen ${clockTime(t.seen_at)}`);
+  if (t.seen) tick("on", `✓ Seen ${clockTime(t.seen.at)}`);
   if (t.ack) {
     const dismissed = t.ack.status === "declined" && ev.kind === "flag.learner";
     const label = { done: "Acknowledged", snoozed: `Snoozed ${t.ack.minutes || 1} min`, declined: dismissed ? "Dismissed" : "Declined", dismissed: "Cleared unanswered" }[t.ack.status];
     tick({ declined: "bad", dismissed: "warn" }[t.ack.status] || "on", `✓ ${label} ${clockTime(t.ack.at)}${t.ack.text ? " — “" + t.ack.text + "”" : ""}`);
   }
-  if (t.level) tick("bad", `Not answered: ${reminded(t.level)}`);
+  if (t.escalation_level) tick("bad", `Not answered: ${reminded(t.escalation_level)}`);
   if (t.cancelled_at) tick("", `Withdrawn ${clockTime(t.cancelled_at)}`);
   const urgent = ev.kind === "message" && ev.body.urgent;
   return el(

@@ -49,11 +49,13 @@ export function mount(box, { roster, events }) {
   const sel = el("select", { id: "roster-sort", "aria-label": "Sort learners" }, Object.entries(SORTS).map(([v, t]) => el("option", { value: v }, t)));
   const summary = el("p", { class: "hint", id: "roster-summary", role: "status" });
   const body = el("tbody", {});
+  const others = el("tbody", { class: "roster-others" });
   const tableEl = el(
     "table",
     { class: "data roster-table", id: "roster-view" },
     el("thead", {}, el("tr", {}, ["Learner", "Last flag", "Since", "Flags"].map((h) => el("th", { scope: "col" }, h)))),
     body,
+    others,
   );
   box.append(
     el("div", { class: "row" }, el("h2", { class: "grow" }, "Learners"), sel),
@@ -70,26 +72,33 @@ export function mount(box, { roster, events }) {
     const now = Date.now();
     const rows = sortRows(rosterRows(roster() || [], events() || []), sortBy);
     const lines = rows.map((r) => [
-      r.name + (r.inRoster ? "" : " (not on the roster)"),
+      r.name,
       r.last ? `${FLAG_TEXT[r.last.body.flag] || r.last.body.flag}${r.last.body.minutes ? ` ${r.last.body.minutes} min` : ""} at ${clockTime(r.last.at)}` : "not heard from",
       r.last ? since(r.last.at, now) : "—",
       String(r.count),
       r.last ? "heard" : "silent",
       r.name,
+      r.inRoster,
     ]);
     const key = JSON.stringify(lines);
     if (key === lastKey) return;
     lastKey = key;
     clear(body);
-    for (const [name, last, ago, count, state, learner] of lines) {
-      body.append(
-        el("tr", { class: `roster-${state}`, dataset: { learner, state } },
-          el("th", { scope: "row" }, name), el("td", {}, last), el("td", { class: "num" }, ago), el("td", { class: "num" }, count)),
-      );
+    clear(others);
+    const row = ([name, last, ago, count, state, learner]) =>
+      el("tr", { class: `roster-${state}`, dataset: { learner, state } },
+        el("th", { scope: "row" }, name), el("td", {}, last), el("td", { class: "num" }, ago), el("td", { class: "num" }, count));
+    // The roster's learners are counted; names flagged that are not on it are listed apart.
+    const listed = lines.filter((l) => l[6]);
+    const extra = lines.filter((l) => !l[6]);
+    for (const line of listed) body.append(row(line));
+    if (!listed.length) body.append(el("tr", {}, el("td", { colspan: 4, class: "hint" }, "No roster for this session.")));
+    if (extra.length) {
+      others.append(el("tr", { class: "roster-apart" }, el("th", { colspan: 4, scope: "colgroup" }, `Not on the roster (${extra.length})`)));
+      for (const line of extra) others.append(row(line));
     }
-    if (!lines.length) body.append(el("tr", {}, el("td", { colspan: 4, class: "hint" }, "No roster for this session.")));
-    const silent = lines.filter((l) => l[4] === "silent").length;
-    summary.textContent = lines.length ? `${silent} of ${lines.length} not heard from yet` : "";
+    const silent = listed.filter((l) => l[4] === "silent").length;
+    summary.textContent = listed.length ? `${silent} of ${listed.length} not heard from yet` : "";
   }
   update();
   setInterval(update, 1000);

@@ -1,4 +1,5 @@
 // Small helpers shared by the pages: tokens from the fragment, DOM building, times, icons.
+import SPEC from "./kinds.json" with { type: "json" };
 
 /** The token from `#t=…`, moved out of the visible URL into sessionStorage (per path). */
 export function takeToken() {
@@ -108,57 +109,20 @@ export function initials(name) {
   );
 }
 
-export const FLAG_TEXT = {
-  quiet: "quiet",
-  question: "has a question",
-  hand: "hand raised",
-  tech: "tech trouble",
-  left: "left the room",
-  joined: "joined",
-  chat: "question in chat",
-};
+// What the pages know of each event kind — label, icon, tone, sound, and the words for the
+// values of its body's fields — generated from app/models/kinds.py (`backchannel kinds`).
+const KINDS = SPEC.kinds;
 
-export const STOP_TEXT = {
-  problem: "Stop: address a problem",
-  chat: "Stop: respond to chat",
-  break: "Stop: take a break",
-  other: "Stop, please",
-};
+export const FLAG_TEXT = KINDS["flag.learner"].words.flag;
+export const STOP_TEXT = KINDS["alert.stop"].words.reason;
+export const REQUEST_TEXT = KINDS.request.words.action;
+export const REQUEST_STATUS_TEXT = KINDS["request.status"].words.status;
+export const ACK_TEXT = KINDS.ack.words.status;
 
-export const REQUEST_TEXT = {
-  breakout: "Open breakouts",
-  poll: "Launch the poll",
-  whiteboard: "Open the whiteboard",
-  break: "Take a break",
-  chat: "Check the chat",
-  tech: "Tech help",
-  other: "Request",
-};
-
-export const REQUEST_STATUS_TEXT = { on_it: "On it", done: "Done", declined: "Declined" };
-
-/** Kind -> label and icon name, so colour is never the only cue. */
-export const KIND_META = {
-  "prompt.time": { label: "Time", icon: "clock", tone: "time" },
-  "flag.learner": { label: "Learner", icon: "person", tone: "learner" },
-  "alert.stop": { label: "Stop", icon: "stop", tone: "stop" },
-  "alert.cancel": { label: "Cancelled", icon: "x", tone: "muted" },
-  "alert.escalated": { label: "Escalated", icon: "stop", tone: "stop" },
-  "alert.resurface": { label: "Back", icon: "clock", tone: "muted" },
-  message: { label: "Message", icon: "bubble", tone: "message" },
-  reply: { label: "Reply", icon: "bubble", tone: "reply" },
-  request: { label: "Request", icon: "hand", tone: "request" },
-  "request.status": { label: "Request", icon: "check", tone: "request" },
-  ack: { label: "Answer", icon: "check", tone: "reply" },
-  seen: { label: "Seen", icon: "eye", tone: "muted" },
-  note: { label: "Note", icon: "pen", tone: "note" },
-  presence: { label: "Presence", icon: "dot", tone: "muted" },
-  "segment.start": { label: "Segment", icon: "flag", tone: "muted" },
-  "segment.end": { label: "Segment", icon: "flag", tone: "muted" },
-  "segment.extend": { label: "Segment", icon: "flag", tone: "muted" },
-  "session.start": { label: "Session", icon: "flag", tone: "muted" },
-  "session.end": { label: "Session", icon: "flag", tone: "muted" },
-};
+/** Kind -> label, icon name, tone and sound, so colour is never the only cue. */
+export const KIND_META = Object.fromEntries(
+  Object.entries(KINDS).map(([kind, k]) => [kind, { label: k.label, icon: k.icon, tone: k.tone, sound: k.sound }]),
+);
 
 /** One line of human text for any event (untrusted parts stay plain strings). */
 export function describe(ev, { initialsOnly = false } = {}) {
@@ -182,8 +146,8 @@ export function describe(ev, { initialsOnly = false } = {}) {
     case "seen":
       return `Seen #${b.ref}`;
     case "ack": {
-      const what = { done: "Done", snoozed: `Snoozed ${b.minutes || 1} min`, declined: "Declined" };
-      return `${what[b.status] || b.status} #${b.ref}${b.text ? " — " + b.text : ""}`;
+      const what = b.status === "snoozed" ? `${ACK_TEXT.snoozed} ${b.minutes || 1} min` : ACK_TEXT[b.status] || b.status;
+      return `${what} #${b.ref}${b.text ? " — " + b.text : ""}`;
     }
     case "message":
       return b.text;

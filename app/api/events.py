@@ -1,13 +1,12 @@
 """The event log over HTTP: append (for buttons and scripts), list, CSV, status, presets."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.api.reads import CHUNK_EVENTS, SlotResponse, event_pages, framed, json_array
+from app.api.reads import CHUNK_EVENTS, SlotResponse, encoded, event_pages, framed, json_array
 from app.deps import (
     PAGE_READ_MIN,
     WHOLE_READ_MIN,
@@ -19,9 +18,9 @@ from app.deps import (
     require_role,
 )
 from app.errors import InvalidInput, NotFound
-from app.export import csv_header, csv_rows
+from app.export import csv_header, csv_page
 from app.log import Appended, Author, get_event, last_seq, read_events
-from app.models import Event, Participant
+from app.models import Participant
 from app.models.event import event_public
 from app.models.kinds import visible_to
 from app.models.text import MAX_SAFE_INT
@@ -89,7 +88,7 @@ async def list_events(
         release = await services.read_slots.take(session_id)
         pages = event_pages(services.db, session_id, after=after, until=until, role=me.role)
         return SlotResponse(
-            _csv_stream(pages),
+            framed(csv_header().encode(), encoded(pages, csv_page), b""),
             release,
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="backchannel-{session_id}.csv"'},
@@ -108,16 +107,10 @@ async def list_events(
         services.db, session_id, after=after, until=until, role=me.role, limit=limit
     )
     return SlotResponse(
-        framed(b'{"events":[', json_array(pages, event_public), tail),
+        framed(b'{"events":[', json_array(pages), tail),
         release,
         media_type="application/json",
     )
-
-
-async def _csv_stream(pages: AsyncIterator[list[Event]]) -> AsyncIterator[bytes]:
-    yield csv_header().encode()
-    async for page in pages:
-        yield csv_rows(page).encode()
 
 
 @router.get("/events/{seq}/status")

@@ -17,9 +17,9 @@ import orjson
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from app.clock import iso
 from app.db import Database
-from app.log import read_events
-from app.models import Event
+from app.log import read_event_rows
 
 CHUNK_EVENTS = 200
 REPORT_SLICE = 32 * 1024
@@ -42,6 +42,9 @@ class SlotResponse(StreamingResponse):
                 self._release = None
 
 
+Row = tuple[Any, ...]  # app.log.read_event_rows
+
+
 async def event_pages(
     db: Database,
     session_id: str,
@@ -50,35 +53,62 @@ async def event_pages(
     until: int,
     role: str | None,
     limit: int | None = None,
-) -> AsyncIterator[list[Event]]:
-    """The visible events with ``after < seq <= until``, ``CHUNK_EVENTS`` at a time (at
-    most ``limit`` in all), each page a turn of the event loop."""
+) -> AsyncIterator[list[Row]]:
+    """The visible events with ``after < seq <= until`` as rows, ``CHUNK_EVENTS`` at a time
+    (at most ``limit`` in all), each page a turn of the event loop."""
     left = limit
     while left is None or left > 0:
         size = CHUNK_EVENTS if left is None else min(CHUNK_EVENTS, left)
-        page = await read_events(db, session_id, after=after, until=until, limit=size, role=role)
+        page = await read_event_rows(
+            db, session_id, after=after, until=until, limit=size, role=role
+        )
         if not page:
             return
         yield page
         if len(page) < size:
             return
-        after = page[-1].seq
+        after = page[-1][0]
         if left is not None:
             left -= len(page)
-        await asyncio.sleep(0)
 
 
-async def json_array(
-    pages: AsyncIterator[list[Event]], encode: Callable[[Event], Any]
-) -> AsyncIterator[bytes]:
-    """The items of ``pages`` as the inside of a JSON array (comma-separated), a page a chunk."""
+def event_json(row: Row) -> dict[str, Any]:
+    """``event_public`` of a row, its body passed through as the JSON text it is stored as."""
+    seq, eid, kind, body, author_id, author_role, author_name, at_ms = row
+    return {
+        "seq": seq,
+        "id": eid,
+        "kind": kind,
+        "body": orjson.Fragment(body),
+        "author": {"participant_id": author_id, "role": author_role, "name": author_name},
+        "at": iso(at_ms),
+    }
+
+
+def _json_items(rows: list[Row]) -> bytes:
+    return orjson.dumps([event_json(r) for r in rows])[1:-1]  # without the brackets
+
+
+async def json_array(pages: AsyncIterator[list[Row]]) -> AsyncIterator[bytes]:
+    """The events of ``pages`` as the inside of a JSON array (comma-separated), a page a
+    chunk, each encoded on a worker thread: the loop only waits for it (the interpreter lets
+    it run at least every few milliseconds), so a large read does not stall other
+    sessions' sockets for a whole page's work."""
     first = True
     async for page in pages:
-        chunk = orjson.dumps([encode(e) for e in page])[1:-1]  # without the brackets
+        chunk = await asyncio.to_thread(_json_items, page)
         if not chunk:
             continue
         yield chunk if first else b"," + chunk
         first = False
+
+
+async def encoded(
+    pages: AsyncIterator[list[Row]], encode: Callable[[list[Row]], bytes]
+) -> AsyncIterator[bytes]:
+    """Each page through ``encode`` on a worker thread (as ``json_array``)."""
+    async for page in pages:
+        yield await asyncio.to_thread(encode, page)
 
 
 async def slices(body: bytes) -> AsyncIterator[bytes]:

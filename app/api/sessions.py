@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Body, Request, Response
 
+from app import commands
 from app.api.reads import SlotResponse, event_pages, framed, json_array, slices
 from app.deps import (
     WHOLE_READ_MIN,
@@ -21,7 +22,7 @@ from app.deps import (
 )
 from app.errors import Unauthorized
 from app.export import export_head
-from app.models.event import event_public
+from app.log import last_seq
 from app.models.kinds import visible_to
 from app.models.participant import ParticipantCreate
 from app.models.session import SessionCreate, SessionUpdate
@@ -29,17 +30,12 @@ from app.presets import DEFAULT_PRESETS, validate_presets
 from app.qr import qr_svg
 from app.services import session_view
 from app.sessions import (
-    add_participant,
     create_session,
-    delete_session,
     get_session,
     link_for,
     list_participants,
     participant_public,
-    revoke_participant,
-    rotate_token,
     set_presets,
-    update_session,
 )
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
@@ -92,8 +88,7 @@ async def change(
 ) -> dict[str, Any]:
     require_role(me, "producer")
     await limit_management(services, me)
-    await update_session(services.db, session_id, data)
-    await services.hub.meta_changed(session_id)
+    await commands.change(services.db, services.notify, session_id, data)
     return await session_view(services, session_id)
 
 
@@ -101,8 +96,7 @@ async def change(
 async def erase(session_id: str, me: ParticipantDep, services: ServicesDep) -> Response:
     """Erase the session, its participants and its log; open sockets close with 4404."""
     require_role(me, "producer")
-    await delete_session(services.db, session_id)
-    await services.hub.publish_control(session_id, {"type": "deleted"})
+    await commands.erase(services.db, services.notify, session_id)
     return Response(status_code=204)
 
 
@@ -112,10 +106,13 @@ async def add(
 ) -> dict[str, Any]:
     require_role(me, "producer")
     await limit_management(services, me)
-    issued = await add_participant(
-        services.db, session_id, data, max_participants=services.settings.max_participants
+    issued = await commands.add(
+        services.db,
+        services.notify,
+        session_id,
+        data,
+        max_participants=services.settings.max_participants,
     )
-    await services.hub.meta_changed(session_id)
     link = link_for(services.settings.public_base, data.role, issued.token)
     return {
         "participant": participant_public(issued.participant),
@@ -152,11 +149,8 @@ async def rotate(
     if me.id != participant_id:
         require_role(me, "producer")
     await limit_management(services, me)
-    issued, old_hash = await rotate_token(services.db, session_id, participant_id)
     # Sockets opened with the old token close with 4401, on every process.
-    await services.hub.publish_control(
-        session_id, {"type": "revoked", "participant_id": participant_id, "token": old_hash[:16]}
-    )
+    issued = await commands.rotate(services.db, services.notify, session_id, participant_id)
     p = issued.participant
     return {
         "participant": participant_public(p),
@@ -172,10 +166,7 @@ async def revoke(
     """Revoke a link: it stops now; the participant stays in the log. Not the last producer."""
     require_role(me, "producer")
     await limit_management(services, me)
-    p = await revoke_participant(services.db, session_id, participant_id)
-    await services.hub.publish_control(
-        session_id, {"type": "revoked", "participant_id": participant_id}
-    )
+    p = await commands.revoke(services.db, services.notify, session_id, participant_id)
     return {"participant": {**participant_public(p), "revoked": True}}
 
 
@@ -199,20 +190,20 @@ async def replace_presets(
     raw = payload.get("presets") if isinstance(payload, dict) else payload
     clean = validate_presets(raw)
     session = await set_presets(services.db, session_id, clean)
+    await services.hub.meta_changed(session_id)  # every open producer tab re-reads it
     return {"presets": session.presets}
 
 
 @router.get("/{session_id}/report")
 async def report(session_id: str, me: ParticipantDep, services: ServicesDep) -> Response:
     """The debrief figures, served from the session's model (encoded once per seq), charged
-    by its rows (messages and notes) and sent in slices (app/api/reads.py)."""
-    model = await services.models.current(session_id)
-    with_notes = visible_to(me.role, "note")
-    rows = len(model.report.messages) + (len(model.report.notes) if with_notes else 0)
-    await charge_read(services, me, rows, WHOLE_READ_MIN)
+    by the log it sums up and sent in slices (app/api/reads.py)."""
+    # Priced before anything costly is done: a refusal costs a token check and one query.
+    await charge_read(services, me, await last_seq(services.db, session_id), WHOLE_READ_MIN)
     release = await services.read_slots.take(session_id)
     try:
-        body = model.report_json(with_notes=with_notes)
+        model = await services.models.current(session_id)
+        body = model.report_json(with_notes=visible_to(me.role, "note"))
     except BaseException:
         release()
         raise
@@ -223,11 +214,11 @@ async def report(session_id: str, me: ParticipantDep, services: ServicesDep) -> 
 async def export(session_id: str, me: ParticipantDep, services: ServicesDep) -> Response:
     """The whole log and the report as of its last event, streamed a page at a time."""
     require_role(me, "producer", "observer")
-    model = await services.models.current(session_id)
-    until = model.last_seq  # the report is of this very seq: the events stop there too
-    await charge_read(services, me, until, WHOLE_READ_MIN)
+    await charge_read(services, me, await last_seq(services.db, session_id), WHOLE_READ_MIN)
     release = await services.read_slots.take(session_id)
     try:
+        model = await services.models.current(session_id)
+        until = model.last_seq  # the report is of this very seq: the events stop there too
         head = orjson.dumps(export_head(model))[:-1] + b',"events":['
         tail = b'],"report":' + model.report_json() + b"}"
     except BaseException:
@@ -235,7 +226,7 @@ async def export(session_id: str, me: ParticipantDep, services: ServicesDep) -> 
         raise
     pages = event_pages(services.db, session_id, after=0, until=until, role=None)
     return SlotResponse(
-        framed(head, json_array(pages, event_public), tail),
+        framed(head, json_array(pages), tail),
         release,
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="backchannel-{session_id}.json"'},

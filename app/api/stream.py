@@ -18,7 +18,7 @@ from app.models.text import MAX_SAFE_INT
 from app.realtime.feed import FeedConnection, TooManyConnections, watch_disconnect
 from app.realtime.presence import TooManySockets
 from app.realtime.protocol import CLOSE_SESSION_GONE, CLOSE_UNAUTHORIZED
-from app.realtime.ws import welcome_frame
+from app.realtime.ws import _Open, welcome_frame
 from app.services import Services
 from app.sessions import link_still_valid
 from app.stream_tickets import TicketBook, issue_ticket
@@ -114,6 +114,24 @@ class FeedResponse(Response):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Counted with the sockets of this process from the same address (app.realtime.ws):
+        # one address cannot hold the process's connections through streams either.
+        client = scope.get("client")
+        address = client[0] if client else ""
+        limit = self.services.settings.sockets_per_address
+        if _Open.by_address[address] >= limit:
+            refusal = TooManyConnections(
+                f"too many sockets and streams from your address ({limit})"
+            )
+            await app_error_response(refusal)(scope, receive, send)
+            return
+        _Open.by_address.add(address, 1)
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            _Open.by_address.add(address, -1)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         services = self.services
         p = self.participant
         try:

@@ -46,7 +46,7 @@ class MemoryBackends(Backends):
         super().__init__(url, MemoryBroker())
 
     def presence(self, hub: Hub, settings: Settings) -> PresenceTracker:
-        from app.realtime.presence import LocalPresence
+        from app.realtime.presence_local import LocalPresence
 
         return LocalPresence(
             hub.db,
@@ -70,7 +70,7 @@ class RedisBackends(Backends):
         super().__init__(url, self.redis_broker)
 
     def presence(self, hub: Hub, settings: Settings) -> PresenceTracker:
-        from app.realtime.presence import RedisPresence
+        from app.realtime.presence_redis import RedisPresence
 
         # Several processes share the sockets: count them in Redis, with expiry.
         return RedisPresence(

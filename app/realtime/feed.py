@@ -25,8 +25,8 @@ from starlette.types import Receive
 
 from app.errors import AppError
 from app.models import Participant
+from app.realtime.channel import state_frame
 from app.realtime.connection import Connection
-from app.realtime.hub import state_frame
 from app.realtime.protocol import CLOSE_TOO_SLOW, dumps
 from app.session_model import SessionModel
 

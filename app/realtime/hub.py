@@ -11,7 +11,6 @@ broker (``app.realtime.link_checks``): a lost rotation message stops nothing for
 """
 
 import asyncio
-import collections
 import contextlib
 import logging
 from collections.abc import Callable
@@ -21,16 +20,18 @@ import orjson
 from sqlalchemy import select
 from sqlmodel import col
 
-from app.clock import Timer, clock, parse_iso
+from app.clock import clock
 from app.db import Database
 from app.fold import PlainEvent
 from app.log import read_events
 from app.models import Event, Participant, Session
 from app.models.event import event_public
 from app.realtime.broker import Broker
+from app.realtime.channel import Channel, channel_name, control_message, event_message
 from app.realtime.connection import Connection
 from app.realtime.known_tokens import KnownTokens
 from app.realtime.link_checks import LinkChecks
+from app.realtime.outbox import Outbox
 from app.realtime.protocol import (
     CLOSE_SESSION_GONE,
     CLOSE_UNAUTHORIZED,
@@ -42,159 +43,12 @@ from app.session_model import SessionModel, SessionModels
 log = logging.getLogger(__name__)
 
 REPLAY_PAGE = 500
-RECENT = 16  # event frames a channel keeps for the replays of sockets that were just away
+
 OPEN_ATTEMPTS = 3
-PUBLISH_TIMEOUT_S = 1.0
-PUBLISH_BATCH = 500
-REMOTE_QUEUE_MAX = 10_000
 
 Listener = Callable[[str, Event | PlainEvent], None]
+
 Welcome = Callable[[SessionModel], str]
-
-
-def channel_name(session_id: str) -> str:
-    return f"bc:session:{session_id}"
-
-
-def state_frame(model: SessionModel) -> str:
-    return dumps({"type": "state", "seq": model.last_seq, "state": model.state_public()})
-
-
-def _event_from_frame(frame: str) -> PlainEvent:
-    """The event inside an ``event`` frame from another process."""
-    e = orjson.loads(frame)["event"]
-    author = e["author"]
-    return PlainEvent(
-        seq=e["seq"],
-        id=e["id"],
-        kind=e["kind"],
-        body=e["body"],
-        author_id=author["participant_id"],
-        author_role=author["role"],
-        author_name=author["name"],
-        at_ms=parse_iso(e["at"]),
-    )
-
-
-Pending = tuple[str, str, Event | PlainEvent | None]
-
-
-class Channel:
-    """One session's stream in this process, and the model it keeps up to date."""
-
-    def __init__(self, hub: "Hub", session_id: str) -> None:
-        self.hub = hub
-        self.session_id = session_id
-        self.conns: set[Connection] = set()
-        self.model: SessionModel | None = None
-        self.pending: dict[int, Pending] = {}
-        self.catching_up: asyncio.Task[None] | None = None
-        self.ready = asyncio.Event()
-        self.failed = False
-        self.behind_since_check: int | None = None  # the log's last seq at the last check
-        self.ready_at: float | None = None  # loop time when it started hearing the broker
-        self.revocations: list[tuple[str, float]] = []  # (participant_id, loop time) heard
-        self.linger: Timer | None = None  # its release, once its sockets left (movable clock)
-        # The last events passed on, in seq order with no gap, ending at the model's last
-        # seq: a socket that resumes from within them (or a session's next socket, which
-        # replays its first events) needs no read of the log.
-        self.recent: collections.deque[tuple[int, str, str]] = collections.deque(maxlen=RECENT)
-
-    @property
-    def last_seq(self) -> int:
-        return self.model.last_seq if self.model is not None else 0
-
-    def heard_revocation(self, participant_id: str, since: float) -> bool:
-        """Was a rotation or revocation of the participant heard at loop time ``since`` or
-        later?"""
-        return any(pid == participant_id and at >= since for pid, at in self.revocations)
-
-    def stop_lingering(self) -> None:
-        if self.linger is not None:
-            self.linger.cancel()
-            self.linger = None
-
-    def on_message(self, message: str | None) -> None:
-        if message is None:
-            # Subscribed again after a loss: what was published meanwhile is gone, control
-            # messages (rotations, revocations) included. Read the log, and trust nothing
-            # known of the session's links from before until the database says so again.
-            self.ready_at = asyncio.get_running_loop().time()
-            self._catch_up()
-            self.hub.links.soon()
-            return
-        if message.startswith("!"):
-            self.hub.on_control(self.session_id, message[1:])
-            return
-        head, _, rest = message.partition("|")
-        kind, _, frame = rest.partition("|")
-        try:
-            seq = int(head)
-        except ValueError:
-            log.warning("malformed broker message on %s", self.session_id)
-            return
-        self.offer(seq, kind, frame)
-
-    def offer(self, seq: int, kind: str, frame: str, event: Event | None = None) -> None:
-        if not self.ready.is_set():
-            self.pending[seq] = (kind, frame, event)
-            return
-        if seq <= self.last_seq:
-            return
-        if seq == self.last_seq + 1:
-            self._pass_on(seq, kind, frame, event)
-            self._drain_pending()
-            return
-        self.pending[seq] = (kind, frame, event)
-        self._catch_up()
-
-    def _pass_on(self, seq: int, kind: str, frame: str, event: Event | PlainEvent | None) -> None:
-        model = self.model
-        assert model is not None
-        if event is None:
-            event = _event_from_frame(frame)
-        changed = model.apply(event)
-        self.recent.append((seq, kind, frame))
-        state = state_frame(model) if changed and self.conns else None
-        for conn in list(self.conns):
-            conn.offer(seq, kind, frame, state)
-        self.hub.tell_listeners(self.session_id, event)
-
-    def _drain_pending(self) -> None:
-        while (item := self.pending.pop(self.last_seq + 1, None)) is not None:
-            self._pass_on(self.last_seq + 1, *item)
-        for seq in [s for s in self.pending if s <= self.last_seq]:
-            del self.pending[seq]
-
-    def _catch_up(self) -> None:
-        if self.ready.is_set() and (self.catching_up is None or self.catching_up.done()):
-            self.catching_up = asyncio.create_task(self._read_missing())
-
-    async def _read_missing(self) -> None:
-        """Fill a gap from the log (the events are committed: seqs commit in order)."""
-        for attempt in range(50):
-            try:
-                events = await read_events(self.hub.db, self.session_id, after=self.last_seq)
-            except Exception:
-                log.exception("catch-up read failed for %s", self.session_id)
-                await asyncio.sleep(min(0.1 * (attempt + 1), 2))
-                continue
-            for e in events:
-                if e.seq == self.last_seq + 1:
-                    self._pass_on(e.seq, e.kind, event_frame(event_public(e)), e)
-            self._drain_pending()
-            if not self.pending:
-                return
-            await asyncio.sleep(0.05)
-        log.error("could not fill the gap after seq %s in %s", self.last_seq, self.session_id)
-
-    def send_state(self) -> None:
-        """The state changed without an event (settings, agenda, participants)."""
-        if self.model is None:
-            return
-        frame = state_frame(self.model)
-        for conn in list(self.conns):
-            conn.offer_state(frame)
 
 
 class Hub:
@@ -223,8 +77,7 @@ class Hub:
         self.heal_every_s = heal_every_s
         self.linger_s = linger_s
         self._healer: asyncio.Task[None] | None = None
-        self._remote: collections.deque[tuple[str, str]] = collections.deque()
-        self._publisher: asyncio.Task[None] | None = None
+        self.outbox = Outbox(broker)
 
     # -- listeners (the scheduler) --------------------------------------------------------
 
@@ -252,34 +105,14 @@ class Hub:
         else:
             self.tell_listeners(event.session_id, event)
         if not self.broker.single_process:
-            self._queue_remote(channel_name(event.session_id), f"{event.seq}|{event.kind}|{frame}")
-
-    def _queue_remote(self, name: str, message: str) -> None:
-        """Other processes hear of it from a publisher task, never on the append's path: a
-        broker that hangs (a partition) delays no ``sent`` and holds no write lock."""
-        self._remote.append((name, message))
-        if len(self._remote) > REMOTE_QUEUE_MAX:
-            self._remote.popleft()  # other processes' periodic check reads it from the log
-        if self._publisher is None or self._publisher.done():
-            self._publisher = asyncio.create_task(self._publish_queued(), name="hub-publisher")
-
-    async def _publish_queued(self) -> None:
-        # Whatever queued up meanwhile goes in one publish_many (one round trip with Redis):
-        # the publisher keeps up however busy the event loop is.
-        while self._remote:
-            count = min(len(self._remote), PUBLISH_BATCH)
-            batch = [self._remote.popleft() for _ in range(count)]
-            try:
-                await asyncio.wait_for(self.broker.publish_many(batch), PUBLISH_TIMEOUT_S)
-            except Exception:
-                # Committed already; other processes fill the gap from the log (their
-                # periodic check finds it even when no later event comes).
-                log.warning("broker publish failed for %d message(s)", len(batch))
+            self.outbox.put(
+                channel_name(event.session_id), event_message(event.seq, event.kind, frame)
+            )
 
     async def publish_control(self, session_id: str, control: dict[str, Any]) -> None:
         self.on_control(session_id, dumps(control))
         with contextlib.suppress(Exception):
-            await self.broker.publish(channel_name(session_id), "!" + dumps(control))
+            await self.broker.publish(channel_name(session_id), control_message(control))
 
     def on_control(self, session_id: str, payload: str) -> None:
         try:
@@ -307,7 +140,9 @@ class Hub:
                 if p.id == control.get("participant_id") and p.token_hash.startswith(
                     str(control.get("token", ""))
                 ):
-                    conn.close(CLOSE_UNAUTHORIZED)
+                    # The reason tells the page which it was (docs/protocol.md).
+                    why = "link_replaced" if control.get("token") else "link_revoked"
+                    conn.close(CLOSE_UNAUTHORIZED, why)
 
     def session_deleted(self, session_id: str) -> None:
         """The session is gone: its sockets close with 4404, nothing of it is kept."""
@@ -321,12 +156,13 @@ class Hub:
                 self._spawn(self._close_channel(channel))
 
     async def meta_changed(self, session_id: str) -> None:
-        """This process changed the session's settings, agenda or participants: refresh
+        """This process changed the session's settings, agenda, roster, playbook or
+        participants: refresh
         the model here (and send the new state), then tell the other processes."""
         await self._refresh_meta(session_id)
         with contextlib.suppress(Exception):
-            control = dumps({"type": "session", "changed": True})
-            await self.broker.publish(channel_name(session_id), "!" + control)
+            control = control_message({"type": "session", "changed": True})
+            await self.broker.publish(channel_name(session_id), control)
 
     async def _refresh_meta(self, session_id: str) -> None:
         try:

@@ -20,17 +20,18 @@ a token is trusted for more than ``trust_s`` (2 s) without a re-check:
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
 from sqlalchemy import bindparam, select
 from sqlmodel import col
 
+from app.db import Database
 from app.models import Participant, Session
+from app.realtime.connection import Connection
+from app.realtime.known_tokens import KnownTokens
 from app.realtime.protocol import CLOSE_UNAUTHORIZED
 from app.sessions import link_expired
-
-if TYPE_CHECKING:
-    from app.realtime.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,34 @@ _PARTICIPANTS_OF = (
 Link = tuple[str, int | None]  # token hash, revoked at
 
 
+class CheckedChannel(Protocol):
+    """What the checks read of a session's channel (``app.realtime.hub.Channel``)."""
+
+    @property
+    def ready(self) -> asyncio.Event: ...
+    @property
+    def failed(self) -> bool: ...
+    @property
+    def conns(self) -> set[Connection]: ...
+
+
+class CheckedHub(Protocol):
+    """What the checks use of the hub (``app.realtime.hub.Hub``), which owns them: its
+    channels, its cached tokens, its database, and how it lets a deleted session go."""
+
+    @property
+    def db(self) -> Database: ...
+    @property
+    def tokens(self) -> KnownTokens: ...
+    @property
+    def channels(self) -> Mapping[str, CheckedChannel]: ...
+    def session_deleted(self, session_id: str) -> None: ...
+
+
 class LinkChecks:
     """The hub's periodic re-check of its sockets and cached tokens."""
 
-    def __init__(self, hub: "Hub", *, trust_s: float, link_ttl_days: float | None) -> None:
+    def __init__(self, hub: CheckedHub, *, trust_s: float, link_ttl_days: float | None) -> None:
         self.hub = hub
         self.trust_s = trust_s
         self.link_ttl_days = link_ttl_days

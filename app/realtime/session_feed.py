@@ -1,8 +1,8 @@
 """``HubSessionFeed``: the scheduler's ``SessionFeed`` (``app.session_feed``) over the hub.
 
 The hub tells it of the events this process commits or passes on; a watched session's
-broker channel tells it of other processes' events. Reading the channel's messages (their
-format is the hub's: ``<seq>|<kind>|<frame>``, or ``!<control>``) stays in this layer.
+broker channel tells it of other processes' events; reading the channel's messages stays
+in this layer (``app.realtime.channel``).
 """
 
 import contextlib
@@ -11,20 +11,11 @@ from collections.abc import Callable
 
 from app.fold import PlainEvent
 from app.models import Event
-from app.realtime.hub import Hub, channel_name
+from app.realtime.channel import channel_name, message_kind
+from app.realtime.hub import Hub
 from app.session_feed import Notice
 
 log = logging.getLogger(__name__)
-
-
-def message_kind(message: str | None) -> str | None:
-    """The kind of the event a channel message carries; ``None`` for a possible loss or a
-    control message (settings changed, a link rotated…): look again."""
-    if message is None or message.startswith("!"):
-        return None
-    _seq, sep, rest = message.partition("|")
-    kind, sep2, _ = rest.partition("|")
-    return kind if sep and sep2 else ""
 
 
 class HubSessionFeed:

@@ -270,7 +270,9 @@ async def _serve(
         await hub.detach(conn)
         if counted:
             with contextlib.suppress(Exception):
-                await services.presence.left(participant)
+                # A link rotated or revoked (4401) will not reconnect: offline at once.
+                stopped = conn.close_code == CLOSE_UNAUTHORIZED
+                await services.presence.left(participant, stopped=stopped)
 
 
 async def _read_loop(

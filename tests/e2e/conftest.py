@@ -16,6 +16,10 @@ import pytest
 from tests.support import Server, skip_or_fail
 
 CHROMIUM = os.environ.get("BACKCHANNEL_CHROMIUM", "/usr/bin/chromium")
+# The producer panel's keystroke gate (web/keys.js): a key is a shortcut only when it comes
+# alone — no key in the second before it, none in the 0.8 s after it, when it goes.
+SHORTCUT_WAIT_MS = 1050
+SHORTCUT_GOES_MS = 900
 # A message on the producer panel that the server has logged (queued ones have data-seq="").
 LOGGED_MSG = "#messages li.msg[data-seq]:not([data-seq=''])"
 ARGS = [
@@ -25,8 +29,10 @@ ARGS = [
     "--disable-dev-shm-usage",
 ]
 
-# Runs before any page script; CDP-injected, so the page's CSP does not block it.
+# Runs before any page script; CDP-injected, so the page's CSP does not block it. Also notes
+# the last keystroke, for press_shortcut().
 WATCH_CSP = """
+addEventListener("keydown", () => { window.__lastKeyAt = performance.now(); }, true);
 window.__csp = [];
 document.addEventListener("securitypolicyviolation", (e) => {
   window.__csp.push(e.violatedDirective + " " + e.blockedURI);
@@ -146,6 +152,17 @@ def create_session(server: Server, **fields: Any) -> dict[str, Any]:
     assert r.status_code == 201, r.text
     data: dict[str, Any] = r.json()
     return data
+
+
+def press_shortcut(page: Any, key: str) -> None:
+    """A producer shortcut pressed as a person does: alone (a quiet second before it, measured
+    on the page's clock since the last keydown it saw, and at least a second of the test's own
+    time), and returns once it went or armed."""
+    quiet = "(ms) => performance.now() - (window.__lastKeyAt ?? -1e9) >= ms"
+    page.wait_for_timeout(SHORTCUT_WAIT_MS)
+    page.wait_for_function(quiet, arg=SHORTCUT_WAIT_MS, polling=50)
+    page.keyboard.press(key)
+    page.wait_for_function(quiet, arg=SHORTCUT_GOES_MS, polling=50)
 
 
 def links(data: dict[str, Any]) -> dict[str, str]:

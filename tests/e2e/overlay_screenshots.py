@@ -86,6 +86,30 @@ def obs_over_slide(browser: Any, server: Server, out: Path) -> None:
     save(small, out, "facilitator-obs-over-slide")
 
 
+def link_replaced(browser: Any, server: Server, out: Path) -> None:
+    """The old tab after the producer gave the facilitator a new link."""
+    data = create_session(server, title="Feedback skills")
+    post(server, data, "session.start", {})
+    post(server, data, "segment.start", {"index": 0})
+    ctx = browser.new_context(viewport=SIDE)
+    page = ctx.new_page()
+    page.goto(server.url + links(data)["facilitator"])
+    page.locator("#conn", has_text="Live").wait_for()
+    sid = data["session"]["id"]
+    auth = {"Authorization": "Bearer " + data["tokens"]["producer"]}
+    people = httpx.get(f"{server.url}/api/v1/sessions/{sid}/participants", headers=auth).json()
+    pid = next(p["participant_id"] for p in people if p["role"] == "facilitator")
+    url = f"{server.url}/api/v1/sessions/{sid}/participants/{pid}/rotate"
+    httpx.post(url, headers=auth, timeout=10).raise_for_status()
+    page.locator("#link-stopped h1").wait_for()
+    page.wait_for_timeout(300)
+    path = out / "facilitator-link-replaced.png"
+    page.screenshot(path=str(path))
+    shrink(path)
+    print("saved", path, path.stat().st_size // 1024, "KiB")
+    ctx.close()
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,6 +118,7 @@ def main(out: Path) -> None:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
                 obs_over_slide(browser, server, out)
+                link_replaced(browser, server, out)
                 browser.close()
         finally:
             server.stop()

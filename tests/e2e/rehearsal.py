@@ -5,6 +5,7 @@ clock, tap-tap positions and the alpha channel of a screenshot."""
 import csv
 import io
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
+
+from tests.e2e.conftest import ARGS, CHROMIUM
 
 CORPUS = Path(__file__).resolve().parent / "chat_corpus.txt"
 
@@ -21,9 +26,12 @@ CORPUS = Path(__file__).resolve().parent / "chat_corpus.txt"
 QUIET_BEFORE_S = 1.05
 FIRES_WITHIN_S = 1.0
 
-# Injected into the typing window only: every `send` frame the page puts on its socket.
+# Injected into producer windows: every `send` frame the page puts on its socket, and when
+# (performance.now()) each key went down.
 RECORD_SENDS = """
 window.__sends = [];
+window.__keys = [];
+addEventListener("keydown", () => window.__keys.push(performance.now()), true);
 const realSend = WebSocket.prototype.send;
 WebSocket.prototype.send = function (data) {
   try {
@@ -39,15 +47,16 @@ WebSocket.prototype.send = function (data) {
 # Focus on the panel itself, as after a click on its background (no text box focused).
 TO_PANEL = "document.activeElement && document.activeElement.blur(); document.body.focus()"
 
-# What a text box of the producer panel holds, and which element has the focus.
-PANEL_FOCUS = """() => ({
-  active: document.activeElement ? (document.activeElement.id || document.activeElement.tagName) : '',
-  boxes: ['free-text', 'note', 'learner', 'stop-detail']
+# What typing left behind on the producer panel that a later key would send: a name in the
+# learner box (the next flag takes it), a detail or an armed stop alert (Enter sends it).
+LEFT_BEHIND = """() => ({
+  boxes: ['learner', 'stop-detail']
     .map((id) => [id, (document.getElementById(id) || {}).value || ''])
     .filter(([, v]) => v),
-  help: !!document.querySelector('#help:not(.hidden)'),
   armed: !!document.querySelector('#armed:not(.hidden)'),
 })"""
+# The panel's visible text but for its ticking countdown.
+VISIBLE_TEXT = "document.body.innerText.replace(document.querySelector('#countdown').innerText, '')"
 
 CLEAR_BOXES = """() => {
   for (const id of ['free-text', 'note', 'learner', 'stop-detail']) {
@@ -86,11 +95,16 @@ class Misses:
             return True
         except PlaywrightTimeout:
             self.add(item, what)
-            return False
+        except PlaywrightError as exc:  # e.g. the page shows it twice: still a miss, go on
+            self.add(item, f"{what} ({str(exc).splitlines()[0]})")
+        return False
 
     def report(self) -> str:
+        """The misses grouped by issue item, in the order each item first missed."""
+        first = {m.split("]")[0]: n for n, m in reversed(list(enumerate(self.items)))}
+        ordered = sorted(self.items, key=lambda m: first[m.split("]")[0]])
         return f"{len(self.items)} unmet expectations:\n" + "\n".join(
-            f"  {n}. {m}" for n, m in enumerate(self.items, 1)
+            f"  {n}. {m}" for n, m in enumerate(ordered, 1)
         )
 
 
@@ -122,9 +136,11 @@ class Keys:
         page.keyboard.press(key)
         self.last[id(page)] = time.monotonic() + 0.9  # nothing more on it for 0.9 s
 
-    def type(self, page: Any, text: str, delay_ms: float = 40) -> None:
-        """Text typed in real time (into a focused box, or on the panel itself)."""
-        self._quiet(page)
+    def type(self, page: Any, text: str, delay_ms: float = 40, after_quiet: bool = True) -> None:
+        """Text typed in real time: on the panel itself after a quiet second, or straight on
+        (``after_quiet=False``: into a box that has the focus, or right after a key)."""
+        if after_quiet:
+            self._quiet(page)
         page.keyboard.type(text, delay=delay_ms)
         self.last[id(page)] = time.monotonic()
 
@@ -147,6 +163,96 @@ def type_on_its_clock(page: Any, text: str, ms_per_key: int) -> list[dict[str, A
     page.clock.run_for(1500)
     sent: list[dict[str, Any]] = page.evaluate("(n) => window.__sends.slice(n)", before)
     return sent
+
+
+class Typist(threading.Thread):
+    """A producer window in a browser of its own (its own Playwright, on its own thread, so
+    the class goes on meanwhile) on an installed, paused clock: it types ``plan`` — (text, ms
+    per key) — each line followed by Enter, as into Zoom's chat, and notes what got sent or
+    left behind. When ``go`` is set it presses one lone key, ``lone_key``, and notes what that
+    sent within 1 s and whether the page showed anything while the key waited."""
+
+    def __init__(self, url: str, plan: list[tuple[str, int]], lone_key: str) -> None:
+        super().__init__(name="typist", daemon=True)
+        self.url = url
+        self.plan = plan
+        self.lone_key = lone_key
+        self.found: list[str] = []  # what typing sent or left behind, one sentence each
+        self.console: list[str] = []
+        self.lone: dict[str, Any] = {}
+        self.took = 0.0
+        self.error: BaseException | None = None
+        self.typed = threading.Event()
+        self.go = threading.Event()
+        self.abort = False
+
+    def run(self) -> None:
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+                try:
+                    self._work(browser)
+                finally:
+                    browser.close()
+        except BaseException as exc:  # handed to the test's thread
+            self.error = exc
+        finally:
+            self.typed.set()
+
+    def stop(self) -> None:
+        self.abort = True
+        self.go.set()
+        self.join(30)
+
+    def _work(self, browser: Any) -> None:
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        ctx.add_init_script(RECORD_SENDS)
+        ctx.clock.install()
+        page = ctx.new_page()
+        page.on("console", lambda m: self.console.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.console.append(f"pageerror {e}"))
+        page.goto(self.url)
+        page.locator("#conn", has_text="Online").wait_for()
+        page.locator("#presets-time [data-preset='five-min']").wait_for()
+        page.locator(".seg.current").wait_for()
+        page.clock.pause_at(int(time.time() * 1000) + 2000)
+        t0 = time.monotonic()
+        for text, speed in self.plan:
+            if self.abort:
+                return
+            for s in type_on_its_clock(page, text, speed):
+                self.found.append(f"“{text}” typed at {speed} ms/key sent {s['kind']} {s['body']}")
+            left = page.evaluate(LEFT_BEHIND)
+            for box, value in left["boxes"]:
+                self.found.append(
+                    f"“{text}” typed at {speed} ms/key left “{value}” in #{box}, "
+                    "for the next flag or stop alert to send"
+                )
+            if left["armed"]:
+                self.found.append(f"“{text}” typed at {speed} ms/key left a stop alert armed")
+            if left["boxes"] or left["armed"]:
+                page.keyboard.press("Escape")
+                page.keyboard.press("Escape")
+                page.evaluate(CLEAR_BOXES)
+        self.took = time.monotonic() - t0
+        self.typed.set()
+        self.go.wait(300)
+        if self.abort:
+            return
+        page.evaluate(TO_PANEL)
+        page.clock.run_for(1500)
+        before = page.evaluate("window.__sends.length")
+        shown = page.evaluate(VISIBLE_TEXT)
+        page.keyboard.press(self.lone_key)
+        page.clock.run_for(300)
+        waiting = page.evaluate(VISIBLE_TEXT)
+        early = page.evaluate("(n) => window.__sends.slice(n)", before)
+        page.clock.run_for(FIRES_WITHIN_S * 1000 - 300)
+        sent = page.evaluate("(n) => window.__sends.slice(n)", before)
+        self.lone = {"sent": sent, "early": early, "shown": shown, "waiting": waiting}
+        page.clock.resume()
+        page.wait_for_timeout(1000)  # the socket gets it out
+        ctx.close()
 
 
 def box_of(locator: Any) -> dict[str, float] | None:
@@ -214,6 +320,21 @@ class Alpha:
             return (0, 0)
         lo, hi = self.channel().crop((left, top, right, bottom)).getextrema()
         return int(lo), int(hi)
+
+
+def ink_outside(png: bytes, box: dict[str, float] | None) -> int:
+    """How many pixels of a screenshot differ from its most common colour (the background)
+    outside ``box`` (CSS pixels, device scale factor 1)."""
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    if box is not None:  # paint the box over with the background, then count
+        background = max(img.getcolors(1 << 24) or [(0, (0, 0, 0))])[1]
+        x0, y0 = int(box["x"]) - 2, int(box["y"]) - 2
+        x1, y1 = int(box["x"] + box["width"]) + 2, int(box["y"] + box["height"]) + 2
+        img.paste(background, (x0, y0, x1, y1))
+    counts = img.getcolors(1 << 24) or []
+    background = max(counts)[1]
+    far = [n for n, c in counts if max(abs(a - b) for a, b in zip(c, background, strict=True)) > 24]
+    return sum(far)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

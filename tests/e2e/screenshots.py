@@ -12,7 +12,7 @@ from typing import Any
 
 from playwright.sync_api import sync_playwright
 
-from tests.e2e.conftest import ARGS, CHROMIUM, create_session, links
+from tests.e2e.conftest import ARGS, CHROMIUM, WATCH_CSP, create_session, links, press_shortcut
 from tests.support import ROOT, Server
 
 DESKTOP = {"width": 1280, "height": 800}
@@ -58,6 +58,7 @@ def main(out: Path) -> None:
 def run(browser: Any, server: Server, out: Path) -> None:
     def page_at(viewport: dict[str, int], path: str, **kw: Any) -> Any:
         ctx = browser.new_context(viewport=viewport, **kw)
+        ctx.add_init_script(WATCH_CSP)  # notes the last keystroke, for press_shortcut()
         p = ctx.new_page()
         p.goto(server.url + path)
         return p
@@ -92,13 +93,13 @@ def run(browser: Any, server: Server, out: Path) -> None:
     producer.locator("[data-preset='ten-min']").wait_for()
     producer.locator("#seg-next").click()
     producer.locator(".seg.current").wait_for()
-    producer.keyboard.press("1")
+    press_shortcut(producer, "1")
     facilitator.locator("article.card", has_text="10 min left").get_by_role(
         "button", name="Acknowledge"
     ).click()
     producer.locator("#seg-plus1").click()
     producer.locator("#roster button", has_text="Maria Lopez").click()
-    producer.keyboard.press("c")
+    press_shortcut(producer, "c")
     facilitator.locator("article.card", has_text="Maria Lopez").wait_for()
     producer.locator("#note").fill("Check-in ran long: the icebreaker question was unclear")
     producer.locator("#note-form button").click()
@@ -108,16 +109,16 @@ def run(browser: Any, server: Server, out: Path) -> None:
     ).click()
     facilitator.locator("#quick button", has_text="1 more min").click()
     producer.locator("#grant-more").wait_for()
-    producer.keyboard.press("2")
+    press_shortcut(producer, "2")
     producer.locator("#free-text").fill("Ahmed's camera is frozen; he can hear you")
     producer.keyboard.press("Enter")
     producer.locator("#roster button", has_text="Li Wei").click()
-    producer.keyboard.press("h")
+    press_shortcut(producer, "h")
     facilitator.locator("#cards .more").wait_for()
     producer.locator("#messages li.msg[data-status='seen']").first.wait_for()
     shoot(producer, out, "producer-desktop")
     shoot(facilitator, out, "facilitator-side")
-    producer.keyboard.press("?")
+    press_shortcut(producer, "?")
     shoot(producer, out, "producer-help-desktop")
     producer.keyboard.press("Escape")
 
@@ -140,7 +141,7 @@ def run(browser: Any, server: Server, out: Path) -> None:
     phone_prod.locator("[data-preset='five-min']").wait_for()
     shoot(phone_prod, out, "producer-phone")
 
-    producer.keyboard.press("b")  # a stop alert arms; Tab adds a detail; Enter sends
+    press_shortcut(producer, "b")  # a stop alert arms; Tab adds a detail; Enter sends
     producer.locator("#armed").wait_for()
     producer.keyboard.press("Tab")
     producer.keyboard.type("Learners have been at it for 50 minutes")
@@ -157,7 +158,7 @@ def run(browser: Any, server: Server, out: Path) -> None:
     producer.locator("#waiting li").wait_for()
     shoot(producer, out, "producer-waiting-desktop")
     phone_fac.locator("#takeover button.ok").click()
-    producer.keyboard.press("]")
+    press_shortcut(producer, "]")
     producer.locator(".seg.current", has_text="Feedback").wait_for()
 
     # Roster names suggested while a name is typed (the list is open only while the box has

@@ -5,7 +5,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Pages, create_session, links, logged
+from tests.e2e.conftest import Pages, create_session, links, logged, press_shortcut
 
 pytestmark = pytest.mark.browser
 
@@ -56,7 +56,7 @@ def test_a_partly_typed_name_is_sent_as_the_roster_spells_it_picked_or_not(
     assert box.input_value() == "Sofía Hernández"
     producer.locator("#learner-suggestions").wait_for(state="hidden")
     producer.wait_for_function("document.activeElement === document.body")
-    producer.keyboard.press("h")
+    press_shortcut(producer, "h")
     facilitator.locator("article.card", has_text="Sofía Hernández: hand raised").wait_for()
 
     # Not picked: "sof" typed and a preset tapped with the list still open; the server
@@ -74,7 +74,7 @@ def test_a_partly_typed_name_is_sent_as_the_roster_spells_it_picked_or_not(
     options.filter(has_text="Aiyana Brooks").wait_for()
     producer.keyboard.press("Enter")
     assert box.input_value() == "Aiyana Brooks"
-    producer.keyboard.press("t")
+    press_shortcut(producer, "t")
     facilitator.locator("article.card", has_text="Aiyana Brooks: tech trouble").wait_for()
 
     producer.locator("#log li[data-kind='flag.learner']").nth(2).wait_for()

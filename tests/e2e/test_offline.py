@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import LOGGED_MSG, Pages, create_session, links, logged
+from tests.e2e.conftest import LOGGED_MSG, Pages, create_session, links, logged, press_shortcut
 
 pytestmark = pytest.mark.browser
 
@@ -25,8 +25,8 @@ def test_prompts_sent_offline_arrive_once_and_in_order_when_back_online(pages: P
     data, ctx, producer, facilitator = _open(pages)
     ctx.set_offline(True)
     producer.locator("#conn[data-state='offline']").wait_for()
-    producer.keyboard.press("1")  # 10 min left
-    producer.keyboard.press("3")  # 2 min left
+    press_shortcut(producer, "1")  # 10 min left
+    press_shortcut(producer, "3")  # 2 min left
     queued = producer.locator("#messages li.msg[data-status='sending']")
     queued.nth(1).wait_for()
     assert "Queued" in queued.first.inner_text()
@@ -67,7 +67,7 @@ def test_a_message_queued_before_a_reload_is_delivered_once_after_it(pages: Page
     producer.locator("#conn[data-state='offline']").wait_for()
     ctx.set_offline(False)
     producer.locator("#conn[data-state='connecting']").wait_for()
-    producer.keyboard.press("4")  # Wrap up
+    press_shortcut(producer, "4")  # Wrap up
     producer.locator("#messages li.msg[data-status='sending']").wait_for()
     facilitator.wait_for_timeout(500)
     assert logged(pages.server, data, ("prompt.time",)) == []
@@ -109,7 +109,7 @@ def test_a_resent_message_id_is_logged_once(pages: Pages) -> None:
     producer.route_web_socket("**/ws", route)
     producer.reload()
     producer.locator("#conn", has_text="Online").wait_for()
-    producer.keyboard.press("2")
+    press_shortcut(producer, "2")
     facilitator.locator("article.card", has_text="5 min left").wait_for()
     producer.locator(LOGGED_MSG, has_text="5 min left").wait_for()
     producer.locator("#messages li.msg[data-status='sending']").wait_for(state="detached")

@@ -44,3 +44,22 @@ def test_a_preset_with_variables_reaches_the_overlay_filled(pages: Pages) -> Non
     assert "{" not in card.first.inner_text()
     sent = logged(pages.server, data, ("prompt.time",))
     assert sent[-1]["body"]["text"] == "Dana, 10 min of Warm-up, then Role play"
+
+
+def test_the_playbook_editor_names_the_variables_and_shows_a_refusal(pages: Pages) -> None:
+    data = create_session(pages.server)
+    producer = pages.open(links(data)["producer"])
+    editor = producer.locator("#playbook")
+    editor.locator("summary").click()
+    hint = producer.locator("#playbook-variables")
+    hint.wait_for()
+    for name in ("{segment}", "{next}", "{minutes_left}", "{facilitator}", "{learner}"):
+        assert name in hint.inner_text()
+    text = editor.locator("li.pb-row").first.locator("input:not([type=checkbox])").nth(1)
+    text.fill("Wrap up {segmnet}")
+    editor.get_by_role("button", name="Save playbook").click()
+    error = editor.locator(".error-box")
+    error.filter(has_text="{segmnet}").wait_for()
+    refused = [line for line in pages.problems.console if "422 (Unprocessable" in line]
+    assert len(refused) == 1, pages.problems.console
+    pages.problems.console.remove(refused[0])

@@ -5,7 +5,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import LOGGED_MSG, Pages, create_session, links, logged
+from tests.e2e.conftest import LOGGED_MSG, Pages, create_session, links, logged, press_shortcut
 
 pytestmark = pytest.mark.browser
 
@@ -73,7 +73,7 @@ def test_snooze_and_requests_show_on_the_producer_panel(pages: Pages) -> None:
     data, producer, facilitator = _pair(pages)
     producer.locator("[data-preset='ten-min']").click()
     card = facilitator.locator("article.card", has_text="10 min left")
-    card.get_by_role("button", name="Snooze 2 minutes").click()
+    card.get_by_role("button", name="Snooze 2 min").click()
     producer.locator("#messages li.msg[data-status='snoozed']", has_text="Snoozed 2 min").wait_for()
 
     facilitator.locator("#requests button[data-action='breakout']").click()
@@ -87,7 +87,7 @@ def test_snooze_and_requests_show_on_the_producer_panel(pages: Pages) -> None:
 def test_a_learner_flag_uses_the_picked_name_and_can_hide_it_as_initials(pages: Pages) -> None:
     _, producer, facilitator = _pair(pages)
     producer.locator("#roster button", has_text="Ahmed Khan").click()
-    producer.keyboard.press("h")
+    press_shortcut(producer, "h")
     facilitator.locator("article.card", has_text="Ahmed Khan: hand raised").wait_for()
     facilitator.locator("#settings summary").click()
     facilitator.locator("#safe").check()
@@ -102,7 +102,7 @@ def test_hostile_text_is_shown_literally_and_runs_nothing(pages: Pages) -> None:
     producer.locator("#free button[type=submit]").click()
     facilitator.locator("article.card .text", has_text=evil).wait_for()
     producer.locator("#roster button").first.click()
-    producer.keyboard.press("c")
+    press_shortcut(producer, "c")
     facilitator.locator("article.card .text", has_text=f"{evil}: question in chat").wait_for()
     producer.locator("#log li", has_text=evil).first.wait_for()
     for page in (producer, facilitator):
@@ -118,7 +118,7 @@ def test_every_preset_works_from_its_keyboard_shortcut(pages: Pages) -> None:
         ".map(b => [b.dataset.preset, b.getAttribute('aria-keyshortcuts')])"
     )
     assert len(presets) == 13
-    producer.keyboard.press("?")
+    press_shortcut(producer, "?")
     help_box = producer.locator("#help")
     help_box.wait_for()
     for _, key in presets:
@@ -128,7 +128,7 @@ def test_every_preset_works_from_its_keyboard_shortcut(pages: Pages) -> None:
 
     stops = {p["key"] for p in session_presets(pages, data) if p["kind"] == "alert.stop"}
     for i, (_, key) in enumerate(presets):
-        producer.keyboard.press(key)
+        press_shortcut(producer, key)
         if key in stops:  # a stop alert only arms: Enter sends it
             producer.locator("#armed[data-ready]").wait_for()
             producer.keyboard.press("Enter")

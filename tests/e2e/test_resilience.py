@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Pages, create_session, links, logged
+from tests.e2e.conftest import Pages, create_session, links, logged, press_shortcut
 from tests.support import Server
 
 pytestmark = pytest.mark.browser
@@ -38,13 +38,13 @@ def test_both_pages_ride_out_a_server_crash_and_nothing_is_lost_or_doubled(
         producer.locator("#conn", has_text="Online").wait_for()
         facilitator.locator("#conn", has_text="Live").wait_for()
         producer.locator("[data-preset='ten-min']").wait_for()
-        producer.keyboard.press("1")
+        press_shortcut(producer, "1")
         facilitator.locator("article.card", has_text="10 min left").wait_for()
 
         server.kill()
         producer.locator("#conn[data-state='offline']").wait_for()
         facilitator.locator("#conn[data-state='offline']").wait_for()
-        producer.keyboard.press("2")  # queued while the server is down
+        press_shortcut(producer, "2")  # queued while the server is down
         producer.locator("#messages li.msg[data-status='sending']").wait_for()
 
         server = Server(tmp_path, port=server.port).start()
@@ -52,7 +52,7 @@ def test_both_pages_ride_out_a_server_crash_and_nothing_is_lost_or_doubled(
         facilitator.locator("#conn", has_text="Live").wait_for(timeout=20000)
         facilitator.locator("article.card", has_text="5 min left").wait_for()
         producer.locator("#messages li.msg[data-status='sending']").wait_for(state="detached")
-        producer.keyboard.press("3")
+        press_shortcut(producer, "3")
         facilitator.locator("article.card", has_text="2 min left").wait_for()
         # A newer timing prompt replaces the older card: one open, two in "Earlier".
         facilitator.locator("#earlier li[data-state='replaced']").nth(1).wait_for()
@@ -92,7 +92,7 @@ def test_an_unanswered_stop_alert_escalates_on_the_overlay_and_the_panel(pages: 
     producer.locator("#session-btn", has_text="Start session").click()
     producer.locator("#session-btn", has_text="End session").wait_for()
     producer.locator("[data-preset='stop-problem']").wait_for()
-    producer.keyboard.press("p")
+    press_shortcut(producer, "p")
     producer.locator("#armed[data-ready]").wait_for()  # an Enter straight after is typing
     producer.keyboard.press("Enter")
     takeover = facilitator.locator("#takeover")
@@ -117,7 +117,7 @@ def test_seen_receipts_wait_until_the_overlay_is_visible(pages: Pages) -> None:
     facilitator.locator("#conn", has_text="Live").wait_for()
     producer.locator("#conn", has_text="Online").wait_for()
     producer.locator("[data-preset='over']").wait_for()
-    producer.keyboard.press("5")
+    press_shortcut(producer, "5")
     facilitator.locator("article.card", has_text="running over").wait_for()
     facilitator.wait_for_timeout(800)
     assert logged(pages.server, data, ("seen",)) == []
@@ -137,8 +137,8 @@ def test_compact_and_transparent_modes(pages: Pages) -> None:
     producer = pages.open(paths["producer"])
     producer.locator("#conn", has_text="Online").wait_for()
     producer.locator("[data-preset='ten-min']").wait_for()
-    producer.keyboard.press("1")
-    producer.keyboard.press("2")
+    press_shortcut(producer, "1")
+    press_shortcut(producer, "2")
     fac = paths["facilitator"]
     strip = pages.open(
         fac.replace("/facilitator#", "/facilitator?mode=compact#"),

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Pages, create_session, links, logged
+from tests.e2e.conftest import Pages, create_session, links, logged, press_shortcut
 from tests.support import Server
 
 pytestmark = pytest.mark.browser
@@ -293,7 +293,7 @@ def test_a_preset_made_in_the_playbook_editor_shows_its_key_and_sends_on_it(
     assert first["body"] == {"text": "Breakout rooms are ready"}
 
     producer.evaluate("document.activeElement && document.activeElement.blur()")
-    producer.keyboard.press("k")
+    press_shortcut(producer, "k")
     sent = wait_logged(pages, data, "message")
     assert [e["body"]["text"] for e in sent] == ["Breakout rooms are ready"]
 

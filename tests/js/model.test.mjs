@@ -40,6 +40,23 @@ test("at most three cards show, the rest are counted; clear all skips urgent mes
   assert.equal(clearable(open).length, 5);
 });
 
+test("flags never push the current timing card under +N more", () => {
+  const cards = new Cards();
+  cards.apply(ev("prompt.time", { text: "5 min left" }));
+  for (const who of ["A", "B", "C", "D"]) cards.apply(ev("flag.learner", { learner: who, flag: "hand" }));
+  const { open } = cards.at(0);
+  const { shown, more } = visibleCards(open);
+  assert.deepEqual(shown.map((c) => c.kind), ["flag.learner", "flag.learner", "prompt.time"]);
+  assert.equal(more, 2);
+  assert.deepEqual(visibleCards(open, 1).shown.map((c) => c.kind), ["flag.learner"]); // compact: the newest
+  // Urgent messages keep their places; the time takes the last ordinary one.
+  cards.apply(ev("message", { text: "Now!", urgent: true }));
+  cards.apply(ev("message", { text: "Also now", urgent: true }));
+  const urgent = visibleCards(cards.at(0).open).shown;
+  assert.deepEqual(urgent.map((c) => c.urgent || c.kind), [true, true, "prompt.time"]);
+  assert.equal(visibleCards(open, Infinity).more, 0);
+});
+
 test("a snoozed card's wake-up time is known, so the page can redraw then", () => {
   const cards = new Cards();
   const p = ev("prompt.time", { text: "x" });

@@ -1,5 +1,5 @@
 // Golden vectors (tests/vectors/*.json) through the browser's model (web/model.js): the same
-// `ticks` that pytest checks against app/status.py, the overlay's `cards`, and `superseded`:
+// `status` of every message that pytest checks against app/delivery.py, the overlay's `cards`, and `superseded`:
 // the timing prompts whose card a newer prompt or a segment boundary retired unanswered are
 // the ones the debrief (app/report.py) does not count as "never answered".
 import assert from "node:assert/strict";
@@ -13,9 +13,9 @@ import { Cards, MoreTime, Ticks } from "../../web/model.js";
 const DIR = fileURLToPath(new URL("../vectors/", import.meta.url));
 const files = readdirSync(DIR).filter((f) => f.endsWith(".json")).sort();
 
-test("there are vectors with ticks and with cards", () => {
+test("there are vectors with statuses and with cards", () => {
   const all = files.map((f) => JSON.parse(readFileSync(join(DIR, f), "utf8")));
-  assert.ok(all.some((v) => v.expect && v.expect.ticks), "no vector has expect.ticks");
+  assert.ok(all.some((v) => v.expect && v.expect.status), "no vector has expect.status");
   assert.ok(all.some((v) => v.expect && v.expect.cards), "no vector has expect.cards");
 });
 
@@ -27,11 +27,11 @@ for (const file of files) {
     v.events.forEach((ev, i) => assert.equal(ev.seq, i + 1, `${file} event #${i}`));
   });
 
-  if (expect.ticks) {
-    test(`${file}: ticks (delivered, seen, answer) match`, () => {
+  if (expect.status) {
+    test(`${file}: every message's status (delivered, seen, ack, escalation, cancel) matches`, () => {
       const ticks = new Ticks(v.participants);
       for (const ev of v.events) ticks.apply(ev);
-      assert.deepEqual(ticks.all(), expect.ticks);
+      assert.deepEqual(ticks.all(), expect.status);
     });
   }
 

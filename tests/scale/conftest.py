@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.support import Api, Client, Server, postgres_database, shared_redis_url
+from tests.support import (
+    TEST_HOOKS,
+    Api,
+    Client,
+    Server,
+    postgres_database,
+    shared_redis_url,
+)
 
 
 @pytest.fixture
@@ -72,6 +79,23 @@ def cluster_factory(tmp_path: Path, pg_url: str) -> Iterator[Callable[..., Clust
 @pytest.fixture
 def cluster(cluster_factory: Callable[..., Cluster], redis_url: str) -> Cluster:
     return cluster_factory(redis_url)
+
+
+@pytest.fixture(scope="module")
+def shared_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
+    """Two processes on one PostgreSQL database and one Redis, shared by a module's tests
+    (each makes sessions of its own): starting them is most of what such a test costs. With
+    the test hooks, so that a test moves both clocks (presence grace, rate limits)."""
+    with postgres_database(migrated=True) as pg_url:  # (the first start need not migrate)
+        cluster = Cluster(tmp_path_factory.mktemp("two-processes"), pg_url, shared_redis_url())
+        # Every test of the module creates its sessions from the same address.
+        a, b = cluster.start(2, env={"BACKCHANNEL_CREATE_PER_MIN": "100000", **TEST_HOOKS})
+        try:
+            yield a, b
+        finally:
+            cluster.stop()
+        logs = cluster.logs()
+        assert " 500 " not in logs, logs[-4000:]
 
 
 @pytest.fixture

@@ -1,12 +1,14 @@
-"""Two processes on PostgreSQL + Redis behave like one: the core protocol, spread over both."""
+"""Two processes on PostgreSQL + Redis behave like one: the core protocol, spread over both.
+
+The two processes are shared by the module's tests (``shared_pair``)."""
 
 import asyncio
 import json
 from typing import Any
 
 from app.models.kinds import visible_to
-from tests.scale.conftest import Cluster, all_events, new_session
-from tests.support import Client, seqs
+from tests.scale.conftest import all_events, new_session
+from tests.support import GRACE_S, Client, Server, let_time_pass, seqs
 
 
 def visible(log: list[dict[str, Any]], role: str, upto: int) -> list[int]:
@@ -20,9 +22,9 @@ def assert_stream(client: Client, log: list[dict[str, Any]], role: str, upto: in
 
 
 async def test_a_producer_on_one_process_and_a_facilitator_on_another_see_the_same_log(
-    cluster: Cluster, made_clients: list[Client]
+    shared_pair: tuple[Server, Server], made_clients: list[Client]
 ) -> None:
-    a, b = cluster.start(2)
+    a, b = shared_pair
     session = await new_session(a)
     producer = Client(a.ws_url, session["tokens"]["producer"])
     facilitator = Client(b.ws_url, session["tokens"]["facilitator"])
@@ -56,9 +58,9 @@ async def test_a_producer_on_one_process_and_a_facilitator_on_another_see_the_sa
 
 
 async def test_a_client_resumes_on_the_other_process_with_since_and_misses_nothing(
-    cluster: Cluster, made_clients: list[Client]
+    shared_pair: tuple[Server, Server], made_clients: list[Client]
 ) -> None:
-    a, b = cluster.start(2)
+    a, b = shared_pair
     session = await new_session(a)
     producer = Client(a.ws_url, session["tokens"]["producer"])
     facilitator = Client(a.ws_url, session["tokens"]["facilitator"])
@@ -83,9 +85,9 @@ async def test_a_client_resumes_on_the_other_process_with_since_and_misses_nothi
 
 
 async def test_a_repeated_id_on_the_other_process_returns_the_same_seq_and_logs_nothing(
-    cluster: Cluster, made_clients: list[Client]
+    shared_pair: tuple[Server, Server], made_clients: list[Client]
 ) -> None:
-    a, b = cluster.start(2)
+    a, b = shared_pair
     session = await new_session(a)
     on_a = Client(a.ws_url, session["tokens"]["producer"])
     on_b = Client(b.ws_url, session["tokens"]["producer"])
@@ -103,9 +105,9 @@ async def test_a_repeated_id_on_the_other_process_returns_the_same_seq_and_logs_
 
 
 async def test_presence_counts_a_participants_sockets_across_processes(
-    cluster: Cluster, made_clients: list[Client]
+    shared_pair: tuple[Server, Server], made_clients: list[Client]
 ) -> None:
-    a, b = cluster.start(2)
+    a, b = shared_pair
     session = await new_session(a)
     producer = Client(a.ws_url, session["tokens"]["producer"])
     fac_a = Client(a.ws_url, session["tokens"]["facilitator"])
@@ -130,6 +132,7 @@ async def test_presence_counts_a_participants_sockets_across_processes(
     mark = await producer.send("prompt.time", {"text": "marker"})
     await fac_b.wait_seq(mark["seq"])
     await fac_b.close()  # the last one: offline, once
+    await let_time_pass(a, b, seconds=GRACE_S)  # past the grace, on both clocks
     await producer.wait_for(presence("offline"))
     await asyncio.sleep(0.5)
     mine = [

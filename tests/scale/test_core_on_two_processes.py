@@ -2,17 +2,13 @@
 
 The ``server`` fixture here looks like one server to those tests, but every socket it
 hands out alternates between process A and process B, so producer, facilitator and
-observer of one session usually sit on different processes. The two processes, their
-database and the Redis are started once for the module and shared by its tests (each test
-makes a session of its own): starting them is most of the cost, not the test.
+observer of one session usually sit on different processes. The two processes are started
+once for the module (``shared_pair``, tests/scale/conftest.py).
 """
-
-from collections.abc import Iterator
 
 import pytest
 
-from tests.scale.conftest import Cluster
-from tests.support import Server, postgres_database, shared_redis_url
+from tests.support import Server
 
 # The tests themselves live with the core; pytest collects them here a second time.
 from tests.test_bad_input import (  # noqa: F401
@@ -40,6 +36,7 @@ class SpreadServer:
 
     def __init__(self, a: Server, b: Server) -> None:
         self.a, self.b = a, b
+        self.processes = (a, b)  # let_time_pass moves both clocks
         self.database_url = a.database_url
         self._turn = 0
 
@@ -57,24 +54,9 @@ class SpreadServer:
         return self.a.log_text() + self.b.log_text()
 
 
-@pytest.fixture(scope="module")
-def two_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
-    """Two processes on one PostgreSQL database and one Redis, for the whole module."""
-    with postgres_database() as pg_url:
-        cluster = Cluster(tmp_path_factory.mktemp("two-processes"), pg_url, shared_redis_url())
-        # Every test of the module creates its sessions from the same address.
-        a, b = cluster.start(2, env={"BACKCHANNEL_CREATE_PER_MIN": "100000"})
-        try:
-            yield a, b
-        finally:
-            cluster.stop()
-        logs = cluster.logs()
-        assert " 500 " not in logs, logs[-4000:]
-
-
 @pytest.fixture
-def server(two_processes: tuple[Server, Server]) -> SpreadServer:
-    return SpreadServer(*two_processes)
+def server(shared_pair: tuple[Server, Server]) -> SpreadServer:
+    return SpreadServer(*shared_pair)
 
 
 # api, session and clients come from tests/conftest.py and use this server.

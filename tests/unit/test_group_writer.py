@@ -1,4 +1,4 @@
-"""The group commit of appends (app.log._GroupWriter), in-process, on real SQLite and PostgreSQL.
+"""The group commit of appends (app.log.group.GroupWriter), in-process, on real SQLite and PostgreSQL.
 
 Each test gets a fresh migrated database. What a batch is, is observed through the
 database's count of the writers' commits (``Database.committed``, once per batch the writer
@@ -16,7 +16,8 @@ from sqlalchemy import text
 from app.cli import run_migrations
 from app.db import Database
 from app.errors import IdempotencyConflict, InvalidBody, NotFound, SessionEnded
-from app.log import Appended, Author, _group_writer, append_event, last_seq, read_events
+from app.log import Appended, Author, append_event, last_seq, read_events
+from app.log.group import group_writer
 from app.models import Event
 from app.models.session import SessionCreate
 from app.sessions import create_session
@@ -155,7 +156,7 @@ async def test_appends_that_arrive_together_share_one_commit_with_gap_free_seqs(
         *(send(a, producer_a, n) if n % 3 else send(b, producer_b, n) for n in range(30))
     )
     # One transaction per writer (PostgreSQL has several per process, each for its sessions).
-    assert commits.count - before == len({id(_group_writer(db, s)) for s in (a, b)})
+    assert commits.count - before == len({id(group_writer(db, s)) for s in (a, b)})
     to_a = [d.event for d in done if d.event.session_id == a]
     to_b = [d.event for d in done if d.event.session_id == b]
     # Each session's seqs in arrival order, from 1, no gap; published in that order.
@@ -308,7 +309,7 @@ async def test_refusals_among_the_appends_of_one_batch_take_no_seq(
         append_event(db, live, producer, "prompt.time", {"text": "b"}),  # 5
         append_event(db, live, producer, "prompt.time", {"text": "c"}),  # 6
     )
-    lanes = {id(_group_writer(db, s)) for s in (live, ended, "no-such-session")}
+    lanes = {id(group_writer(db, s)) for s in (live, ended, "no-such-session")}
     assert commits.count - before == len(lanes)  # one commit per writer, refusals or not
     too_late, a, nowhere, repeat, debrief, seen, ack, cancel, early, b, c = got
     assert isinstance(too_late, SessionEnded) and isinstance(nowhere, NotFound)
@@ -462,7 +463,7 @@ async def test_two_writers_on_the_same_sessions_in_opposite_orders_keep_one_orde
         after = [(w.count, w.rollbacks) for w in watched]
         # Not once did PostgreSQL break a deadlock by aborting one of the batches.
         assert [a[1] - b[1] for a, b in zip(after, before, strict=True)] == [0, 0]
-        lanes = len({id(_group_writer(db, s)) for s, _, _ in sessions})
+        lanes = len({id(group_writer(db, s)) for s, _, _ in sessions})
         assert [a[0] - b[0] for a, b in zip(after, before, strict=True)] == [3 * lanes] * 2
         for s, _, _ in sessions:
             assert await logged_seqs(db, s) == list(range(1, 61))

@@ -6,9 +6,16 @@ are dependencies all the same). A few modules are private to one importer.
 """
 
 import ast
+import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "architecture.md"
+BEGIN, END = "<!-- layers: begin -->", "<!-- layers: end -->"
+
+# Top to bottom, as docs/architecture.md draws them.
+ORDER = ["entry", "realtime", "transport", "scheduler", "domain", "models", "base", "migrations"]
 
 # Layer -> the layers its modules may import (their own included).
 ALLOWED: dict[str, set[str]] = {
@@ -39,6 +46,8 @@ ENTRY = {
 PRIVATE: dict[str, set[str]] = {
     "app.realtime.memory": {"app.realtime.backends"},
     "app.realtime.redis": {"app.realtime.backends"},
+    "app.realtime.presence_local": {"app.realtime.backends"},
+    "app.realtime.presence_redis": {"app.realtime.backends"},
     "app.main": {"app.cli", "app.__main__"},
 }
 
@@ -151,3 +160,110 @@ def test_a_new_module_is_placed_by_its_path_and_checked_like_the_others() -> Non
         "app.fold_cache": "from .realtime.hub import Hub\n",  # relative, from a new module
     }
     assert violations(synthetic) == ["app.fold_cache (domain) imports app.realtime.hub (realtime)"]
+
+
+def circles(sources: dict[str, str], packages: frozenset[str] = frozenset()) -> list[list[str]]:
+    """Every set of modules that import one another round in a circle (strongly connected)."""
+    graph = {
+        module: sorted(t for t in app_imports(module, source, module in packages) if t in sources)
+        for module, source in sources.items()
+    }
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in graph[module]:
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1 or module in graph[module]:
+                found.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_imports_go_round_in_a_circle() -> None:
+    sources, packages = app_sources()
+    assert circles(sources, packages) == []
+
+
+def test_a_circle_is_caught_even_through_a_type_checking_import() -> None:
+    synthetic = {
+        "app.realtime.hub": "from app.realtime.link_checks import LinkChecks\n",
+        "app.realtime.link_checks": (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+            "    from app.realtime.hub import Hub\n"
+        ),
+        "app.log": "",
+    }
+    assert circles(synthetic) == [["app.realtime.hub", "app.realtime.link_checks"]]
+
+
+def diagram(sources: dict[str, str], packages: frozenset[str] = frozenset()) -> str:
+    """The layers as the imports make them, top to bottom: each layer's modules, and the
+    layers its modules really import (``python -m tests.unit.test_layers --write`` puts it
+    in docs/architecture.md)."""
+    members: dict[str, list[str]] = {layer: [] for layer in ORDER}
+    arrows: dict[str, set[str]] = {layer: set() for layer in ORDER}
+    for module, source in sorted(sources.items()):
+        if module == "app":
+            continue
+        layer = layer_of(module)
+        members[layer].append(module.removeprefix("app.").replace(".", "/"))
+        for target in app_imports(module, source, module in packages):
+            if target in sources and target not in (module, "app"):
+                arrows[layer].add(layer_of(target))
+    out: list[str] = []
+    for layer in ORDER:
+        if not members[layer]:
+            continue
+        head = f"{layer:<12}"
+        names = textwrap.wrap(", ".join(members[layer]), 92 - len(head))
+        out.append(head + names[0])
+        out += [" " * len(head) + line for line in names[1:]]
+        below = [t for t in ORDER if t in arrows[layer] and t != layer]
+        out.append(f"   │ imports {', '.join(below) if below else 'nothing of the app below it'}")
+    return "\n".join([*out[:-1], out[-1].replace("   │", "   ·")]) + "\n"
+
+
+def doc_diagram() -> str:
+    text = DOC.read_text(encoding="utf-8")
+    return (
+        text[text.index(BEGIN) + len(BEGIN) : text.index(END)]
+        .strip("\n")
+        .removeprefix("```text\n")
+        .removesuffix("```")
+    )
+
+
+def test_the_architecture_doc_shows_the_layers_as_the_imports_make_them() -> None:
+    sources, packages = app_sources()
+    assert doc_diagram() == diagram(sources, packages), (
+        "docs/architecture.md is out of date: python -m tests.unit.test_layers --write"
+    )
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
+    _sources, _packages = app_sources()
+    _text = DOC.read_text(encoding="utf-8")
+    _start, _end = _text.index(BEGIN) + len(BEGIN), _text.index(END)
+    DOC.write_text(
+        _text[:_start] + "\n```text\n" + diagram(_sources, _packages) + "```\n" + _text[_end:],
+        encoding="utf-8",
+    )

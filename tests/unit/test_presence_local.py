@@ -15,7 +15,8 @@ from app.log import SYSTEM_AUTHOR, Appended, append_event, read_events
 from app.models import Event, Participant
 from app.models.session import SessionCreate
 from app.realtime import presence as presence_module
-from app.realtime.presence import LocalPresence, TooManySockets
+from app.realtime.presence import TooManySockets
+from app.realtime.presence_local import LocalPresence
 from app.session_model import SessionModels
 from app.sessions import create_session
 

@@ -10,9 +10,10 @@ from app.cli import run_migrations
 from app.db import Database
 from app.log import SYSTEM_AUTHOR, append_event
 from app.models.session import SessionCreate
-from app.realtime.hub import Hub, channel_name
+from app.realtime.channel import channel_name, message_kind
+from app.realtime.hub import Hub
 from app.realtime.memory import MemoryBroker
-from app.realtime.session_feed import HubSessionFeed, message_kind
+from app.realtime.session_feed import HubSessionFeed
 from app.sessions import create_session
 
 

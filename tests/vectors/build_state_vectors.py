@@ -1,5 +1,5 @@
 """Writes tests/vectors/state-*.json: scripted sessions, the events they log, and what the
-server folds from them (state, ticks, report).
+server folds from them (state, the status of every message, report).
 
 Run it after a deliberate change of meaning (``python -m tests.vectors.build_state_vectors``),
 read the diff of the JSON files line by line, and commit both: the files are the contract
@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from app.clock import iso
-from app.delivery import ticks
 from app.fold import PlainEvent
 from app.models import Participant, Session
 from app.report import TRACKED
@@ -101,11 +100,12 @@ def plain_event(e: dict[str, Any]) -> PlainEvent:
     )  # fmt: skip
 
 
-def expected_ticks(model: SessionModel, events: list[dict[str, Any]]) -> dict[str, Any]:
+def expected_status(model: SessionModel, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """``GET …/events/{seq}/status`` of every message: what the pages' Ticks must derive."""
     from app.clock import parse_iso
 
     return {
-        str(e["seq"]): ticks(model.status_of(e["seq"], e["kind"], parse_iso(e["at"])))
+        str(e["seq"]): model.status_of(e["seq"], e["kind"], parse_iso(e["at"]))
         for e in events
         if e["kind"] in TRACKED
     }
@@ -212,7 +212,8 @@ def deliveries() -> Script:
     s = Script(
         "state-deliveries",
         "Ticks: sent while no facilitator is online (delivered when one comes), a snooze "
-        "that resurfaces (no answer again), a flag answered, a message never seen.",
+        "that resurfaces (no answer again), a flag answered, a message never seen, a "
+        "prompt snoozed with no overlay open.",
         {"title": "Ticks", "agenda": [{"title": "Talk", "minutes": 30}], "roster": ["Ana"]},
     )
     s.log("producer", "session.start")
@@ -228,6 +229,11 @@ def deliveries() -> Script:
     s.log("facilitator", "ack", {"ref": flag, "status": "done"})
     s.presence("p_fac", "offline")
     s.log("producer", "message", {"text": "Are you there?", "urgent": True})
+    s.wait(30)
+    # Snoozed over HTTP with no overlay open: answered, hence seen, hence delivered (then).
+    later = s.log("producer", "prompt.time", {"text": "Wrap up soon"})
+    s.wait(3)
+    s.log("facilitator", "ack", {"ref": later, "status": "snoozed", "minutes": 2})
     return s
 
 
@@ -274,7 +280,7 @@ def write(script: Script) -> None:
     model = model_for(vector)
     vector["expect"] = {
         "state": model.state_public(),
-        "ticks": expected_ticks(model, script.events),
+        "status": expected_status(model, script.events),
         "report": model.report_public(),
     }
     vector["expect"]["superseded"] = superseded_of(vector["expect"]["report"])
