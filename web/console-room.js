@@ -80,7 +80,8 @@ export class Room {
     if (!this.last) return null;
     const t = this.ticks.get(this.last.seq);
     if (!t) return null;
-    if (t.answer) return { ev: this.last, receipt: ANSWER[t.answer] || t.answer, tone: t.answer === "done" ? "acked" : "answered" };
+    const answer = t.ack && t.ack.status;
+    if (answer) return { ev: this.last, receipt: ANSWER[answer] || answer, tone: answer === "done" ? "acked" : "answered" };
     if (t.seen) return { ev: this.last, receipt: "Seen", tone: "seen" };
     if (t.delivered) return { ev: this.last, receipt: "Delivered", tone: "delivered" };
     return { ev: this.last, receipt: "Not delivered yet", tone: "waiting" };
