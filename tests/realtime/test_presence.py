@@ -50,9 +50,9 @@ async def servers(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
                 Server(tmp_path, database_url=pg_url, broker_url=redis_url, env=TEST_HOOKS)
                 for _ in "ab"
             ]
-            made[0].start()  # migrates the empty database first
-            made[1].start()
-            try:
+            try:  # (stopped also when the second does not start: none outlives its database)
+                made[0].start()  # migrates the empty database first
+                made[1].start()
                 yield made
             finally:
                 for s in made:

@@ -88,11 +88,13 @@ def shared_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
     the test hooks, so that a test moves both clocks (presence grace, rate limits)."""
     with postgres_database(migrated=True) as pg_url:  # (the first start need not migrate)
         cluster = Cluster(tmp_path_factory.mktemp("two-processes"), pg_url, shared_redis_url())
-        # Every test of the module creates its sessions from the same address.
-        a, b = cluster.start(2, env={"BACKCHANNEL_CREATE_PER_MIN": "100000", **TEST_HOOKS})
         try:
+            # Every test of the module creates its sessions from the same address.
+            a, b = cluster.start(2, env={"BACKCHANNEL_CREATE_PER_MIN": "100000", **TEST_HOOKS})
             yield a, b
         finally:
+            # Also when the second did not start: the first must not outlive its database
+            # (its scheduler's errors would fail the next tests on this worker).
             cluster.stop()
         logs = cluster.logs()
         assert " 500 " not in logs, logs[-4000:]
