@@ -50,7 +50,14 @@ $(E2E_NPM): tests/e2e/package.json tests/e2e/package-lock.json
 	npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 	touch $(E2E_NPM)
 
-e2e-deps: $(E2E_NPM)
+# The Bitfocus Companion module's packages (@companion-module/base), pinned by its
+# package-lock.json, into the ignored integrations/companion/node_modules (tests/test_companion.py).
+COMPANION_NPM := integrations/companion/node_modules/.package-lock.json
+$(COMPANION_NPM): integrations/companion/package.json integrations/companion/package-lock.json
+	npm ci --prefix integrations/companion --no-audit --no-fund --loglevel=error
+	touch $(COMPANION_NPM)
+
+e2e-deps: $(E2E_NPM) $(COMPANION_NPM)
 
 # The pages' model (web/model.js, web/keys.js) under node's built-in runner, with the same
 # golden vectors (tests/vectors) as pytest. No npm packages.
