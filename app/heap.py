@@ -14,10 +14,11 @@ sockets have closed since — one full pause, when the process is quiet.
 """
 
 import asyncio
-import contextlib
 import gc
 import logging
 import time
+
+from app.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,7 @@ class HeapPacer:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            await cancel_and_wait(self._task)
 
     def opened_one(self) -> None:
         self.opened += 1

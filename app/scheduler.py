@@ -33,6 +33,7 @@ from app.models.kinds import kinds_where
 from app.session_feed import SessionFeed
 from app.session_model import SessionModel
 from app.sessions import effective_settings
+from app.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +135,7 @@ class Scheduler:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         self.plans.clear()
         await self.feed.close()

@@ -8,7 +8,6 @@ costs what it did.
 """
 
 import asyncio
-import contextlib
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -18,6 +17,7 @@ from app.db import Database
 from app.errors import LinkExpired, Unauthorized
 from app.models import Participant, Session
 from app.sessions import hash_token, link_expired
+from app.tasks import cancel_and_wait
 
 MAX_BATCH = 500
 
@@ -84,6 +84,4 @@ class TokenLookups:
 
     async def close(self) -> None:
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader
+            await cancel_and_wait(self._reader)

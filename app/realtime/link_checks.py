@@ -32,6 +32,7 @@ from app.realtime.connection import Connection
 from app.realtime.known_tokens import KnownTokens
 from app.realtime.protocol import CLOSE_UNAUTHORIZED
 from app.sessions import link_expired
+from app.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +100,7 @@ class LinkChecks:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while self.hub.channels:

@@ -28,6 +28,7 @@ from app.errors import AppError
 from app.log import SYSTEM_AUTHOR, append_event
 from app.models import Event, Participant
 from app.session_model import SessionModels
+from app.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +204,7 @@ class Timers:
     async def close(self) -> None:
         for key in self.keys():
             self.cancel(key)
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        await cancel_and_wait(*self._tasks)
 
 
 class Drain:

@@ -33,6 +33,7 @@ from app.realtime.presence import (
     log,
 )
 from app.session_model import SessionModels
+from app.tasks import cancel_and_wait
 
 # Redis server time in ms, so processes on hosts with skewed clocks agree on expiry.
 _NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
@@ -179,9 +180,7 @@ class RedisPresence(Arrivals):
         await self._drain.wait()
         await self._background.wait()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            await cancel_and_wait(self._task)
         await self._timers.close()
         await self.redis.aclose()
 

@@ -22,6 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from app.realtime.broker import Broker, Callback
+from app.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,7 @@ class RedisBroker(Broker):
     async def disconnect(self) -> None:
         self._closing = True
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader
+            await cancel_and_wait(self._reader)
         await self._drop_pubsub()
         await self.client.aclose()
         await self._sub_client.aclose()

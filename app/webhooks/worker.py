@@ -34,6 +34,7 @@ from app.db import Database
 from app.log import get_event, read_events
 from app.models import Event, Session, Webhook, WebhookDelivery
 from app.models.event import event_public
+from app.tasks import cancel_and_wait
 from app.webhooks import http, signing
 from app.webhooks.store import UNANSWERED
 
@@ -118,12 +119,7 @@ class WebhookWorker:
         self._wake.set()
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._serving.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        await cancel_and_wait(self._task, *self._serving.values())
         with contextlib.suppress(Exception):  # let another process take over at once
             await self._set(
                 and_(col(Webhook.lease_owner) == self.owner), leased_until_ms=0, lease_owner=None
