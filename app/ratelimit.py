@@ -143,10 +143,15 @@ class RedisLimiter:
     """Buckets in Redis, shared by every process: ``--workers N`` does not multiply limits.
 
     If Redis cannot answer, this process's own buckets stand in (limits hold per process
-    rather than not at all) until it can again.
+    rather than not at all) until it can again. A check that Redis does not answer within
+    ``TIMEOUT_S`` is taken here; after a failure, Redis is asked again only ``RETRY_S`` later,
+    so a request never waits on an unreachable Redis for more than one such timeout (the
+    client's own socket timeout is 5 s, and a read held that long is a read refused).
     """
 
     PREFIX = "bc:rl:"
+    TIMEOUT_S = 0.5
+    RETRY_S = 2.0
 
     def __init__(self, redis: "Redis") -> None:
         from redis.exceptions import RedisError  # (only with a Redis broker)
@@ -155,14 +160,19 @@ class RedisLimiter:
         self._script = redis.register_script(_TAKE_LUA)
         self._fallback = LocalLimiter()
         self._warned = 0.0
+        self._down_until = 0.0
 
     async def take(self, key: str, rate: Rate, cost: float = 1.0) -> float:
+        if time.monotonic() < self._down_until:
+            return await self._fallback.take(key, rate, cost)
         try:
             args = [rate.per_s, rate.burst, cost, clock.offset_ms]
-            wait = await self._script(keys=[self.PREFIX + key], args=args)
+            call = self._script(keys=[self.PREFIX + key], args=args)
+            wait = await asyncio.wait_for(call, self.TIMEOUT_S)
             return float(wait)
-        except self._failures as exc:
+        except (*self._failures, TimeoutError) as exc:
             now = time.monotonic()
+            self._down_until = now + self.RETRY_S
             if now - self._warned > 60:
                 self._warned = now
                 log.warning("rate limits fall back to this process: redis: %r", exc)

@@ -3,6 +3,8 @@ take may cost more than one token and leave the bucket below zero, which the ref
 back before the key may take again. The same contract for both backends: in this process,
 and in Redis (a Lua script on Redis's clock)."""
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -111,3 +113,32 @@ async def test_both_backends_allow_many_cheap_takes_then_refuse(
 async def test_both_backends_still_take_one_token_by_default(limiter: ratelimit.Limiter) -> None:
     key, rate = f"one-{uuid.uuid4()}", Rate(per_s=0.01, burst=3)
     assert [await limiter.take(key, rate) == 0.0 for _ in range(4)] == [True, True, True, False]
+
+
+async def test_a_redis_that_does_not_answer_holds_a_request_half_a_second_at_most() -> None:
+    """A Redis that accepts the connection and then says nothing (a partition): the check
+    falls back to this process's buckets after RedisLimiter.TIMEOUT_S, and the next ones
+    do not wait on it at all until RETRY_S has passed."""
+    from redis.asyncio import Redis
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # reads until the client gives up, answers nothing
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=5)
+    try:
+        limiter = RedisLimiter(client)
+        rate = ratelimit.Rate(per_s=1, burst=2)
+        t0 = time.monotonic()
+        assert await limiter.take("k", rate) == 0
+        first = time.monotonic() - t0
+        assert await limiter.take("k", rate) == 0
+        assert await limiter.take("k", rate) > 0  # the local bucket holds the limit
+        rest = time.monotonic() - t0 - first
+        assert first < RedisLimiter.TIMEOUT_S + 0.5, f"the first check waited {first:.2f} s"
+        assert rest < 0.1, f"the next checks waited {rest:.2f} s on a Redis known to be away"
+    finally:
+        await client.aclose()
+        server.close()
