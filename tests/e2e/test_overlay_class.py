@@ -281,13 +281,26 @@ def test_the_panic_blank_hides_all_but_a_dot_and_a_stop_alert_still_breaks_throu
 # -- item 6: the rest of the walk, on the overlay ----------------------------------------------
 
 
-def _no_overlap(a: dict[str, float], b: dict[str, float]) -> bool:
-    return (
-        a["x"] + a["width"] <= b["x"]
-        or b["x"] + b["width"] <= a["x"]
-        or a["y"] + a["height"] <= b["y"]
-        or b["y"] + b["height"] <= a["y"]
+def _covered_by_toast(page: Any, selector: str, saying: str) -> list[str]:
+    """What of ``selector`` the toast covers, measured in one go while it shows ``saying``
+    (a toast lives a few seconds: on a busy machine it may be gone between two calls)."""
+    handle = page.wait_for_function(
+        """([selector, saying]) => {
+            const toast = document.querySelector('#toast');
+            if (!toast || !toast.getClientRects().length || !toast.textContent.includes(saying))
+                return null;
+            const a = toast.getBoundingClientRect();
+            return [...document.querySelectorAll(selector)].filter((n) => {
+                const b = n.getBoundingClientRect();
+                return !(a.right <= b.left || b.right <= a.left
+                         || a.bottom <= b.top || b.bottom <= a.top);
+            }).map((n) => n.id || n.textContent.trim());
+        }""",
+        arg=[selector, saying],
+        polling=50,
     )
+    covered: list[str] = handle.json_value()
+    return covered
 
 
 def test_on_a_phone_grants_snoozes_timing_cards_toasts_and_quick_replies_read_right(
@@ -313,19 +326,14 @@ def test_on_a_phone_grants_snoozes_timing_cards_toasts_and_quick_replies_read_ri
     fac.locator("#quick button", has_text="1 more min").tap()
     fac.locator("#my-requests .chip", has_text="1 more minute: waiting for the producer").wait_for()
     # The toast sits above the request bar: it covers no request button and no quick reply.
-    toast = fac.locator("#toast")
-    toast.wait_for()
-    bar = fac.locator("#request-bar").bounding_box()
-    assert bar is not None and _no_overlap(toast.bounding_box() or {}, bar)
+    assert _covered_by_toast(fac, "#request-bar", "") == []
     _post(pages, data, "segment.extend", {"index": 0, "minutes": 1})
     fac.locator("#my-requests .chip.done", has_text="1 more minute: granted +1 min").wait_for()
     fac.locator("#my-requests .chip", has_text="waiting for the producer").wait_for(
         state="detached"
     )
     fac.locator("#requests button[data-action='poll']").tap()
-    toast.filter(has_text="sent").wait_for()
-    for button in fac.locator("#requests button, #quick button").all():
-        assert _no_overlap(toast.bounding_box() or {}, button.bounding_box() or {})
+    assert _covered_by_toast(fac, "#requests button, #quick button", "sent") == []
 
     # A snoozed stop alert stays on the overlay, with the time it comes back.
     _post(pages, data, "alert.stop", {"reason": "chat", "text": "Three questions"})
