@@ -22,7 +22,6 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from app.realtime.broker import Broker, Callback
-from app.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,12 @@ class RedisBroker(Broker):
     async def disconnect(self) -> None:
         self._closing = True
         if self._reader is not None:
-            await cancel_and_wait(self._reader)
+            # (app.tasks.cancel_and_wait's loop, inline: the transport imports nothing of the app)
+            for _ in range(100):
+                self._reader.cancel()
+                done, _pending = await asyncio.wait({self._reader}, timeout=0.1)
+                if done:
+                    break
         await self._drop_pubsub()
         await self.client.aclose()
         await self._sub_client.aclose()
