@@ -208,5 +208,10 @@ export function mount(box, { token, sessionId, reservedKeys = [], presets, onSav
   details.addEventListener("toggle", () => {
     if (details.open && !status.textContent) load();
   });
-  return { reload: load };
+  // Presets that arrive while the editor is open (the first load after the welcome, or another
+  // tab's save) are shown unless this editor holds changes not saved yet.
+  const refresh = () => {
+    if (details.open && status.textContent !== "Not saved yet") load();
+  };
+  return { reload: load, refresh };
 }

@@ -142,6 +142,7 @@ async function loadPresets() {
       // Only a start-up cache.
     }
     renderPresets();
+    if (S.playbook) S.playbook.refresh();
   } catch (err) {
     if (err.status === 401) fatal("This link is not valid (or was revoked).");
   }

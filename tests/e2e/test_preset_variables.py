@@ -63,3 +63,31 @@ def test_the_playbook_editor_names_the_variables_and_shows_a_refusal(pages: Page
     refused = [line for line in pages.problems.console if "422 (Unprocessable" in line]
     assert len(refused) == 1, pages.problems.console
     pages.problems.console.remove(refused[0])
+
+
+def test_the_playbook_editor_opened_before_the_presets_arrive_shows_them_when_they_do(
+    pages: Pages,
+) -> None:
+    data = create_session(pages.server)
+    held: list = []
+    page = pages.watch(pages.context().new_page())
+    page.route("**/presets", lambda route: held.append(route))  # the first read waits
+    page.goto(pages.server.url + links(data)["producer"])
+    page.locator("#playbook summary").click()
+    rows = page.locator("#playbook li.pb-row")
+    deadline = 100
+    while not held and deadline:
+        page.wait_for_timeout(50)
+        deadline -= 1
+    assert held, "the panel never asked for its presets"
+    assert rows.count() == 0
+    held[0].continue_()
+    rows.first.wait_for()
+    label = rows.first.locator("input.pb-label")
+    assert label.input_value() != ""
+    assert rows.count() == len(
+        httpx.get(
+            f"{pages.server.url}/api/v1/sessions/{data['session']['id']}/presets",
+            headers={"Authorization": f"Bearer {data['tokens']['producer']}"},
+        ).json()["presets"]
+    )
