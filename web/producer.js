@@ -4,7 +4,6 @@
 // which keys are shortcuts and which are typing, from keys.js.
 import { Channel } from "./client.js";
 import { watchLink } from "./link-state.js";
-import { KeyGate } from "./keys.js";
 import { mount as mountPanelKeys } from "./panel-keys.js";
 import { centreOf, placeStopConfirm, pointOf } from "./stop-confirm.js";
 import { mount as mountAttention } from "./attention.js";
@@ -15,42 +14,19 @@ import { mount as mountSetup } from "./setup-panel.js";
 import { mount as mountLinks } from "./links-panel.js";
 import { mount as mountWebhooks } from "./webhooks-panel.js";
 import { mount as mountLearnerBox } from "./learner-box.js";
-import { MoreTime, TRACKED_KINDS, Ticks, countdownTone, secondsLeft, waited } from "./model.js";
+import { S, drawWith, flash, schedule, send, toPanel, token } from "./producer-state.js";
+import { TRACKED_KINDS, countdownTone, secondsLeft, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, api, beep, clear, clockTime, describe, el, fatal, icon,
-  mmss, onceAFrame, storedSessionId, takeToken, unlockSound,
+  mmss, unlockSound,
 } from "./util.js";
 
-const token = takeToken();
 const PANEL_KEYS = { m: "Type a message to the facilitator (Enter sends)", n: "Write a private note (Ctrl+Enter saves)", l: "Type a learner's name, Enter, then a learner key", "]": "Start the next segment", "[": "End the current segment", "=": "Give the current segment 1 more minute" };
 // Keys that only put the focus in a box where Enter sends nothing: they act at once.
 const FOCUS_KEYS = new Set(["l", "n"]);
 const ANSWER_TEXT = { done: "Acknowledged", snoozed: "Snoozed", declined: "Declined", dismissed: "Cleared unanswered" };
 
-const S = {
-  role: null,
-  me: null,
-  sid: storedSessionId(),
-  session: null,
-  state: null,
-  presets: [],
-  learner: null,
-  events: [], // every event, seq order
-  tracked: [], // prompts, flags, alerts and messages, seq order
-  incoming: [], // replies and requests from the facilitator, newest first
-  people: {}, // participant_id -> {role, name}
-  ticks: new Ticks(),
-  more: new MoreTime(),
-  failed: [],
-  welcomed: false,
-  gate: new KeyGate(),
-  armed: null, // {preset, until}
-  learnerBox: null, // web/learner-box.js: roster names suggested while #learner is typed in
-  setup: null, // web/setup-panel.js: {refresh} for the agenda editor
-};
-
-// Many changes in one frame draw once.
-const schedule = onceAFrame(render);
+drawWith(render);
 
 if (!token) {
   fatal("This page needs a link with a key (…/producer#t=…). Create a session on the start page.");
@@ -201,15 +177,6 @@ function onEvent(ev, replay) {
   schedule();
 }
 
-// -- sending ----------------------------------------------------------------------------
-
-function send(kind, body, preset) {
-  if (S.role === "observer" && kind !== "note") return null;
-  const id = S.ch.send(kind, body, preset);
-  schedule();
-  return id;
-}
-
 function firePreset(p, point = null) {
   if (p.kind === "alert.stop") {
     arm(p, false, point);
@@ -227,19 +194,6 @@ function firePreset(p, point = null) {
   }
   send(p.kind, body, p.preset_id);
   flash(p.preset_id);
-}
-
-function flash(presetId) {
-  const btn = document.querySelector(`[data-preset="${CSS.escape(presetId)}"]`);
-  if (!btn) return;
-  btn.classList.add("sent-flash");
-  setTimeout(() => btn.classList.remove("sent-flash"), 400);
-}
-
-/** Back to the panel after sending from a text box, so the next shortcut works. */
-function toPanel() {
-  if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
-  document.body.focus({ preventScroll: true });
 }
 
 // -- stop alerts: arm, then confirm -----------------------------------------------------
