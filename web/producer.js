@@ -5,7 +5,7 @@
 import { Channel } from "./client.js";
 import { watchLink } from "./link-state.js";
 import { mount as mountPanelKeys } from "./panel-keys.js";
-import { centreOf, placeStopConfirm, pointOf } from "./stop-confirm.js";
+import { pointOf } from "./stop-confirm.js";
 import { mount as mountAttention } from "./attention.js";
 import { follow as followSession } from "./session-sync.js";
 import { mount as mountPlaybook } from "./playbook.js";
@@ -15,6 +15,7 @@ import { mount as mountLinks } from "./links-panel.js";
 import { mount as mountWebhooks } from "./webhooks-panel.js";
 import { mount as mountLearnerBox } from "./learner-box.js";
 import { S, drawWith, flash, schedule, send, toPanel, token } from "./producer-state.js";
+import { arm, armTick, confirmStop, disarm, wireStop } from "./producer-stop.js";
 import { TRACKED_KINDS, countdownTone, secondsLeft, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, api, beep, clear, clockTime, describe, el, fatal, icon,
@@ -196,59 +197,6 @@ function firePreset(p, point = null) {
   flash(p.preset_id);
 }
 
-// -- stop alerts: arm, then confirm -----------------------------------------------------
-
-/** Arms a stop preset; by key the gate has armed it already (Enter sends a moment later). */
-function arm(p, byKey = false, point = null) {
-  if (S.role === "observer") return;
-  S.attention.askOnce(); // a tap or key: the one moment a browser lets a page ask
-  if (S.armed && S.armed.preset.preset_id === p.preset_id) {
-    confirmStop(); // a second tap on the same stop button confirms
-    return;
-  }
-  S.gate.arm(p.key || "", performance.now(), !byKey);
-  S.armed = { preset: p, until: performance.now() + 3000 };
-  setTimeout(armTick, 300);
-  $("#armed-title").textContent = `Send “${STOP_TEXT[p.body.reason] || p.label}”${p.body.text ? " — " + p.body.text : ""}?`;
-  $("#stop-detail").value = "";
-  $("#armed-send").textContent = byKey ? "Send it (Enter)" : "Tap again to send";
-  const btn = document.querySelector(`#presets-stop [data-preset="${CSS.escape(p.preset_id)}"]`);
-  placeStopConfirm($("#armed"), $("#armed-send"), point || centreOf(btn));
-  for (const b of document.querySelectorAll("#presets-stop [data-preset]")) b.classList.toggle("armed-btn", b === btn);
-  armTick();
-}
-
-function disarm() {
-  S.armed = null;
-  S.gate.disarm();
-  $("#armed").classList.add("hidden");
-  for (const btn of document.querySelectorAll("#presets-stop [data-preset]")) btn.classList.remove("armed-btn");
-}
-
-function confirmStop() {
-  if (!S.armed) return;
-  const p = S.armed.preset;
-  const detail = $("#stop-detail").value.trim();
-  const body = { ...p.body };
-  if (detail) body.text = detail;
-  send("alert.stop", body, p.preset_id);
-  flash(p.preset_id);
-  disarm();
-  toPanel();
-}
-
-/** The armed window runs out after 3 s, unless a detail is being written. */
-function armTick() {
-  if (!S.armed) return;
-  const writing = document.activeElement === $("#stop-detail") || $("#stop-detail").value;
-  if (writing) S.armed.until = performance.now() + 3000;
-  const left = Math.max(0, S.armed.until - performance.now());
-  $("#armed-left").textContent = writing ? "waiting while you write" : `cancels in ${Math.ceil(left / 1000)} s`;
-  // An Enter straight after the key is typing; the banner says when Enter will send.
-  $("#armed").toggleAttribute("data-ready", writing || S.gate.ready(performance.now()));
-  if (left <= 0) disarm();
-}
-
 // -- controls ---------------------------------------------------------------------------
 
 function nextIndex() {
@@ -299,21 +247,7 @@ function wireControls() {
       saveNote();
     }
   });
-  $("#armed-form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    confirmStop();
-  });
-  $("#armed-cancel").addEventListener("click", () => {
-    disarm();
-    toPanel();
-  });
-  $("#stop-detail").addEventListener("keydown", (e) => {
-    if (e.key === "Escape") {
-      e.preventDefault();
-      disarm();
-      toPanel();
-    }
-  });
+  wireStop();
   $("#sound").addEventListener("change", () => unlockSound());
   S.keys = mountPanelKeys({
     gate: S.gate, keys: gateKeys, label: keyLabel, run: runKey, focus: runKey, confirm: confirmStop, disarm, typing: showTypingHint,
