@@ -16,6 +16,7 @@ import { mount as mountWebhooks } from "./webhooks-panel.js";
 import { mount as mountLearnerBox } from "./learner-box.js";
 import { S, drawWith, flash, schedule, send, toPanel, token } from "./producer-state.js";
 import { arm, armTick, confirmStop, disarm, wireStop } from "./producer-stop.js";
+import { endSegment, extend, renderSegments, renderSessionButton, startNext, wireSegments } from "./producer-segments.js";
 import { TRACKED_KINDS, countdownTone, secondsLeft, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, api, beep, clear, clockTime, describe, el, fatal, icon,
@@ -199,24 +200,9 @@ function firePreset(p, point = null) {
 
 // -- controls ---------------------------------------------------------------------------
 
-function nextIndex() {
-  const st = S.state;
-  if (!st || st.status === "ended") return null;
-  if (st.next_segment) return st.next_segment.index;
-  if (st.segments) return null; // the server says there is no next segment
-  const agenda = S.session ? S.session.agenda : [];
-  const i = st.segment ? st.segment.index + 1 : 0;
-  return i < agenda.length ? i : null;
-}
-
 function wireControls() {
   document.body.tabIndex = -1; // focus comes back here after a text box sends
-  $("#seg-next").addEventListener("click", startNext);
-  $("#seg-end").addEventListener("click", endSegment);
-  $("#seg-plus1").addEventListener("click", () => extend(1));
-  $("#seg-plus5").addEventListener("click", () => extend(5));
-  $("#seg-minus").addEventListener("click", () => extend(-1));
-  $("#session-btn").addEventListener("click", sessionButton);
+  wireSegments();
   $("#help-btn").addEventListener("click", () => toggleHelp(true));
   $("#help-close").addEventListener("click", () => toggleHelp(false));
   $("#help").addEventListener("click", (e) => e.target === $("#help") && toggleHelp(false));
@@ -263,43 +249,6 @@ function saveNote() {
   $("#note-status").textContent = "Saved to the log";
   setTimeout(() => ($("#note-status").textContent = ""), 2500);
   toPanel();
-}
-
-function startNext() {
-  const i = nextIndex();
-  if (i === null) return;
-  if (S.state && S.state.status === "planned") send("session.start", {});
-  send("segment.start", { index: i });
-}
-
-function endSegment() {
-  if (S.state && S.state.segment) send("segment.end", { index: S.state.segment.index });
-}
-
-function extend(minutes) {
-  if (S.state && S.state.segment) send("segment.extend", { index: S.state.segment.index, minutes });
-}
-
-let confirmEnd = null;
-function sessionButton() {
-  const btn = $("#session-btn");
-  const status = S.state ? S.state.status : "planned";
-  if (status === "planned") {
-    send("session.start", {});
-  } else if (status === "live") {
-    if (!confirmEnd) {
-      btn.textContent = "Click again to end";
-      confirmEnd = setTimeout(() => {
-        confirmEnd = null;
-        renderSessionButton();
-      }, 3000);
-      return;
-    }
-    clearTimeout(confirmEnd);
-    confirmEnd = null;
-    if (S.state.segment) send("segment.end", { index: S.state.segment.index });
-    send("session.end", {});
-  }
 }
 
 function gateKeys() {
@@ -419,14 +368,6 @@ function renderPresets() {
   keys.append(el("tr", {}, el("td", { colspan: "2", class: "hint" }, "A key works alone: after a second without keys, and it goes when nothing follows it for a moment (a bar shows it; any key cancels). Words typed here, meant for another window, send nothing.")));
 }
 
-function renderSessionButton() {
-  if (confirmEnd) return;
-  const btn = $("#session-btn");
-  const status = S.state ? S.state.status : "planned";
-  btn.textContent = status === "planned" ? "Start session" : status === "live" ? "End session" : "Session ended";
-  btn.disabled = status === "ended";
-}
-
 function renderRoster() {
   const roster = S.session ? S.session.roster : [];
   const buttons = [...$("#roster").querySelectorAll("button")];
@@ -459,29 +400,6 @@ function render() {
   renderLog();
   showConn({ state: S.ch.state });
   tick();
-}
-
-function renderSegments() {
-  const box = clear($("#segments"));
-  const st = S.state;
-  const agenda = S.session ? S.session.agenda : [];
-  const segs = st && st.segments ? st.segments : agenda.map((s, index) => ({ index, title: s.title, planned_minutes: s.minutes, state: "pending" }));
-  for (const seg of segs) {
-    const current = seg.state === "running" || (st && st.segment && st.segment.index === seg.index);
-    const done = !current && seg.state === "done";
-    const ext = seg.extended_minutes ? ` ${seg.extended_minutes > 0 ? "+" : ""}${seg.extended_minutes}` : "";
-    box.append(
-      el("li", { class: "seg" + (current ? " current" : done ? " done" : ""), "aria-current": current ? "step" : null, dataset: { index: seg.index, state: current ? "running" : seg.state } },
-        done ? el("span", { class: "mark", "aria-label": "finished" }, "✓ ") : null,
-        `${seg.index + 1}. ${seg.title} · ${seg.planned_minutes}′${ext}`),
-    );
-  }
-  const status = st ? st.status : "planned";
-  $("#seg-title").textContent = st && st.segment ? st.segment.title : status === "ended" ? "Session ended" : "No segment running";
-  const next = nextIndex();
-  $("#seg-next").disabled = next === null || status === "ended";
-  $("#seg-next").textContent = next === null ? "Start next" : `Start ${next + 1}`;
-  for (const id of ["#seg-end", "#seg-plus1", "#seg-plus5", "#seg-minus"]) $(id).disabled = !(st && st.segment);
 }
 
 function tick() {
