@@ -17,13 +17,13 @@ import { mount as mountLearnerBox } from "./learner-box.js";
 import { S, drawWith, flash, schedule, send, toPanel, token } from "./producer-state.js";
 import { arm, armTick, confirmStop, disarm, wireStop } from "./producer-stop.js";
 import { endSegment, extend, renderSegments, renderSessionButton, startNext, wireSegments } from "./producer-segments.js";
+import { PANEL_KEYS, renderHelpKeys, toggleHelp, wireHelp } from "./producer-help.js";
 import { TRACKED_KINDS, countdownTone, secondsLeft, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, api, beep, clear, clockTime, describe, el, fatal, icon,
   mmss, unlockSound,
 } from "./util.js";
 
-const PANEL_KEYS = { m: "Type a message to the facilitator (Enter sends)", n: "Write a private note (Ctrl+Enter saves)", l: "Type a learner's name, Enter, then a learner key", "]": "Start the next segment", "[": "End the current segment", "=": "Give the current segment 1 more minute" };
 // Keys that only put the focus in a box where Enter sends nothing: they act at once.
 const FOCUS_KEYS = new Set(["l", "n"]);
 const ANSWER_TEXT = { done: "Acknowledged", snoozed: "Snoozed", declined: "Declined", dismissed: "Cleared unanswered" };
@@ -203,9 +203,7 @@ function firePreset(p, point = null) {
 function wireControls() {
   document.body.tabIndex = -1; // focus comes back here after a text box sends
   wireSegments();
-  $("#help-btn").addEventListener("click", () => toggleHelp(true));
-  $("#help-close").addEventListener("click", () => toggleHelp(false));
-  $("#help").addEventListener("click", (e) => e.target === $("#help") && toggleHelp(false));
+  wireHelp();
   $("#filter").addEventListener("change", () => schedule());
   // Enter in the learner box: the name stays (as the roster spells it, when it is clear);
   // the next learner key uses it.
@@ -327,17 +325,6 @@ function showTypingHint() {
   typingHint = setTimeout(() => $("#typing-hint").classList.add("hidden"), 2500);
 }
 
-let helpReturn = null;
-function toggleHelp(open) {
-  $("#help").classList.toggle("hidden", !open);
-  if (open) {
-    helpReturn = document.activeElement;
-    $("#help-close").focus();
-  } else if (helpReturn && helpReturn.focus) {
-    helpReturn.focus();
-  }
-}
-
 // -- drawing ----------------------------------------------------------------------------
 
 function presetButton(p) {
@@ -359,13 +346,7 @@ function renderPresets() {
   for (const p of S.presets) $(groups[p.kind] || "#presets-other").append(presetButton(p));
   $("#presets-other").previousElementSibling.classList.toggle("hidden", !$("#presets-other").children.length);
   renderRoster();
-  const keys = clear($("#help-keys"));
-  const row = (k, what) => keys.append(el("tr", {}, el("td", {}, el("kbd", {}, k)), el("td", {}, what)));
-  for (const p of S.presets) if (p.key) row(p.kind === "alert.stop" ? `${p.key} then Enter` : p.key, p.label);
-  for (const [k, what] of Object.entries(PANEL_KEYS)) row(k, what);
-  row("?", "Show or hide this help");
-  row("Esc", "Close help / cancel a stop alert / leave a text box");
-  keys.append(el("tr", {}, el("td", { colspan: "2", class: "hint" }, "A key works alone: after a second without keys, and it goes when nothing follows it for a moment (a bar shows it; any key cancels). Words typed here, meant for another window, send nothing.")));
+  renderHelpKeys();
 }
 
 function renderRoster() {
