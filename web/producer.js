@@ -4,7 +4,6 @@
 // which keys are shortcuts and which are typing, from keys.js.
 import { Channel } from "./client.js";
 import { watchLink } from "./link-state.js";
-import { mount as mountPanelKeys } from "./panel-keys.js";
 import { mount as mountAttention } from "./attention.js";
 import { follow as followSession } from "./session-sync.js";
 import { mount as mountPlaybook } from "./playbook.js";
@@ -17,15 +16,14 @@ import { S, drawWith, flash, schedule, send, toPanel, token } from "./producer-s
 import { arm, armTick, confirmStop, disarm, wireStop } from "./producer-stop.js";
 import { endSegment, extend, renderSegments, renderSessionButton, startNext, wireSegments } from "./producer-segments.js";
 import { PANEL_KEYS, toggleHelp, wireHelp } from "./producer-help.js";
-import { cachedPresets, firePreset, loadPresets, renderPresets, renderRoster } from "./producer-presets.js";
+import { cachedPresets, loadPresets, renderPresets, renderRoster } from "./producer-presets.js";
+import { showTypingHint, wireKeys } from "./producer-keys.js";
 import { TRACKED_KINDS, countdownTone, secondsLeft, waited } from "./model.js";
 import {
   $, KIND_META, REQUEST_STATUS_TEXT, REQUEST_TEXT, STOP_TEXT, api, beep, clear, clockTime, describe, el, fatal, icon,
   mmss, unlockSound,
 } from "./util.js";
 
-// Keys that only put the focus in a box where Enter sends nothing: they act at once.
-const FOCUS_KEYS = new Set(["l", "n"]);
 const ANSWER_TEXT = { done: "Acknowledged", snoozed: "Snoozed", declined: "Declined", dismissed: "Cleared unanswered" };
 
 drawWith(render);
@@ -188,10 +186,7 @@ function wireControls() {
   });
   wireStop();
   $("#sound").addEventListener("change", () => unlockSound());
-  S.keys = mountPanelKeys({
-    gate: S.gate, keys: gateKeys, label: keyLabel, run: runKey, focus: runKey, confirm: confirmStop, disarm, typing: showTypingHint,
-  });
-  document.addEventListener("keydown", onKey);
+  wireKeys();
 }
 
 function saveNote() {
@@ -202,82 +197,6 @@ function saveNote() {
   $("#note-status").textContent = "Saved to the log";
   setTimeout(() => ($("#note-status").textContent = ""), 2500);
   toPanel();
-}
-
-function gateKeys() {
-  const keys = {};
-  for (const k of [...Object.keys(PANEL_KEYS), "?"]) keys[k] = { focus: FOCUS_KEYS.has(k) };
-  for (const p of S.presets) if (p.key) keys[p.key.toLowerCase()] = { stop: p.kind === "alert.stop" };
-  return keys;
-}
-
-/** What a key does, for the bar shown while it waits. */
-function keyLabel(key) {
-  const preset = S.presets.find((p) => p.key && p.key.toLowerCase() === key);
-  return preset ? preset.label : PANEL_KEYS[key] || (key === "?" ? "Show the keys" : key);
-}
-
-function runKey(key) {
-  const preset = S.presets.find((p) => p.key && p.key.toLowerCase() === key);
-  if (preset) {
-    if (preset.kind === "alert.stop") arm(preset, true);
-    else firePreset(preset);
-    return;
-  }
-  const actions = {
-    m: () => $("#free-text").focus(),
-    n: () => $("#note").focus(),
-    l: () => S.learnerBox.focusFromKey(),
-    "]": startNext,
-    "[": endSegment,
-    "=": () => extend(1),
-    "?": () => toggleHelp(true),
-  };
-  if (actions[key]) actions[key]();
-}
-
-let typingHint = null;
-function onKey(e) {
-  if (e.ctrlKey || e.metaKey || e.altKey) return;
-  const t = e.target;
-  const typing = t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
-  const helpOpen = !$("#help").classList.contains("hidden");
-  if (helpOpen && e.key === "Tab") {
-    e.preventDefault(); // a modal dialog: focus stays on its one control
-    $("#help-close").focus();
-    return;
-  }
-  if (e.key === "Escape") {
-    if (helpOpen) toggleHelp(false);
-    else if (S.armed) disarm();
-    else if (S.keys.escape()) return;
-    else if (typing) toPanel();
-    return;
-  }
-  if (typing) return;
-  if (S.armed && e.key === "Tab") {
-    e.preventDefault();
-    $("#stop-detail").focus();
-    return;
-  }
-  if (helpOpen) {
-    if (e.key === "?") toggleHelp(false);
-    return;
-  }
-  if (S.role === "observer") {
-    if (e.key === "n") {
-      e.preventDefault();
-      $("#note").focus();
-    }
-    return;
-  }
-  S.keys.press(e);
-}
-
-function showTypingHint() {
-  $("#typing-hint").classList.remove("hidden");
-  clearTimeout(typingHint);
-  typingHint = setTimeout(() => $("#typing-hint").classList.add("hidden"), 2500);
 }
 
 // -- drawing ----------------------------------------------------------------------------
