@@ -69,10 +69,16 @@ test: venv lint test-js debian-packages e2e-deps
 	@set +e; $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder -q -rfEs $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-bench: venv
+# The benchmarks' own packages (psutil, matplotlib, py-spy): the [bench] extra.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) -m bench.run --quick
 
-bench-full: venv
+bench-full: $(BENCH_STAMP)
 	$(PY) -m bench.run --full
 
 clean:

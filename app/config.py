@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # Cheap reads (the session, an event's status, the playbook) per token.
     read_per_s: float = 10.0
     read_burst: int = 20
+    # … and per session, over all its tokens (tokens added to a session do not multiply it).
+    read_session_per_s: float = 30.0
+    read_session_burst: int = 60
     # Seconds (at most; never more than its Retry-After) a 429 waits before it is answered.
     refusal_delay_s: float = 0.5
     # Request bodies larger than this are refused with 413 before they are read or parsed.

@@ -111,9 +111,14 @@ async def limit_heavy_reads(services: Services, me: Participant) -> None:
 
 async def limit_reads(services: Services, me: Participant) -> None:
     """Cheap reads (the session, an event's status, the playbook) per token: about 10/s
-    with bursts of 20 — a Stream Deck polling its buttons' lights stays well inside."""
+    with bursts of 20 — a Stream Deck polling its buttons' lights stays well inside — and
+    per session, over all its tokens: 30/s, bursts of 60."""
     s = services.settings
     await rate_limit(services, f"read:{me.id}", Rate(s.read_per_s, s.read_burst), "reads")
+    session_rate = Rate(s.read_session_per_s, s.read_session_burst)
+    await rate_limit(
+        services, f"read-session:{me.session_id}", session_rate, "reads of this session"
+    )
 
 
 async def limit_management(services: Services, me: Participant) -> None:

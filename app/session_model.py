@@ -8,6 +8,7 @@ caught up from the tail of the log on each use. A model is built from the whole 
 when neither has it.
 """
 
+import asyncio
 import collections
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class SessionModel:
     _state_public: dict[str, Any] | None = None
     _session_public: dict[str, Any] | None = None  # what the session's row alone gives
     _reports: dict[bool, tuple[int, dict[str, Any], bytes | None]] = field(default_factory=dict)
+    _meta_changes: int = 0  # a report built while the meta changed is not kept
 
     @property
     def last_seq(self) -> int:
@@ -69,6 +71,7 @@ class SessionModel:
             return False
         self._state_public = None
         self._reports.clear()
+        self._meta_changes += 1
         return True
 
     def know(self, participant: Participant) -> None:
@@ -112,22 +115,34 @@ class SessionModel:
 
     def report_json(self, *, with_notes: bool = True) -> bytes:
         """The report as JSON, encoded once per seq (a debrief page polls it)."""
-        report, encoded = self._report(with_notes)
+        encoded = self.cached_report_json(with_notes=with_notes)
         if encoded is None:
+            meta_changes = self._meta_changes
+            report, _ = self._report(with_notes)
             encoded = orjson.dumps(report)
-            self._reports[with_notes] = (self.last_seq, report, encoded)
+            if meta_changes == self._meta_changes:
+                self._reports[with_notes] = (self.last_seq, report, encoded)
         return encoded
+
+    def cached_report_json(self, *, with_notes: bool = True) -> bytes | None:
+        """The report as JSON if it was encoded at this seq already."""
+        cached = self._reports.get(with_notes)
+        return cached[2] if cached is not None and cached[0] == self.last_seq else None
 
     def _report(self, with_notes: bool) -> tuple[dict[str, Any], bytes | None]:
         cached = self._reports.get(with_notes)
         if cached is not None and cached[0] == self.last_seq:
             return cached[1], cached[2]
-        people = {pid: (p.role, p.name) for pid, p in self.participants.items()}
+        # Read in one step each (list() of a dict's items holds the GIL throughout): the
+        # report may be built on a worker thread (SessionModels.report_json).
+        meta_changes = self._meta_changes
+        people = {pid: (p.role, p.name) for pid, p in list(self.participants.items())}
         s = self.session
         report = build_report(
             s.agenda, s.roster, people, self.state, self.report, with_notes=with_notes
         )
-        self._reports[with_notes] = (self.last_seq, report, None)
+        if meta_changes == self._meta_changes:
+            self._reports[with_notes] = (self.last_seq, report, None)
         return report, None
 
     def status_of(self, seq: int, kind: str, at_ms: int) -> dict[str, Any]:
@@ -289,6 +304,26 @@ class SessionModels:
                 await self._refresh(model)
             self._remember(session_id, model)
             return model
+
+    async def report_json(
+        self, session_id: str, *, with_notes: bool = True
+    ) -> tuple[SessionModel, bytes]:
+        """The model and its report as JSON, as of (at least) the last commit known here.
+
+        A report not encoded at this seq yet (a 20,000-event session's takes tens of ms) is
+        built on a worker thread when no channel of this process feeds the model: it is
+        changed only under the session's lock, which the build holds. A model a channel
+        feeds (on the loop, event by event) builds its report on the loop.
+        """
+        model = await self.current(session_id)
+        encoded = model.cached_report_json(with_notes=with_notes)
+        if encoded is not None or session_id in self.held:
+            return model, encoded or model.report_json(with_notes=with_notes)
+        async with self._locks.hold(session_id):
+            if self._cache.get(session_id) is not model:  # a channel took it, or it went
+                return model, model.report_json(with_notes=with_notes)
+            encoded = await asyncio.to_thread(model.report_json, with_notes=with_notes)
+            return model, encoded
 
     async def hold(self, session_id: str) -> SessionModel:
         """A channel opens: take the model (cached and caught up, or built) and keep it."""

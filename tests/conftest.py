@@ -50,9 +50,17 @@ def pytest_configure(config: pytest.Config) -> None:
 # - a module whose tests share a fixture made once per module (a server and a browser, a
 #   cluster, a built container) is one unit of work, on one worker;
 # - every other test is a unit of its own, for whichever worker is free.
+# (Longest units first, by their time in a run of the whole suite on this 2-core machine:
+# the rehearsal 90 s, typing at a person's speed 60 s, the container 60 s, the console 55 s…)
 SLOW_FIRST = (
     "tests/e2e/test_class_rehearsal.py",
+    "tests/e2e/test_producer_typing.py",
+    "tests/scale/test_container.py",
+    "tests/e2e/test_console.py",
     "tests/fuzz/",
+    "tests/e2e/test_resilience.py",
+    "tests/e2e/test_producer_facilitator.py",
+    "tests/e2e/test_producer_attention.py",
     "tests/e2e/",
     "tests/scale/",
     "tests/test_crash.py",

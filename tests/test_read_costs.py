@@ -50,6 +50,7 @@ def test_the_read_limits_default_to_the_documented_figures() -> None:
     s = Settings(_env_file=None)
     assert s.heavy_read_rows_per_unit == 1000
     assert (s.read_per_s, s.read_burst) == (10.0, 20)
+    assert (s.read_session_per_s, s.read_session_burst) == (30.0, 60)
     assert s.refusal_delay_s == 0.5
 
 
@@ -165,6 +166,30 @@ async def test_the_session_its_events_status_and_playbook_are_limited_per_token(
             assert_429(await api.http.get(path, headers=producer))
         # Per token: the observer's own reads are untouched.
         r = await api.http.get(base, headers=api.auth(s["tokens"]["observer"]))
+        assert r.status_code == 200, r.text
+    finally:
+        await api.close()
+        await server.stop()
+
+
+async def test_cheap_reads_of_one_session_share_a_budget_over_all_its_tokens(
+    tmp_path: Path,
+) -> None:
+    server, api = await _server(tmp_path, READ_SESSION_PER_S="0.01", READ_SESSION_BURST="6")
+    try:
+        s = await api.create_session()
+        other = await api.create_session()
+        sid = s["session"]["id"]
+        tokens = [s["tokens"][role] for role in ("producer", "observer", "facilitator")]
+        for token in tokens:  # three tokens, two reads each: within every token's own budget
+            for _ in range(2):
+                r = await api.http.get(f"/api/v1/sessions/{sid}", headers=api.auth(token))
+                assert r.status_code == 200, r.text
+        for token in tokens:  # the session's budget is spent, whoever asks
+            assert_429(await api.http.get(f"/api/v1/sessions/{sid}", headers=api.auth(token)))
+        # Another session's reads are untouched.
+        path = f"/api/v1/sessions/{other['session']['id']}"
+        r = await api.http.get(path, headers=api.auth(other["tokens"]["producer"]))
         assert r.status_code == 200, r.text
     finally:
         await api.close()

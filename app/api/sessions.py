@@ -202,8 +202,8 @@ async def report(session_id: str, me: ParticipantDep, services: ServicesDep) -> 
     await charge_read(services, me, await last_seq(services.db, session_id), WHOLE_READ_MIN)
     release = await services.read_slots.take(session_id)
     try:
-        model = await services.models.current(session_id)
-        body = model.report_json(with_notes=visible_to(me.role, "note"))
+        with_notes = visible_to(me.role, "note")
+        _, body = await services.models.report_json(session_id, with_notes=with_notes)
     except BaseException:
         release()
         raise
@@ -217,10 +217,10 @@ async def export(session_id: str, me: ParticipantDep, services: ServicesDep) -> 
     await charge_read(services, me, await last_seq(services.db, session_id), WHOLE_READ_MIN)
     release = await services.read_slots.take(session_id)
     try:
-        model = await services.models.current(session_id)
+        model, report = await services.models.report_json(session_id)
         until = model.last_seq  # the report is of this very seq: the events stop there too
         head = orjson.dumps(export_head(model))[:-1] + b',"events":['
-        tail = b'],"report":' + model.report_json() + b"}"
+        tail = b'],"report":' + report + b"}"
     except BaseException:
         release()
         raise

@@ -130,11 +130,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     subprocess.run([*pip, "wheel", str(ROOT), "--no-deps", "-w", str(dist)], check=True)
     (wheel,) = dist.glob("backchannel-*.whl")
     venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # No pip of its own (3 s of the setup): this pip installs into it.
+    venv_python = str(venv / "bin" / "python")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "-q", "install", "--no-deps", str(wheel)],
-        check=True,
-        timeout=120,
+        [*pip, "--python", venv_python, "install", "--no-deps", str(wheel)], check=True, timeout=120
     )
     (site,) = (venv / "lib").glob("python3*/site-packages")
     (site / "zz_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")

@@ -1,47 +1,17 @@
 """Commands store, then notify (app/commands.py); the server's and the CLI's notifiers tell
 the sockets the same thing. In process, real SQLite, the memory broker."""
 
-import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import orjson
-import pytest
 
 from app import commands
-from app.cli import run_migrations
 from app.db import Database
 from app.errors import NotFound
 from app.models.participant import ParticipantCreate
 from app.models.session import SessionCreate, SessionUpdate
 from app.realtime.channel import channel_name
 from app.realtime.hub import Hub
-from app.realtime.memory import MemoryBroker
 from app.realtime.notifiers import BrokerNotifier, HubNotifier
 from app.sessions import create_session, get_session, list_participants
-
-
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("commands") / "template.db"
-    run_migrations(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-async def hub(migrated: Path, tmp_path: Path) -> AsyncIterator[Hub]:
-    path = tmp_path / "unit.db"
-    shutil.copy(migrated, path)
-    db = Database(f"sqlite+aiosqlite:///{path}")
-    broker = MemoryBroker()
-    await broker.connect()
-    hub = Hub(db, broker, linger_s=0)
-    try:
-        yield hub
-    finally:
-        await hub.close_all()
-        await broker.disconnect()
-        await db.close()
 
 
 class Witness:

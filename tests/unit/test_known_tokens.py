@@ -1,41 +1,10 @@
 """When the hub may skip the database for a token: in-process, real SQLite, memory broker."""
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-
-from app.cli import run_migrations
-from app.db import Database
 from app.models.session import SessionCreate
 from app.realtime.hub import Hub
-from app.realtime.memory import MemoryBroker
 from app.sessions import Created, create_session, rotate_token
-
-
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("tokens") / "template.db"
-    run_migrations(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-async def hub(migrated: Path, tmp_path: Path) -> AsyncIterator[Hub]:
-    path = tmp_path / "unit.db"
-    shutil.copy(migrated, path)
-    db = Database(f"sqlite+aiosqlite:///{path}")
-    broker = MemoryBroker()
-    await broker.connect()
-    hub = Hub(db, broker, linger_s=0)
-    try:
-        yield hub
-    finally:
-        await hub.close_all()
-        await broker.disconnect()
-        await db.close()
 
 
 async def created(hub: Hub) -> Created:

@@ -1,43 +1,11 @@
 """The scheduler's SessionFeed over the hub: in process, real SQLite, the memory broker."""
 
-import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
-from app.cli import run_migrations
-from app.db import Database
 from app.log import SYSTEM_AUTHOR, append_event
 from app.models.session import SessionCreate
 from app.realtime.channel import channel_name, message_kind
 from app.realtime.hub import Hub
-from app.realtime.memory import MemoryBroker
 from app.realtime.session_feed import HubSessionFeed
 from app.sessions import create_session
-
-
-@pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("feed") / "template.db"
-    run_migrations(f"sqlite+aiosqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-async def hub(migrated: Path, tmp_path: Path) -> AsyncIterator[Hub]:
-    path = tmp_path / "unit.db"
-    shutil.copy(migrated, path)
-    db = Database(f"sqlite+aiosqlite:///{path}")
-    broker = MemoryBroker()
-    await broker.connect()
-    hub = Hub(db, broker, linger_s=0)
-    try:
-        yield hub
-    finally:
-        await hub.close_all()
-        await broker.disconnect()
-        await db.close()
 
 
 def test_a_channel_message_is_read_as_its_kind_or_as_look_again() -> None:
