@@ -52,3 +52,40 @@ def test_frozen_cycles_are_reclaimed_only_when_quiet_and_not_too_often() -> None
     assert pacer.reclaims == 1 and pacer.closed == 0
     assert garbage() is None, "collected"
     assert gc.get_freeze_count() > 0, "what lives is frozen again"
+
+
+class Node:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+async def test_what_survives_a_full_collection_is_frozen_at_the_next_tick() -> None:
+    """A large model built after start-up (objects that live on) is walked by one full
+    collection, not by every one after it."""
+    pacer = HeapPacer(burst=1000, quiet_s=1.0, reclaim_s=100.0)
+    pacer.watch_collections()
+    try:
+        kept = [Node(i) for i in range(10_000)]  # long-lived, as a session's model is
+        pacer.full_collections = 0  # (whatever the collector did while they were made)
+        gc.unfreeze()
+        pacer.tick(pacer._last_change)
+        assert pacer.freezes == 0 and gc.get_freeze_count() == 0, "no full collection yet"
+        gc.collect()  # as the collector's own, when the old generation has grown
+        assert pacer.full_collections == 1
+        pacer.tick(pacer._last_change)
+        assert pacer.freezes == 1 and pacer.full_collections == 0
+        assert gc.get_freeze_count() >= len(kept)
+        pacer.tick(pacer._last_change)
+        assert pacer.freezes == 1, "nothing more to freeze until the next full collection"
+    finally:
+        gc.callbacks.remove(pacer._after_collection)
+
+
+async def test_many_freezes_after_full_collections_lead_to_a_reclaim_when_quiet() -> None:
+    pacer = HeapPacer(burst=1000, quiet_s=1.0, reclaim_s=100.0)
+    garbage = weakref.ref(Cycle())
+    gc.freeze()
+    pacer.frozen_since_reclaim = 10
+    pacer.tick(pacer._last_reclaim + 101)
+    assert pacer.reclaims == 1 and pacer.frozen_since_reclaim == 0
+    assert garbage() is None, "collected"
