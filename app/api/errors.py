@@ -58,15 +58,21 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _refusal_delay(request: Request, exc: RateLimited) -> None:
-    """A 429 waits a little (0.5 s, never more than its Retry-After) before it is answered:
-    a client that ignores Retry-After and asks again at once slows itself down to about two
-    requests a second per connection, instead of turning refusals into a flood. Waiting
-    costs the server a sleeping coroutine, nothing more."""
+    """A 429 waits a little (0.5 s, never more than the Retry-After it says, which is at
+    least 1 s) before it is answered: a client that ignores Retry-After and asks again at
+    once slows itself down to about two requests a second per connection, instead of
+    turning refusals into a flood (also where the bucket refills within milliseconds, as
+    the cheap reads' do). Waiting costs the server a sleeping coroutine, nothing more."""
     services = getattr(request.app.state, "services", None)
     delay = services.settings.refusal_delay_s if services is not None else 0.5
-    delay = min(delay, exc.retry_after_s)
+    delay = min(delay, retry_after_header(exc.retry_after_s))
     if delay > 0:
         await asyncio.sleep(delay)
+
+
+def retry_after_header(seconds: float) -> int:
+    """Whole seconds, at least 1 (what HTTP's Retry-After can say)."""
+    return max(1, math.ceil(seconds))
 
 
 def app_error_response(exc: AppError) -> JSONResponse:
@@ -75,7 +81,7 @@ def app_error_response(exc: AppError) -> JSONResponse:
         extra["detail"] = exc.detail
     response = error_response(exc.status, exc.code, exc.message, **extra)
     if isinstance(exc, RateLimited):
-        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        response.headers["Retry-After"] = str(retry_after_header(exc.retry_after_s))
     return response
 
 
