@@ -3,7 +3,7 @@
 // anything is sent; the server validates again and its message is shown as it is.
 import { $, FLAG_TEXT, STOP_TEXT, api, clear, el } from "./util.js";
 
-// The producer panel's own shortcuts (web/producer.js PANEL_KEYS, plus "?" for help): a preset
+// The producer panel's own shortcuts (PANEL_KEYS in web/producer-help.js, plus "?" for help): a preset
 // may not take them. The panel passes its list itself; the create page uses this copy.
 export const PANEL_SHORTCUTS = ["m", "n", "l", "]", "[", "=", "?"];
 
