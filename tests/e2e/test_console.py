@@ -130,7 +130,14 @@ def test_rooms_show_their_live_state_and_a_waiting_alert_or_request_rises_to_the
 
     # The rooms are kept in this browser: a reload follows the same three.
     console.reload()
+    # (Each room reconnects on its own: the order is settled once all three have.)
     room(console, "Room 1").locator(".room-alert").wait_for()
+    room(console, "Room 3").locator(".room-request", has_text="Open breakouts").wait_for()
+    room(console, "Room 2").locator(".room-fac", has_text="Facilitator offline").wait_for()
+    console.wait_for_function(
+        "() => [...document.querySelectorAll('li.room .room-title')].map((t) => t.textContent)"
+        ".join() === 'Room 1,Room 3,Room 2'"
+    )
     assert _order(console) == ["Room 1", "Room 3", "Room 2"]
 
 
