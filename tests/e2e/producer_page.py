@@ -9,16 +9,19 @@ from tests.e2e.conftest import Pages, create_session, links
 TRACKED = ("prompt.time", "flag.learner", "alert.stop", "message")
 
 
-def open_pair(pages: Pages, **options: Any) -> tuple[dict[str, Any], Any, Any]:
-    """A new session; its producer panel (``options``: the page's) and a 420 by 800 overlay,
-    both live, the playbook shown and the facilitator seen online."""
-    data = create_session(pages.server)
+def open_pair(
+    pages: Pages, data: dict[str, Any] | None = None, **producer_page: Any
+) -> tuple[dict[str, Any], Any, Any]:
+    """A session (``data``, or a new one): its producer panel (``producer_page``: that
+    page's options, e.g. its viewport) and a 420 by 800 overlay, both live, the playbook
+    shown and the facilitator seen online."""
+    data = data if data is not None else create_session(pages.server)
     paths = links(data)
-    producer = pages.open(paths["producer"], **options)
+    producer = pages.open(paths["producer"], **producer_page)
     facilitator = pages.open(paths["facilitator"], viewport={"width": 420, "height": 800})
     producer.locator("#conn", has_text="Online").wait_for()
     facilitator.locator("#conn", has_text="Live").wait_for()
-    producer.locator("[data-preset='stop-chat']").wait_for()
+    producer.locator("button[data-preset]").first.wait_for()
     producer.locator("#presence.on").wait_for()
     return data, producer, facilitator
 

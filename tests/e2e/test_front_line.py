@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Pages, create_session, links, logged, press_shortcut
+from tests.e2e.producer_page import open_pair
 
 pytestmark = pytest.mark.browser
 
@@ -54,15 +55,7 @@ def _wait_until(check: Any, timeout: float = 10.0) -> Any:
 
 
 def _pair(pages: Pages, **session: Any) -> tuple[dict[str, Any], Any, Any]:
-    data = create_session(pages.server, **session)
-    paths = links(data)
-    producer = pages.open(paths["producer"])
-    facilitator = pages.open(paths["facilitator"], viewport=OVERLAY)
-    producer.locator("#conn", has_text="Online").wait_for()
-    facilitator.locator("#conn", has_text="Live").wait_for()
-    producer.locator("[data-preset='five-min']").wait_for()
-    producer.locator("#presence.on").wait_for()
-    return data, producer, facilitator
+    return open_pair(pages, create_session(pages.server, **session))
 
 
 def _seconds(text: str) -> float:

@@ -5,7 +5,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Pages, create_session, links, logged, press_shortcut
+from tests.e2e.conftest import Pages, create_session, logged, press_shortcut
+from tests.e2e.producer_page import open_pair
 
 pytestmark = pytest.mark.browser
 
@@ -13,19 +14,7 @@ ROSTER = ["Sofía Hernández", "Aiyana Brooks", "Ahmed Khan", "Ahmad Karimi", "L
 
 
 def pair(pages: Pages, **session: Any) -> tuple[dict[str, Any], Any, Any]:
-    return pair_of(pages, create_session(pages.server, **session))
-
-
-def pair_of(pages: Pages, data: dict[str, Any]) -> tuple[dict[str, Any], Any, Any]:
-    """The producer panel and the overlay of a created session, both connected."""
-    paths = links(data)
-    producer = pages.open(paths["producer"])
-    facilitator = pages.open(paths["facilitator"], viewport={"width": 420, "height": 800})
-    producer.locator("#conn", has_text="Online").wait_for()
-    facilitator.locator("#conn", has_text="Live").wait_for()
-    producer.locator("[data-preset='hand']").wait_for()
-    producer.locator("#presence.on").wait_for()
-    return data, producer, facilitator
+    return open_pair(pages, create_session(pages.server, **session))
 
 
 def flags(pages: Pages, data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -173,7 +162,7 @@ def test_the_agenda_edited_on_the_panel_reaches_the_api_and_the_overlay(pages: P
     data = create_session(pages.server)  # Welcome 10, Practice 20, Close 5
     post_event(pages, data, "session.start", {})
     post_event(pages, data, "segment.start", {"index": 0})
-    _, producer, facilitator = pair_of(pages, data)
+    _, producer, facilitator = open_pair(pages, data)
     facilitator.locator("#next", has_text="Next: Practice (20 min)").wait_for()
     producer.locator("#setup summary").click()
 
@@ -240,7 +229,7 @@ def test_the_panel_says_clearly_when_the_server_keeps_a_segment_that_started_mea
 ) -> None:
     data = create_session(pages.server)  # Welcome 10, Practice 20, Close 5
     post_event(pages, data, "session.start", {})
-    _, producer, _ = pair_of(pages, data)
+    _, producer, _ = open_pair(pages, data)
     producer.locator("#setup summary").click()
     producer.locator("#agenda-rows li[data-row='2']").wait_for()
     # Welcome is moved below Practice here, while another screen starts Welcome.
